@@ -1,0 +1,2 @@
+// capsa CLI entry point (placeholder until the verbs land).
+console.log("capsa");

@@ -1,0 +1,102 @@
+// Shared fixtures for the test suite: a private state root per test, the real
+// CLI bundle, and images built from Debian packages on this machine.
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const REPO = path.resolve(import.meta.dirname, "..");
+export const CLI = path.join(REPO, "bin", "capsa");
+/** Fixtures that are slow to make (debootstrap) are cached here between runs. */
+export const CACHE = process.env.CAPSA_TEST_CACHE ?? path.join(REPO, ".cache", "test");
+
+export interface TestRoot {
+  root: string;
+  env: NodeJS.ProcessEnv;
+  /** Runs the real CLI against this root. */
+  capsa(args: string[], opts?: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
+  cleanup(): void;
+}
+
+/** A fresh state root (and run root inside it) that cleanup() tears down completely. */
+export function makeTestRoot(label = "t"): TestRoot {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `capsa-${label}-`));
+  const env: NodeJS.ProcessEnv = { ...process.env, CAPSA_ROOT: root };
+  delete env.CAPSA_RUNROOT;
+  const capsa: TestRoot["capsa"] = (args, opts = {}) =>
+    spawnSync(process.execPath, [CLI, ...args], {
+      env: { ...env, ...opts.env },
+      input: opts.input,
+      encoding: "utf8",
+      timeout: opts.timeoutMs ?? 60_000,
+    });
+  return {
+    root,
+    env,
+    capsa,
+    cleanup() {
+      // `system reset` stops containers, unmounts and deletes everything the root holds.
+      spawnSync(process.execPath, [CLI, "system", "reset", "--force"], { env, encoding: "utf8", timeout: 60_000 });
+      unmountBelow(root);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Unmounts anything still mounted below dir, deepest first (a safety net for failed tests). */
+export function unmountBelow(dir: string): void {
+  const mounts = fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + "/")))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync("umount", ["-l", m]);
+}
+
+function sh(cmd: string, args: string[], cwd?: string): void {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr || r.error?.message}`);
+}
+
+/**
+ * A root file system tarball made from Debian's busybox-static: busybox with
+ * its applet links, /etc/passwd and /etc/group with root, nobody and a user
+ * "app" (1000), and the usual empty directories.
+ */
+export function busyboxRootfsTar(): string {
+  const out = path.join(CACHE, "busybox-rootfs.tar");
+  if (fs.existsSync(out)) return out;
+  fs.mkdirSync(CACHE, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(CACHE, "bb-"));
+  try {
+    for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "home/app", "var/www"]) {
+      fs.mkdirSync(path.join(dir, d), { recursive: true });
+    }
+    fs.chmodSync(path.join(dir, "tmp"), 0o1777);
+    fs.copyFileSync("/bin/busybox", path.join(dir, "bin/busybox"));
+    fs.chmodSync(path.join(dir, "bin/busybox"), 0o755);
+    const applets = spawnSync("/bin/busybox", ["--list-full"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+    for (const a of applets) {
+      const p = path.join(dir, a);
+      if (fs.existsSync(p)) continue;
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.symlinkSync("/bin/busybox", p);
+    }
+    fs.writeFileSync(path.join(dir, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+    fs.writeFileSync(path.join(dir, "etc/group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n");
+    fs.chownSync(path.join(dir, "home/app"), 1000, 1000);
+    const tmp = out + ".tmp";
+    sh("tar", ["--numeric-owner", "-C", dir, "-cf", tmp, "."]);
+    fs.renameSync(tmp, out);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** Imports the busybox rootfs into a test root under `ref` (default busybox:latest). */
+export function importBusybox(t: TestRoot, ref = "busybox:latest"): void {
+  const r = t.capsa(["import", busyboxRootfsTar(), ref]);
+  if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`);
+}
