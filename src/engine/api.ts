@@ -1,0 +1,134 @@
+// The contract every front end programs against. `Engine` implements it.
+import type { Readable, Writable } from "node:stream";
+import type { CreateContainerOptions, ImageRecord, VolumeRecord } from "./types.ts";
+import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
+
+/** Where an attached client's bytes go; `stdin` is read until it ends. */
+export interface AttachStreams {
+  stdin?: Readable;
+  stdout: Writable;
+  /** Omitted with a TTY: the terminal merges both streams. */
+  stderr?: Writable;
+  /** Called when the client's terminal changes size (and once at start). */
+  onResize?: (resize: (rows: number, cols: number) => void) => void;
+}
+
+export interface ListContainersOptions {
+  all?: boolean;
+  /** docker's filters: id, name, label, status, ancestor, exited, before, since. Each key may repeat. */
+  filters?: Record<string, string[]>;
+  limit?: number;
+  size?: boolean;
+}
+
+export interface LogsOptions {
+  follow?: boolean;
+  tail?: number | "all";
+  /** Unix seconds (fractions allowed); entries strictly before are skipped. */
+  since?: number;
+  until?: number;
+  stdout?: boolean;
+  stderr?: boolean;
+}
+
+export interface ExecOptions {
+  Cmd: string[];
+  Env?: string[];
+  User?: string;
+  WorkingDir?: string;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  Privileged?: boolean;
+  Detach?: boolean;
+}
+
+export interface CommitOptions {
+  /** Target reference, e.g. "myimg:2"; untagged when omitted. */
+  ref?: string;
+  comment?: string;
+  author?: string;
+  /** Dockerfile-like instructions: "CMD [...]", "ENV K=V", "WORKDIR /x", ... */
+  changes?: string[];
+  pause?: boolean;
+}
+
+export interface PathStat {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+export interface ImageApi {
+  importRootfs(source: Readable, opts?: { ref?: string; changes?: string[]; message?: string }): Promise<ImageRecord>;
+  /** Returns docker's lines: "Loaded image: ref" or "Loaded image ID: sha256:…". */
+  load(source: Readable): Promise<string[]>;
+  save(refs: string[], dest: Writable, format?: "docker-archive" | "oci-archive"): Promise<void>;
+  list(opts?: { all?: boolean; filters?: Record<string, string[]> }): ImageRecord[];
+  inspect(refOrId: string): ImageRecord;
+  tag(source: string, target: string): void;
+  remove(refOrId: string, opts?: { force?: boolean; noPrune?: boolean }): { Untagged?: string; Deleted?: string }[];
+  history(refOrId: string): { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[];
+  prune(opts?: { all?: boolean }): { ImagesDeleted: { Untagged?: string; Deleted?: string }[]; SpaceReclaimed: number };
+}
+
+export interface VolumeApi {
+  create(opts?: { name?: string; labels?: Record<string, string>; options?: Record<string, string> }): VolumeRecord;
+  list(opts?: { filters?: Record<string, string[]> }): VolumeRecord[];
+  inspect(name: string): VolumeRecord;
+  remove(name: string, opts?: { force?: boolean }): void;
+  prune(opts?: { all?: boolean }): { VolumesDeleted: string[]; SpaceReclaimed: number };
+}
+
+export interface ContainerApi {
+  create(opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }>;
+  start(idOrName: string): Promise<void>;
+  /**
+   * Creates, starts and (unless detached) attaches; resolves with the workload's
+   * exit code, or undefined when detached. Removes the container afterwards with AutoRemove.
+   */
+  run(opts: CreateContainerOptions, io: { detach: boolean; streams?: AttachStreams }): Promise<{ Id: string; exitCode?: number }>;
+  attach(idOrName: string, streams: AttachStreams): Promise<void>;
+  wait(idOrName: string, condition?: "not-running" | "next-exit" | "removed"): Promise<{ StatusCode: number }>;
+  stop(idOrName: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
+  kill(idOrName: string, signal?: string): Promise<void>;
+  restart(idOrName: string, opts?: { timeout?: number }): Promise<void>;
+  pause(idOrName: string): Promise<void>;
+  unpause(idOrName: string): Promise<void>;
+  remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
+  rename(idOrName: string, newName: string): void;
+  list(opts?: ListContainersOptions): ContainerSummary[];
+  inspect(idOrName: string): ContainerInspect;
+  logs(idOrName: string, opts?: LogsOptions): AsyncIterable<LogEntry>;
+  exec(idOrName: string, opts: ExecOptions, streams?: AttachStreams): Promise<{ exitCode: number }>;
+  top(idOrName: string, psArgs?: string): Promise<TopResult>;
+  stats(idOrName: string, opts?: { stream?: boolean }): AsyncIterable<ContainerStats>;
+  /** A tar stream of path inside the container (docker's GET /archive). */
+  copyFrom(idOrName: string, path: string): Promise<{ stat: PathStat; tar: Readable }>;
+  /** Extracts a tar stream into a directory inside the container (docker's PUT /archive). */
+  copyTo(idOrName: string, path: string, tar: Readable, opts?: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
+  statPath(idOrName: string, path: string): Promise<PathStat>;
+  port(idOrName: string): Record<string, { HostIp: string; HostPort: string }[] | null>;
+  changes(idOrName: string): Promise<Change[]>;
+  export(idOrName: string): Promise<Readable>;
+  commit(idOrName: string, opts?: CommitOptions): Promise<ImageRecord>;
+  prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
+}
+
+export interface SystemApi {
+  info(): Promise<Record<string, unknown>>;
+  version(): Record<string, unknown>;
+  df(): Promise<Record<string, unknown>>;
+  prune(opts?: { all?: boolean; volumes?: boolean }): Promise<Record<string, unknown>>;
+  /** Stops and removes everything under this state root (used by tests and `system reset`). */
+  reset(): Promise<void>;
+}
+
+export interface EngineApi {
+  images: ImageApi;
+  containers: ContainerApi;
+  volumes: VolumeApi;
+  system: SystemApi;
+  close(): void;
+}
