@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs everything capsa needs on Debian 12 (run as root) and builds it.
+#
+# Idempotent and quick when everything is already in place: the package index
+# is refreshed only when a wanted package is missing, `npm ci` runs only when
+# node_modules is missing or older than package-lock.json, and the bundle
+# build takes about a second.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (capsa manages mounts, namespaces and cgroups)"
+[[ -r /etc/debian_version ]] || die "this script expects Debian 12 (bookworm)"
+
+# What the engine and the test suite use at run time, plus the tool chain for
+# the native SQLite addon (better-sqlite3 is compiled from source by node-gyp).
+PACKAGES=(
+  runc conmon                     # OCI runtime and per-container monitor
+  busybox-static                  # the small image used by the demo and the tests
+  containernetworking-plugins     # CNI: bridge, host-local, portmap, firewall, loopback
+  iproute2 iptables               # network namespaces, veths, NAT rules
+  debootstrap                     # Debian root file systems as realistic test images
+  attr                            # getfattr/setfattr (overlay whiteouts, xattrs in layers)
+  tini util-linux tar gzip zstd   # init for containers, mount/nsenter/unshare, archives
+  ca-certificates kmod procps     # TLS roots, modprobe, ps/pkill for diagnostics
+  python3 make g++                # node-gyp's tool chain for better-sqlite3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [[ $status == ii* ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages: all present"
+fi
+
+# overlayfs backs image layers and container rw layers; it may be built in.
+if ! grep -qw overlay /proc/filesystems; then
+  modprobe overlay 2>/dev/null || true
+  grep -qw overlay /proc/filesystems || die "the kernel has no overlay file system"
+fi
+
+command -v node >/dev/null || die "Node.js 20 or newer is required (node not found)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || die "Node.js 20 or newer is required (found $(node -v))"
+
+# node-gyp needs the headers of the running Node. Debian's and NodeSource's
+# packages ship them in /usr/include/node; use those rather than downloading.
+if [[ -z ${npm_config_nodedir:-} && -f /usr/include/node/node_api.h ]]; then
+  nodedir=$(npm config get nodedir 2>/dev/null || true)
+  if [[ -z $nodedir || $nodedir == undefined || $nodedir == null ]]; then
+    export npm_config_nodedir=/usr
+  fi
+fi
+
+addon=node_modules/better-sqlite3/build/Release/better_sqlite3.node
+if [[ ! -d node_modules || ! -f node_modules/.package-lock.json ||
+  package-lock.json -nt node_modules/.package-lock.json || ! -f $addon ]]; then
+  log "npm ci (builds better-sqlite3 from source: about a minute and a half)"
+  npm ci --no-audit --no-fund
+  [[ -f $addon ]] || die "better-sqlite3 did not build ($addon missing)"
+else
+  log "node_modules: up to date"
+fi
+
+log "npm run build"
+npm run --silent build
+log "done"

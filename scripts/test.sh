@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is needed, then type-checks, lints and runs the whole test
+# suite. Every step runs even when an earlier one fails, so one run shows all
+# problems; the exit status is non-zero when any step failed.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh || { echo "[test] set-up failed" >&2; exit 1; }
+
+failed=()
+step() {
+  local name=$1; shift
+  printf '\n==> %s\n' "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    printf '==> %s: ok (%ds)\n' "$name" $((SECONDS - t0))
+  else
+    printf '==> %s: FAILED (exit %d, %ds)\n' "$name" $? $((SECONDS - t0))
+    failed+=("$name")
+  fi
+}
+
+step typecheck npm run --silent typecheck
+step lint npm run --silent lint
+step test npm test
+
+echo
+if ((${#failed[@]})); then
+  echo "[test] FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "[test] all passed"
