@@ -65,7 +65,24 @@ addon=node_modules/better-sqlite3/build/Release/better_sqlite3.node
 if [[ ! -d node_modules || ! -f node_modules/.package-lock.json ||
   package-lock.json -nt node_modules/.package-lock.json || ! -f $addon ]]; then
   log "npm ci (builds better-sqlite3 from source: about a minute and a half)"
-  npm ci --no-audit --no-fund
+  npm_log=$(mktemp)
+  if npm ci --no-audit --no-fund >"$npm_log" 2>&1; then
+    cat "$npm_log"
+  else
+    # npm 11.16+ rejects a lock file that leaves out optional dependencies
+    # which were never published (npm/cli#9846; node-unix-socket lists some).
+    # The lock is otherwise complete: install from it without rewriting it.
+    if grep -q 'Missing: .*@ from lock file' "$npm_log" && ! grep -q 'Missing: .*@[0-9]' "$npm_log"; then
+      grep 'Missing: ' "$npm_log" >&2
+      log "npm ci refused unpublished optional dependencies (npm/cli#9846): npm install --no-save"
+      npm install --no-save --no-audit --no-fund
+    else
+      cat "$npm_log" >&2
+      rm -f "$npm_log"
+      die "npm ci failed"
+    fi
+  fi
+  rm -f "$npm_log"
   [[ -f $addon ]] || die "better-sqlite3 did not build ($addon missing)"
 else
   log "node_modules: up to date"
