@@ -1,7 +1,14 @@
 // The SDK facade. Every front end (CLI, API server, SDK users) goes through
 // this class; nothing else reaches into the store, the image store or the runtime.
 import { openDb, type DB } from "../store/db.ts";
+import { ContainerStore } from "../store/containers.ts";
+import { ImageStore } from "../image/store.ts";
+import type { EngineApi } from "./api.ts";
+import type { Ctx } from "./containers/context.ts";
+import { Containers } from "./containers/service.ts";
 import { resolvePaths, type Paths } from "./paths.ts";
+import { System } from "./system.ts";
+import { VolumeStore } from "./volumes.ts";
 
 export interface EngineOptions {
   /** State root (default $CAPSA_ROOT or /var/lib/capsa). */
@@ -10,13 +17,24 @@ export interface EngineOptions {
   runRoot?: string;
 }
 
-export class Engine {
+export class Engine implements EngineApi {
   readonly paths: Paths;
   readonly db: DB;
+  readonly images: ImageStore;
+  readonly volumes: VolumeStore;
+  readonly containers: Containers;
+  readonly system: System;
 
   private constructor(paths: Paths, db: DB) {
     this.paths = paths;
     this.db = db;
+    const store = new ContainerStore(db);
+    this.images = new ImageStore(db, paths);
+    this.volumes = new VolumeStore(db, paths);
+    this.volumes.usersOf = (name) => store.list().filter((c) => usesVolume(c.hostConfig, name)).map((c) => c.name);
+    const ctx: Ctx = { paths, db, store, images: this.images, volumes: this.volumes };
+    this.containers = new Containers(ctx);
+    this.system = new System(ctx, this.containers);
   }
 
   static open(opts: EngineOptions = {}): Engine {
@@ -27,4 +45,8 @@ export class Engine {
   close(): void {
     this.db.close();
   }
+}
+
+function usesVolume(h: import("./types.ts").HostConfig, name: string): boolean {
+  return (h.Binds ?? []).some((b) => b.split(":")[0] === name) || (h.Mounts ?? []).some((m) => m.Type === "volume" && m.Source === name);
 }

@@ -1,0 +1,98 @@
+// What happens after a container's process ends, whoever notices first: the
+// exit command conmon runs, a foreground `run`, or any later command that finds
+// the exit file (reconcile). Claiming the transition in one transaction means
+// exactly one of them records the exit and applies the restart policy.
+import fs from "node:fs";
+import path from "node:path";
+import type { ContainerRecord } from "../types.ts";
+import { unmount } from "../../snapshot/overlay.ts";
+import { type Ctx, containerDir, exitFile, nowIso, persistDir, pidAlive, readIntFile } from "./context.ts";
+import { type RuntimeHandle, runtimeFor } from "./runtime.ts";
+import { rwLayerPaths } from "../../snapshot/overlay.ts";
+
+/** Tears down what a run holds: the runtime's container, the rootfs mount. Idempotent. */
+export async function releaseResources(ctx: Ctx, c: ContainerRecord, runtime?: RuntimeHandle): Promise<void> {
+  const rt = runtime ?? (await runtimeFor(ctx, c));
+  await rt.delete(c.id, true).catch(() => undefined);
+  unmount(rwLayerPaths(containerDir(ctx, c.id)).merged);
+}
+
+export interface ExitOutcome {
+  outcome: "not-exited" | "exited" | "restarting" | "removed";
+  /** The exit code recorded, when the container has exited. */
+  exitCode?: number;
+}
+
+/**
+ * Records the exit if the container has exited, then restarts or removes it
+ * per its policy. `restart` starts it again (the caller provides it to avoid
+ * an import cycle with start.ts).
+ */
+export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRecord) => Promise<void>, remove: (c: ContainerRecord) => Promise<void>): Promise<ExitOutcome> {
+  const c0 = ctx.store.find(id);
+  if (!c0) return { outcome: "removed" };
+  const code = readIntFile(exitFile(ctx, id)) ?? readIntFile(path.join(persistDir(ctx, id), "exit"));
+  let exitCode: number;
+  if (code !== undefined) exitCode = code;
+  else if (c0.state.Running && !pidAlive(c0.monitorPid) && !pidAlive(c0.state.Pid)) exitCode = 255; // monitor and workload gone without a word
+  else return c0.state.Running ? { outcome: "not-exited" } : { outcome: "exited", exitCode: c0.state.ExitCode };
+
+  const oom = fs.existsSync(path.join(persistDir(ctx, id), "oom"));
+  let finishedAt = nowIso();
+  try {
+    finishedAt = fs.statSync(exitFile(ctx, id)).mtime.toISOString();
+  } catch {
+    /* no exit file: now is the best we know */
+  }
+  // Claim the transition: only the first caller sees Running/Restarting and records it.
+  const claimed = ctx.store.mutate(id, (r) => {
+    if (!r.state.Running && r.state.Status !== "restarting") return false;
+    r.state = { ...r.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, OOMKilled: oom, FinishedAt: finishedAt };
+    return true;
+  });
+  const c = ctx.store.get(id);
+  if (!claimed) return { outcome: c.state.Status === "restarting" ? "restarting" : "exited", exitCode: c.state.ExitCode };
+  await releaseResources(ctx, c);
+  fs.rmSync(exitFile(ctx, id), { force: true });
+
+  if (shouldRestart(c)) {
+    ctx.store.mutate(id, (r) => {
+      r.restartCount += 1;
+      r.state = { ...r.state, Status: "restarting", Restarting: true };
+    });
+    try {
+      await restart(ctx.store.get(id));
+      return { outcome: "restarting", exitCode };
+    } catch {
+      ctx.store.mutate(id, (r) => (r.state = { ...r.state, Status: "exited", Restarting: false }));
+      return { outcome: "exited", exitCode };
+    }
+  }
+  if (c.hostConfig.AutoRemove) {
+    await remove(c);
+    return { outcome: "removed", exitCode };
+  }
+  return { outcome: "exited", exitCode };
+}
+
+export function shouldRestart(c: ContainerRecord): boolean {
+  if (c.stoppedByUser) return false;
+  const p = c.hostConfig.RestartPolicy;
+  switch (p?.Name) {
+    case "always":
+    case "unless-stopped":
+      return true;
+    case "on-failure":
+      return c.state.ExitCode !== 0 && (!p.MaximumRetryCount || c.restartCount < p.MaximumRetryCount);
+    default:
+      return false;
+  }
+}
+
+/** Removes the container's files (rw layer, logs, run dir) once nothing is mounted. */
+export function removeContainerFiles(ctx: Ctx, id: string): void {
+  unmount(rwLayerPaths(containerDir(ctx, id)).merged);
+  fs.rmSync(containerDir(ctx, id), { recursive: true, force: true });
+  fs.rmSync(persistDir(ctx, id), { recursive: true, force: true });
+  fs.rmSync(exitFile(ctx, id), { force: true });
+}

@@ -1,0 +1,113 @@
+// `create`: resolve the image, fold its configuration into the container's
+// (as docker does, so inspect shows what will run), and record the container.
+// Nothing is mounted until start.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import type { ContainerConfig, ContainerRecord, CreateContainerOptions, HostConfig, ImageConfig } from "../types.ts";
+import { invalid } from "../../util/errors.ts";
+import { type Ctx, containerDir, ZERO_TIME, nowIso } from "./context.ts";
+import { NAME_RE, randomName } from "./names.ts";
+
+export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
+  const image = img ?? {};
+  const envKeys = new Set((cfg.Env ?? []).map((e) => e.split("=")[0]));
+  const env = [...(image.Env ?? []).filter((e) => !envKeys.has(e.split("=")[0])), ...(cfg.Env ?? [])];
+  // An explicit entrypoint replaces the image's and, as in docker, drops the image's Cmd.
+  const entrypointGiven = cfg.Entrypoint !== undefined && cfg.Entrypoint !== null;
+  return {
+    ...cfg,
+    Hostname: cfg.Hostname ?? "",
+    Domainname: cfg.Domainname ?? "",
+    User: cfg.User ?? image.User ?? "",
+    Env: env.length ? env : ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    Cmd: cfg.Cmd && cfg.Cmd.length ? cfg.Cmd : entrypointGiven ? null : (image.Cmd ?? null),
+    Entrypoint: entrypointGiven ? (cfg.Entrypoint!.length ? cfg.Entrypoint : null) : (image.Entrypoint ?? null),
+    WorkingDir: cfg.WorkingDir || image.WorkingDir || "",
+    Labels: { ...(image.Labels ?? {}), ...(cfg.Labels ?? {}) },
+    StopSignal: cfg.StopSignal ?? image.StopSignal ?? undefined,
+    Healthcheck: cfg.Healthcheck ?? image.Healthcheck,
+    ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(cfg.ExposedPorts ?? {}) },
+    Volumes: { ...(image.Volumes ?? {}), ...(cfg.Volumes ?? {}) },
+    Tty: cfg.Tty ?? false,
+    OpenStdin: cfg.OpenStdin ?? false,
+    StdinOnce: cfg.StdinOnce ?? false,
+    AttachStdin: cfg.AttachStdin ?? false,
+    AttachStdout: cfg.AttachStdout ?? true,
+    AttachStderr: cfg.AttachStderr ?? true,
+  };
+}
+
+const RESTART_NAMES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
+
+export function validateHostConfig(h: HostConfig): void {
+  const rp = h.RestartPolicy;
+  if (rp) {
+    if (!RESTART_NAMES.has(rp.Name)) throw invalid(`invalid restart policy '${rp.Name}'`);
+    if (rp.MaximumRetryCount && rp.Name !== "on-failure") throw invalid(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
+    if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid("maximum retry count cannot be negative");
+    if (h.AutoRemove && rp.Name && rp.Name !== "no") throw invalid("can't create 'AutoRemove' container with restart policy");
+  }
+  if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid("Minimum memory limit allowed is 6MB");
+  if (h.MemorySwap !== undefined && h.MemorySwap > 0 && h.Memory && h.MemorySwap < h.Memory) {
+    throw invalid("Minimum memoryswap limit should be larger than memory limit, see usage");
+  }
+  if (h.NanoCpus !== undefined && h.NanoCpus < 0) throw invalid("Range of CPUs is from 0.01 to the number of CPUs available");
+  if (h.PidsLimit !== undefined && h.PidsLimit < -1) throw invalid("invalid PIDs limit");
+  const net = h.NetworkMode ?? "";
+  if (net && !["none", "host", "default", "bridge", "private"].includes(net)) {
+    throw invalid(`network ${net} not found (only --network none and host are available until networking lands)`);
+  }
+}
+
+export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }> {
+  const image = ctx.images.resolve(opts.config.Image);
+  const hostConfig: HostConfig = { NetworkMode: "none", ...opts.hostConfig };
+  if (!hostConfig.NetworkMode || hostConfig.NetworkMode === "default" || hostConfig.NetworkMode === "bridge") {
+    // Until the networks issue lands, "default"/"bridge" means an isolated stack with loopback only.
+    hostConfig.NetworkMode = hostConfig.NetworkMode || "none";
+  }
+  validateHostConfig(hostConfig);
+  if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
+    throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  const id = crypto.randomBytes(32).toString("hex");
+  const config = mergeImageConfig(opts.config, image.config.config);
+  config.Image = opts.config.Image;
+  if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === "host" ? "" : id.slice(0, 12);
+  const name = opts.name?.replace(/^\//, "") ?? randomName((n) => ctx.store.find(n) !== undefined);
+  const rec: ContainerRecord = {
+    id,
+    name,
+    imageId: image.id,
+    imageRef: opts.config.Image,
+    created: nowIso(),
+    config,
+    hostConfig,
+    state: {
+      Status: "created",
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 0,
+      ExitCode: 0,
+      Error: "",
+      StartedAt: ZERO_TIME,
+      FinishedAt: ZERO_TIME,
+    },
+    restartCount: 0,
+    stoppedByUser: false,
+    monitorPid: 0,
+    runtime: hostConfig.Runtime ?? "",
+  };
+  const dir = containerDir(ctx, id);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    ctx.store.insert(rec);
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return { Id: id, Warnings: [] };
+}

@@ -1,0 +1,142 @@
+// Verbs that read or write a container's file system: cp (both ways), diff,
+// export, commit. A stopped container's rootfs is mounted for the duration.
+import fs from "node:fs";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import type { CommitOptions, PathStat } from "../api.ts";
+import type { ContainerRecord, ImageRecord } from "../types.ts";
+import type { Change } from "../views.ts";
+import { packDir } from "../../archive/pack.ts";
+import { extractTar, resolveInRoot } from "../../archive/extract.ts";
+import { changesFromUpperDir } from "../../archive/changes.ts";
+import { UnsafePathError, cleanEntryName } from "../../archive/paths.ts";
+import { isMounted, mountOverlay, prepareRwLayer, rwLayerPaths, unmount } from "../../snapshot/overlay.ts";
+import { CapsaError, invalid, notFound } from "../../util/errors.ts";
+import { type Ctx, containerDir } from "./context.ts";
+import { pauseContainer, unpauseContainer } from "./lifecycle.ts";
+
+/** Runs fn with the container's rootfs mounted; unmounts afterwards if it mounted it. */
+export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: string) => Promise<T>): Promise<T> {
+  const layer = prepareRwLayer(containerDir(ctx, c.id));
+  const mountedHere = !isMounted(layer.merged);
+  if (mountedHere) mountOverlay(ctx.images.layerDirs(c.imageId), layer);
+  try {
+    return await fn(layer.merged);
+  } finally {
+    // Only unmount what this call mounted, and never under a running container.
+    if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
+  }
+}
+
+function containerPath(rootfs: string, p: string): string {
+  if (!p) throw invalid("path cannot be empty");
+  let rel: string;
+  try {
+    rel = cleanEntryName(path.posix.resolve("/", p));
+  } catch (e) {
+    throw invalid(e instanceof UnsafePathError ? e.message : String(e));
+  }
+  return resolveInRoot(rootfs, rel);
+}
+
+function statOf(abs: string, name: string): PathStat {
+  const st = fs.lstatSync(abs);
+  return {
+    name,
+    size: st.size,
+    mode: st.mode,
+    mtime: st.mtime.toISOString(),
+    linkTarget: st.isSymbolicLink() ? fs.readlinkSync(abs) : "",
+  };
+}
+
+export async function statPath(ctx: Ctx, c: ContainerRecord, p: string): Promise<PathStat> {
+  return withRootfs(ctx, c, async (rootfs) => {
+    const abs = containerPath(rootfs, p);
+    if (!fs.existsSync(abs)) throw notFound(`Could not find the file ${p} in container ${c.name}`);
+    return statOf(abs, path.posix.basename(p) || "/");
+  });
+}
+
+export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise<{ stat: PathStat; tar: Readable }> {
+  // The mount must outlive this call while the tar is read: keep it mounted
+  // until the stream ends.
+  const layer = prepareRwLayer(containerDir(ctx, c.id));
+  const mountedHere = !isMounted(layer.merged);
+  if (mountedHere) mountOverlay(ctx.images.layerDirs(c.imageId), layer);
+  const release = (): void => {
+    if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
+  };
+  try {
+    const abs = containerPath(layer.merged, p);
+    if (!fs.existsSync(abs)) throw notFound(`Could not find the file ${p} in container ${c.name}`);
+    const name = path.posix.basename(path.posix.resolve("/", p)) || ".";
+    const stat = statOf(abs, name);
+    const tar = packDir(abs, { name });
+    tar.once("end", release);
+    tar.once("error", release);
+    tar.once("close", release);
+    return { stat, tar };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Readable, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+  await withRootfs(ctx, c, async (rootfs) => {
+    const dest = containerPath(rootfs, p);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(dest);
+    } catch {
+      throw notFound(`Could not find the file ${p} in container ${c.name}`);
+    }
+    if (!st.isDirectory()) throw invalid(`extraction point is not a directory: ${p}`);
+    try {
+      await extractTar(tar, dest, { whiteouts: "keep", root: rootfs, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
+    } catch (e) {
+      if (e instanceof CapsaError) throw e;
+      throw invalid(`copy into ${c.name}:${p}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+}
+
+export async function containerChanges(ctx: Ctx, c: ContainerRecord): Promise<Change[]> {
+  const { upper } = rwLayerPaths(containerDir(ctx, c.id));
+  if (!fs.existsSync(upper)) return [];
+  return changesFromUpperDir(upper, ctx.images.layerDirs(c.imageId));
+}
+
+export async function exportContainer(ctx: Ctx, c: ContainerRecord): Promise<Readable> {
+  const layer = prepareRwLayer(containerDir(ctx, c.id));
+  const mountedHere = !isMounted(layer.merged);
+  if (mountedHere) mountOverlay(ctx.images.layerDirs(c.imageId), layer);
+  const tar = packDir(layer.merged);
+  const release = (): void => {
+    if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
+  };
+  tar.once("end", release);
+  tar.once("error", release);
+  tar.once("close", release);
+  return tar;
+}
+
+export async function commitContainer(ctx: Ctx, c: ContainerRecord, opts: CommitOptions = {}): Promise<ImageRecord> {
+  const pause = (opts.pause ?? true) && c.state.Running && !c.state.Paused;
+  if (pause) await pauseContainer(ctx, c);
+  try {
+    const { upper } = prepareRwLayer(containerDir(ctx, c.id));
+    return await ctx.images.commitLayer({
+      parentImageId: c.imageId,
+      upperDir: upper,
+      containerConfig: c.config,
+      changes: opts.changes ?? [],
+      ref: opts.ref,
+      comment: opts.comment,
+      author: opts.author,
+    });
+  } finally {
+    if (pause) await unpauseContainer(ctx, ctx.store.get(c.id));
+  }
+}

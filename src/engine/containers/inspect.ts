@@ -1,0 +1,167 @@
+// Docker-shaped views of container records: `inspect` and `ps` rows.
+import path from "node:path";
+import type { ContainerRecord } from "../types.ts";
+import type { ContainerInspect, ContainerSummary, MountPoint } from "../views.ts";
+import type { ListContainersOptions } from "../api.ts";
+import { labelMatches } from "../volumes.ts";
+import { type Ctx, containerDir, logPath } from "./context.ts";
+import { rwLayerPaths } from "../../snapshot/overlay.ts";
+
+export function mountPoints(ctx: Ctx, c: ContainerRecord): MountPoint[] {
+  const out: MountPoint[] = [];
+  for (const b of c.hostConfig.Binds ?? []) {
+    const [src = "", dst = "", mode = ""] = b.split(":");
+    const isVolume = !src.startsWith("/");
+    out.push({
+      Type: isVolume ? "volume" : "bind",
+      ...(isVolume ? { Name: src, Driver: "local" } : {}),
+      Source: isVolume ? ctx.volumes.dataPath(src) : src,
+      Destination: dst,
+      Mode: mode,
+      RW: !mode.split(",").includes("ro"),
+      Propagation: isVolume ? "" : "rprivate",
+    });
+  }
+  for (const m of c.hostConfig.Mounts ?? []) {
+    out.push({
+      Type: m.Type,
+      ...(m.Type === "volume" ? { Name: m.Source ?? "", Driver: "local" } : {}),
+      Source: m.Type === "volume" ? ctx.volumes.dataPath(m.Source ?? "") : (m.Source ?? ""),
+      Destination: m.Target,
+      Mode: "",
+      RW: !m.ReadOnly,
+      Propagation: m.Type === "bind" ? (m.BindOptions?.Propagation ?? "rprivate") : "",
+    });
+  }
+  return out;
+}
+
+export function inspectView(ctx: Ctx, c: ContainerRecord): ContainerInspect {
+  const args = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])];
+  const dir = containerDir(ctx, c.id);
+  const layer = rwLayerPaths(dir);
+  const lowers = safeLayerDirs(ctx, c.imageId);
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: args[0] ?? "",
+    Args: args.slice(1),
+    State: c.state,
+    Image: c.imageId,
+    ResolvConfPath: path.join(dir, "resolv.conf"),
+    HostnamePath: path.join(dir, "hostname"),
+    HostsPath: path.join(dir, "hosts"),
+    LogPath: logPath(ctx, c.id),
+    Name: "/" + c.name,
+    RestartCount: c.restartCount,
+    Driver: "overlay",
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "",
+    ExecIDs: null,
+    HostConfig: c.hostConfig,
+    GraphDriver: { Name: "overlay", Data: { LowerDir: lowers.join(":"), UpperDir: layer.upper, WorkDir: layer.work, MergedDir: layer.merged } },
+    Mounts: mountPoints(ctx, c),
+    Config: c.config,
+    NetworkSettings: {
+      Bridge: "",
+      SandboxID: "",
+      SandboxKey: "",
+      Ports: {},
+      IPAddress: "",
+      Gateway: "",
+      MacAddress: "",
+      Networks: c.hostConfig.NetworkMode ? { [c.hostConfig.NetworkMode]: { NetworkID: c.hostConfig.NetworkMode, IPAddress: "", Gateway: "", MacAddress: "" } } : {},
+    },
+    Capsa: { Isolation: "container", Runtime: c.runtime || "auto", MonitorPid: c.monitorPid, Bundle: dir },
+  };
+}
+
+function safeLayerDirs(ctx: Ctx, imageId: string): string[] {
+  try {
+    return ctx.images.layerDirs(imageId);
+  } catch {
+    return [];
+  }
+}
+
+/** docker's "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
+export function statusText(c: ContainerRecord, now = Date.now()): string {
+  const s = c.state;
+  if (s.Status === "restarting") return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+  if (s.Running) {
+    const base = `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    if (s.Paused) return `${base} (Paused)`;
+    if (s.Health && s.Health.Status !== "none") return `${base} (${s.Health.Status === "starting" ? "health: starting" : s.Health.Status})`;
+    return base;
+  }
+  if (s.Status === "created") return "Created";
+  if (s.Status === "dead") return "Dead";
+  return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+}
+
+/** go-units HumanDuration, as docker prints it. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
+  const args = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])];
+  return {
+    Id: c.id,
+    Names: ["/" + c.name],
+    Image: c.imageRef,
+    ImageID: c.imageId,
+    Command: args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
+    Created: Math.floor(Date.parse(c.created) / 1000),
+    Ports: [],
+    Labels: c.config.Labels ?? {},
+    State: c.state.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? "none" },
+    Mounts: mountPoints(ctx, c),
+  };
+}
+
+/** docker's ps filters: id, name, label, status, ancestor, exited, before, since. */
+export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListContainersOptions): ContainerRecord[] {
+  const f = opts.filters ?? {};
+  let out = list;
+  if (!opts.all && !f.status?.length) out = out.filter((c) => c.state.Running || c.state.Status === "restarting");
+  if (f.id?.length) out = out.filter((c) => f.id!.some((p) => c.id.startsWith(p)));
+  if (f.name?.length) out = out.filter((c) => f.name!.some((n) => new RegExp(n.replace(/^\//, "")).test(c.name)));
+  if (f.label?.length) out = out.filter((c) => f.label!.every((l) => labelMatches(c.config.Labels, l)));
+  if (f.status?.length) out = out.filter((c) => f.status!.includes(c.state.Status));
+  if (f.exited?.length) out = out.filter((c) => c.state.Status === "exited" && f.exited!.includes(String(c.state.ExitCode)));
+  if (f.ancestor?.length) {
+    out = out.filter((c) =>
+      f.ancestor!.some((a) => {
+        if (c.imageRef === a || c.imageId === a || c.imageId.replace("sha256:", "").startsWith(a.replace("sha256:", ""))) return true;
+        const img = ctx.images.tryResolve(a);
+        return img?.id === c.imageId;
+      }),
+    );
+  }
+  for (const key of ["before", "since"] as const) {
+    const ref = f[key]?.[0];
+    if (!ref) continue;
+    const pivot = ctx.store.get(ref);
+    out = out.filter((c) => (key === "before" ? c.created < pivot.created : c.created > pivot.created));
+  }
+  if (opts.limit && opts.limit > 0) out = out.slice(0, opts.limit);
+  return out;
+}

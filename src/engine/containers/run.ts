@@ -1,0 +1,45 @@
+// `run`: create, start, and (unless detached) stay attached until the
+// workload exits, then report its exit code — removing the container with --rm.
+// A foreground run cleans up itself; detached ones leave that to conmon's exit
+// command, so no process of ours stays behind per container.
+import type { AttachStreams } from "../api.ts";
+import type { CreateContainerOptions } from "../types.ts";
+import { type Ctx } from "./context.ts";
+import { createContainer } from "./create.ts";
+import { processExit, removeContainer } from "./lifecycle.ts";
+import { startContainer } from "./start.ts";
+import { waitForExitFile } from "./wait.ts";
+
+export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: { detach: boolean; streams?: AttachStreams }): Promise<{ Id: string; exitCode?: number }> {
+  const { Id } = await createContainer(ctx, opts);
+  const c = ctx.store.get(Id);
+  const policy = c.hostConfig.RestartPolicy?.Name ?? "no";
+  const needsExitCommand = io.detach || (policy !== "no" && policy !== "");
+  try {
+    if (io.detach || !io.streams) {
+      await startContainer(ctx, c, { exitCommand: true });
+      return { Id };
+    }
+    const attachment = await startContainer(ctx, c, { exitCommand: needsExitCommand, attach: io.streams });
+    await attachment?.done;
+    return { Id, exitCode: await waitExitCode(ctx, Id) };
+  } catch (e) {
+    if (c.hostConfig.AutoRemove) {
+      const cur = ctx.store.find(Id);
+      if (cur) await removeContainer(ctx, cur, { force: true }).catch(() => undefined);
+    }
+    throw e;
+  }
+}
+
+/** Waits for the workload to exit and returns its code; applies AutoRemove and restart policies. */
+export async function waitExitCode(ctx: Ctx, id: string): Promise<number> {
+  for (;;) {
+    const c = ctx.store.find(id);
+    if (!c) return 0;
+    if (!c.state.Running && c.state.Status !== "restarting") return c.state.ExitCode;
+    await waitForExitFile(ctx, c);
+    const r = await processExit(ctx, id);
+    if (r.outcome === "removed" || r.outcome === "exited") return r.exitCode ?? 0;
+  }
+}

@@ -1,0 +1,197 @@
+// The container half of the SDK: each method finds the container, brings its
+// record up to date, and calls the verb's module.
+import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions } from "../api.ts";
+import type { CreateContainerOptions } from "../types.ts";
+import type { ContainerStats, LogEntry } from "../views.ts";
+import { readLogs } from "../../monitor/logs.ts";
+import { attachSocket } from "../../monitor/attach.ts";
+import { attachSocketPath, ctlFifoPath } from "../../monitor/conmon.ts";
+import { conflict } from "../../util/errors.ts";
+import { type Ctx, containerDir, logPath, shortId } from "./context.ts";
+import { createContainer } from "./create.ts";
+import { execInContainer } from "./exec.ts";
+import { commitContainer, containerChanges, copyFrom, copyTo, exportContainer, statPath } from "./files.ts";
+import { filterContainers, inspectView, summaryView } from "./inspect.ts";
+import { killContainer, pauseContainer, processExit, reconcile, removeContainer, renameContainer, stopContainer, unpauseContainer } from "./lifecycle.ts";
+import { statsContainer, topContainer } from "./observe.ts";
+import { runContainer, waitExitCode } from "./run.ts";
+import { startContainer } from "./start.ts";
+import { exitFileExists, sleep, waitForExitFile } from "./wait.ts";
+
+export class Containers implements ContainerApi {
+  constructor(private readonly ctx: Ctx) {}
+
+  private async current(idOrName: string) {
+    const c = this.ctx.store.get(idOrName);
+    return (await reconcile(this.ctx, c)) ?? c;
+  }
+
+  create(opts: CreateContainerOptions) {
+    return createContainer(this.ctx, opts);
+  }
+
+  async start(idOrName: string): Promise<void> {
+    const c = await this.current(idOrName);
+    if (c.state.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
+    await startContainer(this.ctx, c, { exitCommand: true });
+  }
+
+  run(opts: CreateContainerOptions, io: { detach: boolean; streams?: AttachStreams }) {
+    return runContainer(this.ctx, opts, io);
+  }
+
+  async attach(idOrName: string, streams: AttachStreams): Promise<void> {
+    const c = await this.current(idOrName);
+    if (!c.state.Running) throw conflict("You cannot attach to a stopped container, start it first");
+    const a = await attachSocket(attachSocketPath(this.ctx.paths.sockets, shortId(c.id)), streams, { tty: c.config.Tty ?? false, ctlPath: ctlFifoPath(containerDir(this.ctx, c.id)) });
+    await a.done;
+  }
+
+  async wait(idOrName: string, condition: "not-running" | "next-exit" | "removed" = "not-running"): Promise<{ StatusCode: number }> {
+    const c = this.ctx.store.get(idOrName);
+    if (condition === "next-exit" && !c.state.Running) {
+      // Wait for a start, then for its end.
+      for (;;) {
+        const cur = this.ctx.store.find(c.id);
+        if (!cur) return { StatusCode: c.state.ExitCode };
+        if (cur.state.Running) break;
+        await sleep(100);
+      }
+    }
+    if (condition === "removed") {
+      const code = await waitExitCode(this.ctx, c.id);
+      while (this.ctx.store.find(c.id)) await sleep(100);
+      return { StatusCode: code };
+    }
+    return { StatusCode: await waitExitCode(this.ctx, c.id) };
+  }
+
+  async stop(idOrName: string, opts?: { timeout?: number; signal?: string }) {
+    await stopContainer(this.ctx, this.ctx.store.get(idOrName), opts);
+  }
+
+  async kill(idOrName: string, signal?: string) {
+    await killContainer(this.ctx, this.ctx.store.get(idOrName), signal);
+  }
+
+  async restart(idOrName: string, opts?: { timeout?: number }) {
+    const c = this.ctx.store.get(idOrName);
+    await stopContainer(this.ctx, c, opts);
+    const after = this.ctx.store.get(c.id);
+    await startContainer(this.ctx, after, { exitCommand: true });
+  }
+
+  async pause(idOrName: string) {
+    await pauseContainer(this.ctx, this.ctx.store.get(idOrName));
+  }
+
+  async unpause(idOrName: string) {
+    await unpauseContainer(this.ctx, this.ctx.store.get(idOrName));
+  }
+
+  async remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }) {
+    await removeContainer(this.ctx, this.ctx.store.get(idOrName), opts);
+  }
+
+  rename(idOrName: string, newName: string) {
+    renameContainer(this.ctx, this.ctx.store.get(idOrName), newName);
+  }
+
+  list(opts: ListContainersOptions = {}) {
+    const all = this.ctx.store.list();
+    return filterContainers(this.ctx, all, opts).map((c) => summaryView(this.ctx, c));
+  }
+
+  /** list() after bringing every live container's record up to date. */
+  async listFresh(opts: ListContainersOptions = {}) {
+    for (const c of this.ctx.store.list()) if (c.state.Running || c.state.Status === "restarting") await reconcile(this.ctx, c);
+    return this.list(opts);
+  }
+
+  inspect(idOrName: string) {
+    return inspectView(this.ctx, this.ctx.store.get(idOrName));
+  }
+
+  async inspectFresh(idOrName: string) {
+    return inspectView(this.ctx, await this.current(idOrName));
+  }
+
+  async *logs(idOrName: string, opts: LogsOptions = {}): AsyncIterable<LogEntry> {
+    const c = this.ctx.store.get(idOrName);
+    const ctx = this.ctx;
+    let running = c.state.Running;
+    let lastCheck = 0;
+    yield* readLogs(logPath(ctx, c.id), {
+      ...opts,
+      stillRunning: () => {
+        // Re-read the record at most every 250 ms while following.
+        if (Date.now() - lastCheck > 250) {
+          lastCheck = Date.now();
+          const cur = ctx.store.find(c.id);
+          running = !!cur && (cur.state.Running || cur.state.Status === "restarting") && !(cur.state.Running && exitFileExists(ctx, cur.id));
+        }
+        return running;
+      },
+    });
+  }
+
+  async exec(idOrName: string, opts: ExecOptions, streams?: AttachStreams) {
+    return execInContainer(this.ctx, this.ctx.store.get(idOrName), opts, streams);
+  }
+
+  async top(idOrName: string, psArgs?: string) {
+    return topContainer(this.ctx, this.ctx.store.get(idOrName), psArgs);
+  }
+
+  stats(idOrName: string, opts?: { stream?: boolean }): AsyncIterable<ContainerStats> {
+    return statsContainer(this.ctx, this.ctx.store.get(idOrName), opts);
+  }
+
+  async copyFrom(idOrName: string, path: string) {
+    return copyFrom(this.ctx, await this.current(idOrName), path);
+  }
+
+  async copyTo(idOrName: string, path: string, tar: import("node:stream").Readable, opts?: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }) {
+    return copyTo(this.ctx, await this.current(idOrName), path, tar, opts);
+  }
+
+  async statPath(idOrName: string, path: string) {
+    return statPath(this.ctx, await this.current(idOrName), path);
+  }
+
+  port(idOrName: string) {
+    return inspectView(this.ctx, this.ctx.store.get(idOrName)).NetworkSettings.Ports;
+  }
+
+  async changes(idOrName: string) {
+    return containerChanges(this.ctx, this.ctx.store.get(idOrName));
+  }
+
+  async export(idOrName: string) {
+    return exportContainer(this.ctx, await this.current(idOrName));
+  }
+
+  async commit(idOrName: string, opts?: CommitOptions) {
+    return commitContainer(this.ctx, await this.current(idOrName), opts);
+  }
+
+  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    for (const c0 of this.ctx.store.list()) {
+      const c = await reconcile(this.ctx, c0);
+      if (!c || c.state.Running || c.state.Status === "restarting") continue;
+      await removeContainer(this.ctx, c);
+      deleted.push(c.id);
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
+  /** Called by conmon's exit command: record the exit, restart or remove per policy. */
+  async cleanup(idOrName: string): Promise<void> {
+    const c = this.ctx.store.find(idOrName);
+    if (!c) return;
+    await waitForExitFile(this.ctx, c, AbortSignal.timeout(5000));
+    await processExit(this.ctx, c.id);
+  }
+}
+

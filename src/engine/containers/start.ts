@@ -1,0 +1,108 @@
+// `start`: mount the root file system, write the OCI bundle, hand the
+// container to its monitor (conmon runs `runtime create`), then `runtime start`.
+// The path reads straight through; every failure undoes what was done.
+import fs from "node:fs";
+import path from "node:path";
+import type { AttachStreams } from "../api.ts";
+import type { ContainerRecord } from "../types.ts";
+import { attachSocket, type Attachment } from "../../monitor/attach.ts";
+import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor/conmon.ts";
+import { mountOverlay, prepareRwLayer } from "../../snapshot/overlay.ts";
+import { CapsaError, errorMessage } from "../../util/errors.ts";
+import { writeBundle } from "./bundle.ts";
+import { type Ctx, containerDir, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
+import { releaseResources } from "./cleanup.ts";
+import { exitCommandFor, monitorEnv } from "./exit-command.ts";
+import { runtimeFor } from "./runtime.ts";
+
+export interface StartOptions {
+  /** Connect these streams before the process runs, so no output is lost. */
+  attach?: AttachStreams;
+  /** Have conmon run `capsa container cleanup` when the container exits (detached use, restart policies). */
+  exitCommand: boolean;
+}
+
+export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOptions): Promise<Attachment | undefined> {
+  if (c.state.Running) return undefined;
+  const dir = containerDir(ctx, c.id);
+  const runtime = await runtimeFor(ctx, c);
+  ensureRunDirs(ctx, c.id);
+  // Leftovers of a previous run would make the next wait return at once.
+  fs.rmSync(exitFile(ctx, c.id), { force: true });
+  for (const f of ["exit", "oom"]) fs.rmSync(path.join(persistDir(ctx, c.id), f), { force: true });
+
+  let attachment: Attachment | undefined;
+  try {
+    const layer = prepareRwLayer(dir);
+    mountOverlay(ctx.images.layerDirs(c.imageId), layer);
+    const bundle = await writeBundle(ctx, c, layer.merged);
+    const tty = c.config.Tty ?? false;
+    const monitor = await createUnderMonitor({
+      id: c.id,
+      shortId: shortId(c.id),
+      name: c.name,
+      bundle,
+      runtimePath: runtime.path,
+      runtimeRoot: ctx.paths.runtimeRoot,
+      logPath: logPath(ctx, c.id),
+      exitDir: ctx.paths.exits,
+      persistDir: persistDir(ctx, c.id),
+      socketDir: ctx.paths.sockets,
+      tty,
+      stdin: c.config.OpenStdin ?? false,
+      logSizeMax: logSizeMax(c),
+      exitCommand: opts.exitCommand ? exitCommandFor(c.id) : undefined,
+      env: monitorEnv(ctx),
+      exitDelaySeconds: opts.exitCommand ? restartDelaySeconds(c) : undefined,
+    });
+    if (opts.attach) {
+      attachment = await attachSocket(attachSocketPath(ctx.paths.sockets, shortId(c.id)), opts.attach, { tty, ctlPath: ctlFifoPath(bundle) });
+    }
+    await runtime.start(c.id);
+    ctx.store.mutate(c.id, (r) => {
+      r.state = {
+        ...r.state,
+        Status: "running",
+        Running: true,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: monitor.pid,
+        ExitCode: 0,
+        Error: "",
+        StartedAt: nowIso(),
+      };
+      r.monitorPid = monitor.monitorPid;
+      r.stoppedByUser = false;
+      Object.assign(c, r);
+    });
+    return attachment;
+  } catch (e) {
+    attachment?.detach();
+    await releaseResources(ctx, c, runtime).catch(() => undefined);
+    const err = e instanceof CapsaError ? e : new CapsaError("system", errorMessage(e));
+    // As docker: a container that failed to start stays "created" with the error and exit code 127/126/128.
+    ctx.store.mutate(c.id, (r) => {
+      r.state = { ...r.state, Status: r.state.StartedAt.startsWith("0001") ? "created" : "exited", Running: false, Pid: 0, Error: err.message, ExitCode: err.exitCode === 125 ? 128 : err.exitCode };
+    });
+    throw err;
+  }
+}
+
+function logSizeMax(c: ContainerRecord): number | undefined {
+  const v = c.hostConfig.LogConfig?.Config?.["max-size"];
+  if (!v) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(v);
+  if (!m) return undefined;
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** docker doubles the restart delay from 100 ms; conmon's delay is in whole seconds. */
+function restartDelaySeconds(c: ContainerRecord): number | undefined {
+  const policy = c.hostConfig.RestartPolicy?.Name ?? "no";
+  if (policy === "no" || policy === "") return undefined;
+  if (c.restartCount === 0) return undefined;
+  return Math.min(60, Math.floor(0.1 * 2 ** c.restartCount));
+}

@@ -1,0 +1,43 @@
+// Waiting for a container's process to end, without a daemon: conmon writes
+// <exits>/<id> when it does; we watch that directory (inotify) and poll as a
+// fallback, and give up waiting on a monitor that died without writing it.
+import fs from "node:fs";
+import type { ContainerRecord } from "../types.ts";
+import { type Ctx, exitFile, pidAlive } from "./context.ts";
+
+export function exitFileExists(ctx: Ctx, id: string): boolean {
+  return fs.existsSync(exitFile(ctx, id));
+}
+
+/** Resolves once the exit file exists or neither the monitor nor the workload is alive. */
+export function waitForExitFile(ctx: Ctx, c: ContainerRecord, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let watcher: fs.FSWatcher | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      watcher?.close();
+      if (timer) clearInterval(timer);
+      resolve();
+    };
+    const check = (): boolean => {
+      if (exitFileExists(ctx, c.id) || signal?.aborted) return true;
+      if (c.monitorPid && !pidAlive(c.monitorPid) && !pidAlive(c.state.Pid)) return true;
+      return false;
+    };
+    try {
+      watcher = fs.watch(ctx.paths.exits, (_event, name) => {
+        if (name === c.id && check()) done();
+      });
+      watcher.on("error", () => undefined);
+    } catch {
+      /* fall back to polling alone */
+    }
+    if (check()) return done();
+    timer = setInterval(() => {
+      if (check()) done();
+    }, 200);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,138 @@
+// Named volumes: directories under <root>/volumes/<name>/_data, as docker's
+// local driver lays them out, with their metadata in the store.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { DB } from "../store/db.ts";
+import type { VolumeApi } from "./api.ts";
+import type { Paths } from "./paths.ts";
+import type { VolumeRecord } from "./types.ts";
+import { conflict, invalid, notFound } from "../util/errors.ts";
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+interface Row {
+  name: string;
+  created: string;
+  labels: string;
+  options: string;
+}
+
+export class VolumeStore implements VolumeApi {
+  /** Set by the engine: names of containers using a volume (for rm and prune). */
+  usersOf: (name: string) => string[] = () => [];
+
+  constructor(
+    private readonly db: DB,
+    private readonly paths: Paths,
+  ) {}
+
+  private record(r: Row): VolumeRecord {
+    return {
+      Name: r.name,
+      Driver: "local",
+      Mountpoint: this.dataPath(r.name),
+      CreatedAt: r.created,
+      Labels: JSON.parse(r.labels) as Record<string, string>,
+      Options: JSON.parse(r.options) as Record<string, string>,
+      Scope: "local",
+    };
+  }
+
+  dataPath(name: string): string {
+    return path.join(this.paths.volumes, name, "_data");
+  }
+
+  create(opts: { name?: string; labels?: Record<string, string>; options?: Record<string, string> } = {}): VolumeRecord {
+    const name = opts.name ?? crypto.randomBytes(32).toString("hex");
+    if (!NAME_RE.test(name)) {
+      throw invalid(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+    }
+    const existing = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    if (existing) return this.record(existing); // docker: creating an existing volume is a no-op
+    fs.mkdirSync(this.dataPath(name), { recursive: true, mode: 0o755 });
+    const row: Row = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
+    this.db.prepare("INSERT OR IGNORE INTO volumes (name, created, labels, options) VALUES (?, ?, ?, ?)").run(row.name, row.created, row.labels, row.options);
+    return this.inspect(name);
+  }
+
+  /** The data directory of a named volume, created on first use as docker does. */
+  ensure(name: string): string {
+    return this.create({ name }).Mountpoint;
+  }
+
+  list(opts: { filters?: Record<string, string[]> } = {}): VolumeRecord[] {
+    let vols = (this.db.prepare("SELECT * FROM volumes ORDER BY name").all() as Row[]).map((r) => this.record(r));
+    const f = opts.filters ?? {};
+    if (f.name?.length) vols = vols.filter((v) => f.name!.some((n) => v.Name.includes(n)));
+    if (f.label?.length) vols = vols.filter((v) => f.label!.every((l) => labelMatches(v.Labels, l)));
+    if (f.dangling?.length) {
+      const want = f.dangling[0] === "true" || f.dangling[0] === "1";
+      vols = vols.filter((v) => (this.usersOf(v.Name).length === 0) === want);
+    }
+    return vols;
+  }
+
+  inspect(name: string): VolumeRecord {
+    const r = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    if (!r) throw notFound(`get ${name}: no such volume`);
+    return this.record(r);
+  }
+
+  remove(name: string, opts: { force?: boolean } = {}): void {
+    const r = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    if (!r) {
+      if (opts.force) return;
+      throw notFound(`get ${name}: no such volume`);
+    }
+    const users = this.usersOf(name);
+    if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
+    this.db.prepare("DELETE FROM volumes WHERE name = ?").run(name);
+    fs.rmSync(path.join(this.paths.volumes, name), { recursive: true, force: true });
+  }
+
+  prune(opts: { all?: boolean } = {}): { VolumesDeleted: string[]; SpaceReclaimed: number } {
+    const deleted: string[] = [];
+    let space = 0;
+    for (const v of this.list()) {
+      if (this.usersOf(v.Name).length) continue;
+      // docker prunes only anonymous volumes unless --all.
+      if (!opts.all && !/^[0-9a-f]{64}$/.test(v.Name)) continue;
+      space += dirSize(path.join(this.paths.volumes, v.Name));
+      this.remove(v.Name);
+      deleted.push(v.Name);
+    }
+    return { VolumesDeleted: deleted, SpaceReclaimed: space };
+  }
+}
+
+export function labelMatches(labels: Record<string, string> | null | undefined, filter: string): boolean {
+  const eq = filter.indexOf("=");
+  const key = eq < 0 ? filter : filter.slice(0, eq);
+  if (!labels || !(key in labels)) return false;
+  return eq < 0 || labels[key] === filter.slice(eq + 1);
+}
+
+export function dirSize(dir: string): number {
+  let total = 0;
+  const walk = (d: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      try {
+        const st = fs.lstatSync(p);
+        total += st.isDirectory() ? 0 : st.size;
+        if (st.isDirectory()) walk(p);
+      } catch {
+        /* raced with a delete */
+      }
+    }
+  };
+  walk(dir);
+  return total;
+}
