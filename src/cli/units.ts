@@ -1,0 +1,144 @@
+// Sizes, durations and times the way docker's CLI parses and prints them
+// (github.com/docker/go-units and Go's time package). Pure functions.
+
+const BINARY: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+
+/** go-units RAMInBytes: "512m", "1g", "1.5GiB", "100" (bytes); binary multipliers. */
+export function parseRamBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(s);
+  if (!m) throw new Error(`invalid size: '${s}'`);
+  const n = Number.parseFloat(m[1] ?? "");
+  if (!Number.isFinite(n)) throw new Error(`invalid size: '${s}'`);
+  return Math.trunc(n * (BINARY[(m[2] ?? "").toLowerCase()] ?? 1));
+}
+
+/** Go's fmt "%.{precision}g": shortest of fixed/exponent form, trailing zeros trimmed. */
+export function formatG(x: number, precision: number): string {
+  if (x === 0) return "0";
+  const exp = Number(x.toExponential(precision - 1).split("e")[1]);
+  if (exp < -4 || exp >= precision) {
+    const [mant = "", e = "0"] = x.toExponential(precision - 1).split("e");
+    const trimmed = mant.includes(".") ? mant.replace(/0+$/, "").replace(/\.$/, "") : mant;
+    const en = Number(e);
+    return `${trimmed}e${en < 0 ? "-" : "+"}${String(Math.abs(en)).padStart(2, "0")}`;
+  }
+  const fixed = x.toFixed(Math.max(0, precision - 1 - exp));
+  return fixed.includes(".") ? fixed.replace(/0+$/, "").replace(/\.$/, "") : fixed;
+}
+
+const DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+const BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+function sizeAndUnit(size: number, base: number, units: string[]): [number, string] {
+  let i = 0;
+  while (size >= base && i < units.length - 1) {
+    size /= base;
+    i++;
+  }
+  return [size, units[i] ?? "B"];
+}
+
+/** go-units HumanSizeWithPrecision: decimal units, "4.19MB". */
+export function humanSize(bytes: number, precision = 3): string {
+  const [n, u] = sizeAndUnit(bytes, 1000, DECIMAL_UNITS);
+  return formatG(n, precision) + u;
+}
+
+/** go-units BytesSize: binary units with "%.4g", "1.5MiB". */
+export function binarySize(bytes: number): string {
+  const [n, u] = sizeAndUnit(bytes, 1024, BINARY_UNITS);
+  return formatG(n, 4) + u;
+}
+
+/** go-units HumanDuration, from milliseconds: "Less than a second", "About a minute", "3 hours". */
+export function humanDuration(ms: number): string {
+  const seconds = Math.trunc(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.trunc(ms / 60_000);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
+  return `${Math.trunc(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** "2 minutes ago" for a time in unix milliseconds. */
+export function timeAgo(whenMs: number, nowMs = Date.now()): string {
+  return `${humanDuration(nowMs - whenMs)} ago`;
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration, in nanoseconds: "1h30m", "1.5s", "300ms", "-2m". */
+export function parseGoDuration(s: string): number {
+  const bad = (): Error => new Error(`time: invalid duration "${s}"`);
+  let rest = s;
+  let sign = 1;
+  if (rest.startsWith("-") || rest.startsWith("+")) {
+    if (rest[0] === "-") sign = -1;
+    rest = rest.slice(1);
+  }
+  if (rest === "0") return 0;
+  if (rest === "") throw bad();
+  let total = 0;
+  while (rest !== "") {
+    const m = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/.exec(rest);
+    if (!m) throw bad();
+    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ""] ?? 0);
+    rest = rest.slice(m[0].length);
+  }
+  return sign * Math.round(total);
+}
+
+/**
+ * docker's timetypes.GetTimestamp for --since/--until: a Go duration relative to
+ * now ("10m"), an RFC 3339 time or date (local time when it has no zone), or unix
+ * seconds ("1700000000.5"). Returns unix seconds (fractional).
+ */
+export function parseTimestamp(value: string, nowMs = Date.now()): number {
+  if (value !== "0") {
+    try {
+      return (nowMs - parseGoDuration(value) / 1e6) / 1000;
+    } catch {
+      // not a duration
+    }
+  }
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
+  if (value.includes("-") || value.includes(":")) {
+    const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/.exec(value);
+    if (m) {
+      const time = m[2] ?? "00:00:00";
+      const zone = m[3] ?? "";
+      // JS Date parses date-time strings without a zone as local time, as docker does.
+      const frac = /\.(\d+)/.exec(time)?.[1] ?? "";
+      const base = new Date(`${m[1]}T${time.replace(/\.\d+/, "")}${zone}`).getTime();
+      if (!Number.isNaN(base)) return base / 1000 + (frac ? Number(`0.${frac}`) : 0);
+    }
+  }
+  throw new Error(`failed to parse value as time or duration: "${value}"`);
+}
+
+/** Go's time.Time.String() for a unix-seconds time: "2024-05-01 10:00:00 +0000 UTC". */
+export function goTimeString(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  const p = (n: number): string => String(n).padStart(2, "0");
+  const off = -d.getTimezoneOffset();
+  const sign = off < 0 ? "-" : "+";
+  const abs = Math.abs(off);
+  let zone = "UTC";
+  if (off !== 0) {
+    zone =
+      new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((x) => x.type === "timeZoneName")?.value ??
+      `${sign}${p(Math.trunc(abs / 60))}`;
+  }
+  return (
+    `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ` +
+    `${sign}${p(Math.trunc(abs / 60))}${p(abs % 60)} ${zone}`
+  );
+}
