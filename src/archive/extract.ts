@@ -1,0 +1,392 @@
+// Safe extraction of untrusted tar streams: image layers, `cp` input, build
+// contexts. Nothing is ever written outside the target: names are cleaned
+// (absolute → relative, ".." above the target refused), parent directories
+// are resolved inside the root like a chroot would (an attacker's symlink
+// `link -> /` makes `link/etc/x` land in <root>/etc/x), the last component is
+// never followed (an existing symlink there is replaced, not written through),
+// and hard links may only point at files inside the root.
+//
+// Residual risk, documented in docs/image-store.md: resolution is done with
+// lstat/readlink on paths, not openat2(RESOLVE_IN_ROOT) (Node has no such call),
+// so a process that concurrently rewrites the target tree (a running container
+// during `cp`) could race it. Layers are extracted into private temp dirs.
+import { spawnSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import tar from "tar-stream";
+import { decompressStream } from "./compression.ts";
+import { UnsafePathError, cleanEntryName, entryPathInRoot, isWithin, resolveInRoot } from "./paths.ts";
+import { setXattr } from "./xattr.ts";
+
+export const WHITEOUT_PREFIX = ".wh.";
+export const WHITEOUT_META_PREFIX = ".wh..wh.";
+export const WHITEOUT_OPAQUE = ".wh..wh..opq";
+
+/**
+ * What to do with AUFS/OCI whiteout entries (`.wh.name`, `.wh..wh..opq`):
+ * - "overlay": write overlayfs whiteouts (char device 0/0, trusted.overlay.opaque=y) — for layer dirs;
+ * - "apply": delete the named files / the opaque dir's older content — for flattening onto one tree;
+ * - "keep": write them as the ordinary files they look like — for `cp`.
+ */
+export type WhiteoutMode = "overlay" | "apply" | "keep";
+
+export interface ExtractOptions {
+  whiteouts: WhiteoutMode;
+  /**
+   * Symlinks are resolved as if this directory were "/" (default: the target
+   * itself). For `cp` into a container, pass the container's root file system
+   * and a target inside it.
+   */
+  root?: string;
+  /** Create block/char device nodes with mknod. Default: when running as root. */
+  devices?: boolean;
+  /** Apply the archive's numeric uid/gid (lchown). Default: when running as root. */
+  sameOwner?: boolean;
+  /** Apply PAX `SCHILY.xattr.*` records. Default true; skipped (and reported) when they cannot be set. */
+  xattrs?: boolean;
+  /** Refuse to replace a directory by a non-directory or the reverse (docker's noOverwriteDirNonDir). */
+  noOverwriteDirNonDir?: boolean;
+}
+
+export interface ExtractResult {
+  /** Entries read from the archive. */
+  entries: number;
+  /** Bytes of regular-file content written. */
+  fileBytes: number;
+  /** Entries deliberately not created, with the reason (device nodes without root, …). */
+  skipped: { path: string; reason: string }[];
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function lstatOrNull(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if (errno(e) === "ENOENT") return null;
+    throw e;
+  }
+}
+
+function mknod(p: string, kind: "c" | "b" | "p", mode: number, major = 0, minor = 0): void {
+  const args = ["-m", (mode & 0o7777).toString(8), "--", p, kind];
+  if (kind !== "p") args.push(String(major), String(minor));
+  const r = spawnSync("mknod", args, { encoding: "utf8" });
+  if (r.error) throw new Error(`mknod ${p}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`mknod ${p}: ${r.stderr.trim()}`);
+}
+
+/** An overlayfs whiteout: a character device 0/0. */
+export function makeOverlayWhiteout(p: string): void {
+  mknod(p, "c", 0o000, 0, 0);
+}
+
+type Entry = AsyncIterable<Uint8Array>;
+
+async function drain(entry: Entry): Promise<void> {
+  for await (const _ of entry) {
+    /* discard */
+  }
+}
+
+async function writeNewFile(dst: string, entry: Entry): Promise<void> {
+  // O_EXCL: the caller cleared the name; never write through an existing link.
+  const fh = await fs.promises.open(dst, "wx", 0o600);
+  try {
+    for await (const chunk of entry) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Replaces whatever is at p so that an entry of the given kind can be created. */
+function clearFor(p: string, wantDir: boolean, opts: ExtractOptions, name: string): fs.Stats | null {
+  const st = lstatOrNull(p);
+  if (!st) return null;
+  if (st.isDirectory()) {
+    if (wantDir) return st;
+    if (opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite directory ${JSON.stringify(name)} with a non-directory`);
+    fs.rmSync(p, { recursive: true, force: true });
+    return null;
+  }
+  if (wantDir && opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite non-directory ${JSON.stringify(name)} with a directory`);
+  fs.unlinkSync(p);
+  return null;
+}
+
+function mkdirParents(root: string, dir: string): void {
+  // dir came from resolveInRoot: no component of it is a symlink, so a plain
+  // recursive mkdir cannot leave the root. Missing parents get 0755, as docker.
+  if (!isWithin(root, dir)) throw new UnsafePathError(`refusing to create ${dir} outside ${root}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+}
+
+/**
+ * Extracts an uncompressed tar stream into targetDir (which must exist).
+ * Throws on a corrupt or truncated archive or an entry that tries to leave the
+ * target; what was written before stays (callers that need all-or-nothing use
+ * extractToNewDir).
+ */
+export async function extractTar(source: Readable, targetDir: string, opts: ExtractOptions): Promise<ExtractResult> {
+  const target = fs.realpathSync(targetDir);
+  const root = opts.root ? fs.realpathSync(opts.root) : target;
+  if (!isWithin(root, target)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${opts.root}`);
+  const targetRel = path.relative(root, target);
+  const sameOwner = opts.sameOwner ?? isRoot();
+  const devices = (opts.devices ?? true) && isRoot();
+  const wantXattrs = opts.xattrs ?? true;
+  const result: ExtractResult = { entries: 0, fileBytes: 0, skipped: [] };
+  /** Directory mtimes are set last: creating children would change them again. */
+  const dirTimes: [string, Date][] = [];
+  /** Paths this archive created, so an opaque marker in "apply" mode keeps them. */
+  const written = new Set<string>();
+
+  const extract = tar.extract();
+  source.on("error", (e) => extract.destroy(e));
+  source.pipe(extract);
+
+  const inRoot = (rel: string): string => (targetRel ? path.posix.join(targetRel, rel) : rel);
+
+  try {
+    for await (const source_ of extract) {
+      // streamx streams are async-iterable over their chunks (its typings are loose).
+      const entry = source_ as unknown as Entry;
+      const h = source_.header;
+      result.entries++;
+      const rel = cleanEntryName(h.name);
+      const mode = h.mode ?? 0o644;
+      const mtime = h.mtime ?? new Date(0);
+
+      if (rel === "") {
+        // "./": the target itself; only its metadata is taken.
+        if (h.type === "directory") applyMeta(target, h, mode, true);
+        await drain(entry);
+        continue;
+      }
+      const where = entryPathInRoot(root, inRoot(rel));
+      const dst = where.path;
+      if (!isWithin(root, dst)) throw new UnsafePathError(`archive entry ${JSON.stringify(h.name)} resolves outside the target`);
+      const base = where.base;
+
+      if (opts.whiteouts !== "keep" && base.startsWith(WHITEOUT_PREFIX)) {
+        await drain(entry);
+        mkdirParents(root, where.parent);
+        if (base === WHITEOUT_OPAQUE) {
+          if (opts.whiteouts === "overlay") setXattr(where.parent, "trusted.overlay.opaque", Buffer.from("y"));
+          else {
+            for (const child of fs.readdirSync(where.parent)) {
+              const p = path.join(where.parent, child);
+              if (!written.has(p)) fs.rmSync(p, { recursive: true, force: true });
+            }
+          }
+          continue;
+        }
+        if (base.startsWith(WHITEOUT_META_PREFIX)) {
+          result.skipped.push({ path: rel, reason: "whiteout metadata entry" });
+          continue;
+        }
+        const hidden = base.slice(WHITEOUT_PREFIX.length);
+        if (hidden === "" || hidden === "." || hidden === ".." || hidden.includes("/")) {
+          throw new UnsafePathError(`invalid whiteout entry ${JSON.stringify(h.name)}`);
+        }
+        const victim = path.join(where.parent, hidden);
+        if (opts.whiteouts === "overlay") {
+          if (!isRoot()) throw new Error("overlay whiteouts need root (mknod of a 0/0 character device)");
+          clearFor(victim, false, opts, rel);
+          makeOverlayWhiteout(victim);
+          written.add(victim);
+        } else {
+          fs.rmSync(victim, { recursive: true, force: true });
+        }
+        continue;
+      }
+
+      switch (h.type) {
+        case "directory": {
+          mkdirParents(root, where.parent);
+          if (!clearFor(dst, true, opts, rel)) fs.mkdirSync(dst, { mode: 0o700 });
+          written.add(dst);
+          applyMeta(dst, h, mode, false);
+          dirTimes.push([dst, mtime]);
+          await drain(entry);
+          break;
+        }
+        case "file":
+        case "contiguous-file": {
+          mkdirParents(root, where.parent);
+          clearFor(dst, false, opts, rel);
+          await writeNewFile(dst, entry);
+          result.fileBytes += h.size ?? 0;
+          written.add(dst);
+          applyMeta(dst, h, mode, false);
+          fs.lutimesSync(dst, mtime, mtime);
+          break;
+        }
+        case "symlink": {
+          await drain(entry);
+          mkdirParents(root, where.parent);
+          clearFor(dst, false, opts, rel);
+          // The target is just data: it is only dangerous when followed, and
+          // this code never follows a link except through resolveInRoot.
+          fs.symlinkSync(h.linkname ?? "", dst);
+          written.add(dst);
+          applyMeta(dst, h, mode, false);
+          fs.lutimesSync(dst, mtime, mtime);
+          break;
+        }
+        case "link": {
+          await drain(entry);
+          const linkRel = cleanEntryName(h.linkname ?? "");
+          if (linkRel === "") throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points at the target directory`);
+          const src = entryPathInRoot(root, inRoot(linkRel)).path;
+          if (!isWithin(target, src)) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points outside the target`);
+          const st = lstatOrNull(src);
+          if (!st) throw new Error(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} does not exist`);
+          if (st.isDirectory()) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points at a directory`);
+          if (src === dst) break;
+          mkdirParents(root, where.parent);
+          clearFor(dst, false, opts, rel);
+          // link(2) does not follow a symlink at src: at worst this makes another symlink.
+          fs.linkSync(src, dst);
+          written.add(dst);
+          break;
+        }
+        case "character-device":
+        case "block-device": {
+          await drain(entry);
+          if (!devices) {
+            result.skipped.push({ path: rel, reason: isRoot() ? "device nodes disabled" : "device nodes need root" });
+            break;
+          }
+          mkdirParents(root, where.parent);
+          clearFor(dst, false, opts, rel);
+          mknod(dst, h.type === "character-device" ? "c" : "b", mode, h.devmajor ?? 0, h.devminor ?? 0);
+          written.add(dst);
+          applyMeta(dst, h, mode, false);
+          fs.lutimesSync(dst, mtime, mtime);
+          break;
+        }
+        case "fifo": {
+          await drain(entry);
+          mkdirParents(root, where.parent);
+          clearFor(dst, false, opts, rel);
+          mknod(dst, "p", mode);
+          written.add(dst);
+          applyMeta(dst, h, mode, false);
+          fs.lutimesSync(dst, mtime, mtime);
+          break;
+        }
+        default:
+          await drain(entry);
+          result.skipped.push({ path: rel, reason: `unsupported entry type ${String(h.type)}` });
+      }
+    }
+  } catch (e) {
+    extract.destroy();
+    source.destroy();
+    throw e instanceof UnsafePathError ? e : new Error(describeTarError(e));
+  }
+  for (let i = dirTimes.length - 1; i >= 0; i--) {
+    const [d, t] = dirTimes[i]!;
+    fs.utimesSync(d, t, t);
+  }
+  return result;
+
+  function applyMeta(p: string, h: tar.Header, mode: number, isTargetRoot: boolean): void {
+    const isLink = h.type === "symlink";
+    if (sameOwner) fs.lchownSync(p, h.uid ?? 0, h.gid ?? 0);
+    // chmod after chown: chown clears setuid/setgid bits.
+    if (!isLink) fs.chmodSync(p, mode & 0o7777);
+    const pax = h.pax as Record<string, string> | null | undefined;
+    if (wantXattrs && pax) {
+      for (const [k, v] of Object.entries(pax)) {
+        if (!k.startsWith("SCHILY.xattr.")) continue;
+        const name = k.slice("SCHILY.xattr.".length);
+        // tar-stream decodes PAX values as UTF-8; a binary value (file
+        // capabilities) would be corrupted, so it is skipped rather than mangled.
+        if (v.includes("\uFFFD")) {
+          result.skipped.push({ path: h.name, reason: `xattr ${name}: binary value not supported` });
+          continue;
+        }
+        try {
+          setXattr(p, name, Buffer.from(v, "utf8"));
+        } catch (e) {
+          result.skipped.push({ path: h.name, reason: `xattr ${name}: ${e instanceof Error ? e.message : String(e)}` });
+        }
+      }
+    }
+    if (isTargetRoot) dirTimes.push([p, h.mtime ?? new Date(0)]);
+  }
+}
+
+function describeTarError(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/unexpected end of (data|file)/i.test(msg)) return `truncated archive: ${msg}`;
+  return msg;
+}
+
+/** Extracts a tar that may be gzip- or zstd-compressed (detected by magic bytes). */
+export async function extractArchive(source: Readable, targetDir: string, opts: ExtractOptions): Promise<ExtractResult> {
+  const { stream } = await decompressStream(source);
+  return extractTar(stream, targetDir, opts);
+}
+
+/**
+ * Moves a fully prepared directory into place atomically. If finalDir already
+ * exists (a concurrent writer won the race) the prepared copy is discarded.
+ * Returns true when this call installed it.
+ */
+export function installDir(preparedDir: string, finalDir: string): boolean {
+  fs.mkdirSync(path.dirname(finalDir), { recursive: true });
+  if (fs.existsSync(finalDir)) {
+    fs.rmSync(preparedDir, { recursive: true, force: true });
+    return false;
+  }
+  try {
+    fs.renameSync(preparedDir, finalDir);
+    return true;
+  } catch (e) {
+    if (errno(e) === "ENOTEMPTY" || errno(e) === "EEXIST") {
+      fs.rmSync(preparedDir, { recursive: true, force: true });
+      return false;
+    }
+    throw e;
+  }
+}
+
+/** A fresh private directory under tmpRoot, for extraction before installDir. */
+export function makeTempDir(tmpRoot: string, label: string): string {
+  fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
+  const dir = path.join(tmpRoot, `${label}-${crypto.randomBytes(6).toString("hex")}`);
+  fs.mkdirSync(dir, { mode: 0o755 });
+  return dir;
+}
+
+/**
+ * Extracts into a private temp dir under tmpRoot, runs `verify` (e.g. a digest
+ * check), then installs it at finalDir atomically. Any failure removes the temp
+ * dir: finalDir is either complete or absent.
+ */
+export async function extractToNewDir(
+  source: Readable,
+  finalDir: string,
+  opts: ExtractOptions & { tmpRoot: string; verify?: (r: ExtractResult) => void | Promise<void> },
+): Promise<ExtractResult & { installed: boolean }> {
+  const tmp = makeTempDir(opts.tmpRoot, "extract");
+  try {
+    const r = await extractTar(source, tmp, opts);
+    await opts.verify?.(r);
+    return { ...r, installed: installDir(tmp, finalDir) };
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export { resolveInRoot };
