@@ -1,0 +1,13 @@
+import path from "node:path";
+import type { CgroupStats } from "../types.ts";
+import { readNumber } from "../files.ts";
+
+/** pids.max "max" means no limit: docker then leaves the limit out. */
+export function pidsStats(dir: string): CgroupStats["pids_stats"] {
+  const out: CgroupStats["pids_stats"] = {};
+  const current = readNumber(path.join(dir, "pids.current"));
+  if (current !== undefined) out.current = current;
+  const limit = readNumber(path.join(dir, "pids.max"));
+  if (limit !== undefined) out.limit = limit;
+  return out;
+}
