@@ -1,20 +1,20 @@
-// Bundles the CLI and the SDK into dist/ with esbuild. One file each keeps
-// `capsa run` start-up lean: Node resolves and compiles a single module.
+// Bundles the CLI and the SDK into dist/ with esbuild. Code splitting keeps
+// `capsa run` start-up lean: the CLI entry is small, and each verb's module
+// (and what only it needs) is a chunk loaded on first use.
 import { build } from "esbuild";
 
-const common = {
+await build({
+  entryPoints: { cli: "src/cli/main.ts", sdk: "src/index.ts" },
+  outdir: "dist",
   bundle: true,
+  splitting: true,
   platform: "node",
   target: "node20",
   format: "esm",
   sourcemap: "linked",
+  chunkNames: "chunks/[name]-[hash]",
   // Native addons cannot be bundled; they are loaded from node_modules at run time.
   external: ["better-sqlite3", "node-unix-socket"],
   banner: { js: "import { createRequire as __capsaRequire } from 'node:module'; const require = __capsaRequire(import.meta.url);" },
   logLevel: "warning",
-};
-
-await Promise.all([
-  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js" }),
-  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/sdk.js" }),
-]);
+});
