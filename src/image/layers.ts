@@ -69,3 +69,11 @@ export async function unpackLayer(blob: Readable, tmpRoot: string, expectedDiffI
 export function layerPath(layersRoot: string, dir: string): string {
   return path.join(layersRoot, dir);
 }
+
+/** The diff id (sha256 of the uncompressed tar) of a possibly compressed layer blob, without unpacking it. */
+export async function diffIdOf(blob: Readable): Promise<string> {
+  const { stream } = await decompressStream(blob);
+  const hash = crypto.createHash("sha256");
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return "sha256:" + hash.digest("hex");
+}
