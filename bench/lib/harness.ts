@@ -1,0 +1,52 @@
+// What a scenario gets: the engines that work here, the run's options, and
+// the interleaving discipline (A B C, B C A, C A B, … with warm-up rounds).
+import type { ContainerSystem } from "../systems/system.ts";
+import type { Metric } from "./results.ts";
+
+export interface Options {
+  short: boolean;
+  /** Overrides each scenario's number of measured rounds. */
+  rounds?: number;
+  /** The system ratios are computed for (subject/peer). */
+  subject: string;
+}
+
+export interface Harness {
+  systems: ContainerSystem[];
+  opts: Options;
+  log(line: string): void;
+  /** A container name unique to this bench run. */
+  name(system: string, tag: string): string;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  describe: string;
+  run(h: Harness): Promise<Metric[]>;
+}
+
+/** The systems in round r's order: rotated by r, so nobody always goes first. */
+export function rotation<T>(items: readonly T[], r: number): T[] {
+  const k = items.length ? r % items.length : 0;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/**
+ * Runs `warmup` discarded rounds, then `rounds` measured ones; in each round
+ * every system runs once, in rotated order. fn's result is the round's value.
+ */
+export async function interleaved(
+  h: Harness,
+  rounds: number,
+  warmup: number,
+  fn: (sys: ContainerSystem, round: number) => Promise<void>,
+): Promise<void> {
+  for (let r = -warmup; r < rounds; r++) {
+    for (const sys of rotation(h.systems, r + warmup)) await fn(sys, r);
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,174 @@
+// capsa side by side with podman, docker and bare runc, on one machine, in one run.
+//
+//   npm run bench                      all scenarios, full length
+//   npm run bench -- run-true --short  one scenario, a quick check
+//   npm run bench -- --systems runc,podman --rounds 10 --out DIR
+//
+// Results go to bench/results/latest.{json,md} (short runs: .cache/bench/).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { busyboxRootfsTar } from "../test/helpers.ts";
+import { removeTree } from "./lib/fsutil.ts";
+import { errorMessage, type Harness, type Options, type Scenario } from "./lib/harness.ts";
+import { describeMachine } from "./lib/machine.ts";
+import { ensurePackages } from "./lib/packages.ts";
+import { markdown, type Report, type SystemEntry } from "./lib/report.ts";
+import { firstOutput } from "./scenarios/first-output.ts";
+import { memory } from "./scenarios/memory.ts";
+import { runTrue } from "./scenarios/run-true.ts";
+import { startMany } from "./scenarios/start-many.ts";
+import { Capsa } from "./systems/capsa.ts";
+import { Docker } from "./systems/docker.ts";
+import { Podman } from "./systems/podman.ts";
+import { Runc } from "./systems/runc.ts";
+import { NETWORK, type BenchContext, type ContainerSystem } from "./systems/system.ts";
+
+const REPO = path.resolve(import.meta.dirname, "..");
+export const SCENARIOS: Scenario[] = [runTrue, firstOutput, startMany, memory];
+const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc"];
+/** Debian packages each peer comes from. */
+const PEER_PACKAGES: Record<string, string[]> = { podman: ["podman", "skopeo"], docker: ["docker.io"], runc: ["runc"] };
+
+function makeSystem(name: string): ContainerSystem {
+  switch (name) {
+    case "capsa":
+      return new Capsa();
+    case "podman":
+      return new Podman();
+    case "docker":
+      return new Docker();
+    case "runc":
+    case "crun":
+      return new Runc(name);
+    default:
+      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun)`);
+  }
+}
+
+const USAGE = `usage: npm run bench -- [scenario…] [--short] [--systems a,b] [--subject s] [--rounds n] [--out dir] [--no-install]
+scenarios: ${SCENARIOS.map((s) => s.id).join(", ")} (default: all)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      short: { type: "boolean", default: false },
+      systems: { type: "string", default: ALL_SYSTEMS.join(",") },
+      subject: { type: "string", default: "capsa" },
+      rounds: { type: "string" },
+      out: { type: "string" },
+      "no-install": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const scenarios = positionals.length ? positionals.map((id) => SCENARIOS.find((s) => s.id === id) ?? fail(`unknown scenario "${id}"\n${USAGE}`)) : SCENARIOS;
+  if (process.getuid?.() !== 0) fail("the benchmark must run as root (engines mount, unshare and manage cgroups)");
+  const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+  if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0)) fail(`--rounds: expected a positive integer, got "${values.rounds}"`);
+  const opts: Options = { short: values.short, rounds, subject: values.subject };
+  const outDir = path.resolve(values.out ?? (values.short ? path.join(REPO, ".cache", "bench") : path.join(REPO, "bench", "results")));
+  const log = (line: string) => console.error(`[bench] ${line}`);
+  const t0 = performance.now();
+
+  const wanted = values.systems.split(",").map((s) => s.trim()).filter(Boolean);
+  const systems = wanted.map(makeSystem);
+  if (!values["no-install"]) {
+    const pkgs = wanted.flatMap((s) => PEER_PACKAGES[s] ?? []);
+    const failed = ensurePackages(pkgs, log);
+    if (failed.length) log(`could not install: ${failed.join(" ")}`);
+  }
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-bench-"));
+  const ctx: BenchContext = { dir, rootfsTar: busyboxRootfsTar(), image: "capsa-bench/busybox:latest", log };
+  const entries: SystemEntry[] = [];
+  const ready: ContainerSystem[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const s of [...systems].reverse()) await s.cleanup().catch((e: unknown) => log(`${s.name} cleanup: ${errorMessage(e)}`));
+      removeTree(dir);
+    })());
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: cleaning up`);
+    void cleanup().then(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  try {
+    for (const s of systems) {
+      const why = s.check();
+      if (why) {
+        log(`${s.name}: left out: ${why}`);
+        entries.push({ name: s.name, unavailable: why });
+        continue;
+      }
+      log(`${s.name}: setting up`);
+      try {
+        await s.setup(ctx);
+        ready.push(s);
+        entries.push({ name: s.name, ...s.info() });
+      } catch (e) {
+        const why = errorMessage(e).split("\n")[0]!.slice(0, 300);
+        log(`${s.name}: left out: ${why}`);
+        entries.push({ name: s.name, unavailable: why });
+      }
+    }
+    if (ready.length === 0) throw new Error("no system could run here");
+
+    let seq = 0;
+    const h: Harness = { systems: ready, opts, log, name: (sys, tag) => `cb${process.pid}-${sys}-${tag}-${seq++}` };
+    const report: Report = {
+      schema: "capsa-bench/1",
+      date: new Date().toISOString(),
+      mode: opts.short ? "short" : "full",
+      subject: opts.subject,
+      network: NETWORK,
+      machine: describeMachine(),
+      systems: entries,
+      scenarios: [],
+      durationSeconds: 0,
+    };
+    for (const sc of scenarios) {
+      log(`scenario ${sc.id}: ${sc.title}`);
+      report.scenarios.push({ id: sc.id, title: sc.title, describe: sc.describe, metrics: await sc.run(h) });
+    }
+    report.durationSeconds = (performance.now() - t0) / 1000;
+
+    fs.mkdirSync(outDir, { recursive: true });
+    const json = JSON.stringify(report, null, 2) + "\n";
+    const md = markdown(report) + "\n";
+    fs.writeFileSync(path.join(outDir, `${report.date.replace(/[:.]/g, "-")}.json`), json);
+    fs.writeFileSync(path.join(outDir, "latest.json"), json);
+    fs.writeFileSync(path.join(outDir, "latest.md"), md);
+    console.log(md);
+    log(`results: ${path.join(outDir, "latest.md")} and latest.json`);
+    return 0;
+  } finally {
+    await cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+if (import.meta.filename === process.argv[1]) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exit(1);
+    },
+  );
+}

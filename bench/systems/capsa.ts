@@ -1,0 +1,68 @@
+// capsa itself: the real CLI (bin/capsa → dist/cli.js) on a private state root.
+import fs from "node:fs";
+import path from "node:path";
+import { firstLine, run } from "../lib/proc.ts";
+import { removeTree } from "../lib/fsutil.ts";
+import { DockerLikeCli } from "./oci-cli.ts";
+import type { BenchContext, SystemInfo } from "./system.ts";
+
+const REPO = path.resolve(import.meta.dirname, "../..");
+const CLI = path.join(REPO, "bin", "capsa");
+
+export class Capsa extends DockerLikeCli {
+  readonly name = "capsa";
+  private root = "";
+
+  check(): string | undefined {
+    if (!fs.existsSync(path.join(REPO, "dist", "cli.js"))) return "dist/cli.js is missing: run `npm run build`";
+    return undefined;
+  }
+
+  protected prefix(): string[] {
+    return [process.execPath, CLI];
+  }
+
+  protected env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, CAPSA_ROOT: this.root };
+    delete env.CAPSA_RUNROOT;
+    return env;
+  }
+
+  protected monitorNames(): RegExp {
+    return /^conmon$/;
+  }
+
+  async setup(ctx: BenchContext): Promise<void> {
+    this.ctx = ctx;
+    this.root = path.join(ctx.dir, "capsa");
+    fs.mkdirSync(this.root, { recursive: true });
+    await this.importAndProbe(ctx);
+  }
+
+  private infoJson(): Record<string, unknown> | undefined {
+    const r = run(this.cmd(["info", "--format", "{{json .}}"]));
+    if (r.status !== 0) return undefined;
+    try {
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  info(): SystemInfo {
+    const i = this.infoJson();
+    const runtime = typeof i?.DefaultRuntime === "string" ? i.DefaultRuntime : "?";
+    return {
+      version: firstLine([...this.prefix(), "--version"], this.env()) ?? "?",
+      runtime,
+      notes: ["private CAPSA_ROOT"],
+    };
+  }
+
+  async cleanup(): Promise<void> {
+    if (!this.root) return;
+    this.removeLeftovers();
+    run(this.cmd(["system", "reset", "--force"]));
+    removeTree(this.root);
+  }
+}

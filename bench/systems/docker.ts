@@ -1,0 +1,124 @@
+// Docker: a dockerd of our own, started by hand on a private socket, data
+// root, exec root and pid file, without a bridge or iptables rules (every run
+// uses --network none), and stopped by its pid afterwards.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { childPids } from "../lib/memory.ts";
+import { firstLine, run, sleep, which } from "../lib/proc.ts";
+import { Leftovers, removeTree } from "../lib/fsutil.ts";
+import { DockerLikeCli } from "./oci-cli.ts";
+import type { BenchContext, SystemInfo } from "./system.ts";
+
+/** SIGTERM, then SIGKILL after 10 s, for a process this harness started. */
+async function stopPid(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100 && alive(); i++) await sleep(100);
+  if (alive()) process.kill(pid, "SIGKILL");
+}
+
+export class Docker extends DockerLikeCli {
+  readonly name = "docker";
+  private dir = "";
+  private daemon?: ChildProcess;
+  private leftovers?: Leftovers;
+  private runtime = "?";
+
+  check(): string | undefined {
+    if (!which("dockerd")) return "dockerd is not installed";
+    if (!which("docker")) return "the docker CLI is not installed";
+    return undefined;
+  }
+
+  private socket(): string {
+    return path.join(this.dir, "docker.sock");
+  }
+
+  protected prefix(): string[] {
+    return ["docker"];
+  }
+
+  protected env(): NodeJS.ProcessEnv {
+    return { ...process.env, DOCKER_HOST: `unix://${this.socket()}`, DOCKER_CONFIG: path.join(this.dir, "client") };
+  }
+
+  protected monitorNames(): RegExp {
+    return /^containerd-shim/;
+  }
+
+  async setup(ctx: BenchContext): Promise<void> {
+    this.ctx = ctx;
+    this.dir = path.join(ctx.dir, "docker");
+    fs.mkdirSync(path.join(this.dir, "client"), { recursive: true });
+    // dockerd 20.10 writes a trust key to /etc/docker and a plugin directory
+    // to /run/docker whatever its data and exec roots.
+    this.leftovers = new Leftovers(["/etc/docker/key.json", "/run/docker"]);
+    const log = fs.openSync(path.join(this.dir, "dockerd.log"), "a");
+    // prettier-ignore
+    this.daemon = spawn("dockerd", [
+      "--data-root", path.join(this.dir, "data"),
+      "--exec-root", path.join(this.dir, "exec"),
+      "--pidfile", path.join(this.dir, "dockerd.pid"),
+      "-H", `unix://${this.socket()}`,
+      "--bridge", "none", "--iptables=false", "--ip-masq=false",
+      "--log-level", "warn",
+    ], { stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (this.daemon.exitCode !== null) throw new Error(`dockerd exited (${this.daemon.exitCode}); see ${path.join(this.dir, "dockerd.log")}`);
+      if (run(this.cmd(["version"]), { timeoutMs: 10_000 }).status === 0) break;
+      if (Date.now() > deadline) throw new Error("dockerd did not answer within 60 s");
+      await sleep(200);
+    }
+    await this.importAndProbe(ctx);
+    this.runtime = firstLine(["docker", "info", "--format", "{{.DefaultRuntime}}"], this.env()) ?? "?";
+  }
+
+  info(): SystemInfo {
+    const server = firstLine(["docker", "version", "--format", "{{.Server.Version}}"], this.env());
+    const client = firstLine(["docker", "version", "--format", "{{.Client.Version}}"], this.env());
+    return {
+      version: `dockerd ${server ?? "?"} (client ${client ?? "?"})`,
+      runtime: this.runtime,
+      notes: ["private dockerd: own socket, data root and exec root; no bridge, no iptables"],
+    };
+  }
+
+  /** dockerd and the containerd it manages. */
+  override daemonPids(): number[] {
+    const pid = this.daemon?.pid;
+    if (!pid || this.daemon?.exitCode !== null) return [];
+    return [pid, ...childPids(pid)];
+  }
+
+  async cleanup(): Promise<void> {
+    if (!this.dir) return;
+    const d = this.daemon;
+    if (d?.pid && d.exitCode === null && d.signalCode === null) {
+      this.removeLeftovers();
+      const rest = run(this.cmd(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+      if (rest.length) run(this.cmd(["rm", "-f", ...rest]));
+      const helpers = childPids(d.pid); // its containerd
+      const exited = new Promise<void>((r) => d.once("exit", () => r()));
+      process.kill(d.pid, "SIGTERM");
+      const stopped = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+      if (!stopped) {
+        process.kill(d.pid, "SIGKILL");
+        await exited;
+      }
+      for (const pid of helpers) await stopPid(pid);
+    }
+    removeTree(this.dir);
+    this.leftovers?.remove();
+  }
+}

@@ -1,0 +1,45 @@
+// What the harness needs from each engine it compares. One file per engine
+// in this folder implements it; scenarios only talk to this interface.
+import type { Cmd } from "../lib/proc.ts";
+
+export interface BenchContext {
+  /** The bench run's private state directory: every engine's state lives below it. */
+  dir: string;
+  /** The busybox-static root file system every engine imports as the same image. */
+  rootfsTar: string;
+  /** Reference the image is imported under, in every engine. */
+  image: string;
+  log(line: string): void;
+}
+
+export interface SystemInfo {
+  version: string;
+  /** The OCI runtime the engine chose (runc, crun, …). */
+  runtime: string;
+  notes?: string[];
+}
+
+export interface ContainerSystem {
+  readonly name: string;
+  /** Undefined when this engine can run here; otherwise why not. */
+  check(): string | undefined;
+  /** Starts what the engine needs (a daemon), imports the image, proves a run works. */
+  setup(ctx: BenchContext): Promise<void>;
+  info(): SystemInfo;
+  /** A foreground `run --rm IMAGE ...args`, stdout piped to the harness. */
+  runRm(args: string[]): Cmd;
+  /** `run -d --name NAME IMAGE ...args`; resolves when the CLI returns. */
+  startDetached(name: string, args: string[]): Promise<void>;
+  /** Stops at once (SIGKILL, no grace period) and resolves when stopped. */
+  stop(name: string): Promise<void>;
+  remove(name: string): Promise<void>;
+  /** The process that holds a running container for the engine (its monitor or shim). */
+  monitorPid(name: string): number | undefined;
+  /** Long-running processes the engine needs besides per-container ones (daemons). */
+  daemonPids(): number[];
+  /** Removes every container it made, stops daemons it started, deletes its state. */
+  cleanup(): Promise<void>;
+}
+
+/** Networking for every run: none, so that the runc floor does the same work as the engines. */
+export const NETWORK = "none";
