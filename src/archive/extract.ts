@@ -369,7 +369,7 @@ export function makeTempDir(tmpRoot: string, label: string): string {
 }
 
 /**
- * Extracts into a private temp dir under tmpRoot, runs `verify` (e.g. a digest
+ * Extracts a (possibly gzip/zstd-compressed) tar into a private temp dir under tmpRoot, runs `verify` (e.g. a digest
  * check), then installs it at finalDir atomically. Any failure removes the temp
  * dir: finalDir is either complete or absent.
  */
@@ -380,7 +380,7 @@ export async function extractToNewDir(
 ): Promise<ExtractResult & { installed: boolean }> {
   const tmp = makeTempDir(opts.tmpRoot, "extract");
   try {
-    const r = await extractTar(source, tmp, opts);
+    const r = await extractArchive(source, tmp, opts);
     await opts.verify?.(r);
     return { ...r, installed: installDir(tmp, finalDir) };
   } catch (e) {

@@ -19,7 +19,9 @@ export class UnsafePathError extends Error {
 export function cleanEntryName(name: string): string {
   if (name.includes("\0")) throw new UnsafePathError(`archive entry ${JSON.stringify(name)} contains a NUL byte`);
   const rel = path.posix.normalize("/" + name).replace(/^\/+/, "").replace(/\/+$/, "");
-  // normalize("/" + x) already clamps ".." at "/", so test the raw components instead.
+  // An absolute name is cleaned from "/", where ".." stays at "/" (docker's
+  // filepath.Clean does the same). A relative one must not climb out.
+  if (name.startsWith("/")) return rel === "." ? "" : rel;
   let depth = 0;
   for (const part of name.split("/")) {
     if (part === "" || part === ".") continue;
