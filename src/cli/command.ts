@@ -158,9 +158,9 @@ export function requireArgs(verb: string, args: string[], min: number, max = Inf
 }
 
 /** Parses an integer flag value with pflag's wording on error. */
-export function intFlag(cmd: Command, verb: string, long: string, v: unknown): number | undefined {
+export function intFlag(cmd: Command, verb: string, long: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const s = String(v);
+  const s = v;
   if (!/^[-+]?\d+$/.test(s)) throw new UsageError(verb, `invalid argument "${s}" for "${flagName(cmd, long)}" flag: strconv.ParseInt: parsing "${s}": invalid syntax`);
   return Number(s);
 }

@@ -551,7 +551,8 @@ export function parseVolumeSpec(spec: string, cwd: string): { anonymous: string 
     return { anonymous: spec };
   }
   if (parts.length > 3 || parts.some((p, i) => p === "" && i < 2)) return `invalid volume specification: '${spec}'`;
-  let [src = "", dst = "", mode] = parts;
+  const [, dst = "", mode] = parts;
+  let src = parts[0] ?? "";
   if (!dst.startsWith("/")) {
     return `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid mount path: '${dst}' mount path must be absolute`;
   }

@@ -216,7 +216,7 @@ export function goString(v: unknown): string {
     const keys = Object.keys(v).sort();
     return `map[${keys.map((k) => `${k}:${goString((v as Record<string, unknown>)[k])}`).join(" ")}]`;
   }
-  return String(v);
+  return typeof v === "function" ? "<func>" : typeof v === "symbol" ? v.toString() : "";
 }
 
 function truthy(v: unknown): boolean {

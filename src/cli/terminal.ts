@@ -1,0 +1,63 @@
+// The client side of an attached session: which streams to hand the engine,
+// the terminal in raw mode with -t (restored on every exit path), resizes,
+// and docker's --sig-proxy.
+import os from "node:os";
+import type { AttachStreams } from "../engine/api.ts";
+import { passThroughTo, type CliContext } from "./verb.ts";
+
+export interface Terminal {
+  streams: AttachStreams;
+  restore(): void;
+}
+
+export function openTerminal(ctx: CliContext, opts: { interactive: boolean; tty: boolean }): Terminal {
+  const streams: AttachStreams = { stdout: passThroughTo(ctx.stdout) };
+  if (!opts.tty) streams.stderr = passThroughTo(ctx.stderr);
+  if (opts.interactive) streams.stdin = ctx.stdin;
+  const cleanups: (() => void)[] = [];
+  if (opts.tty && opts.interactive && ctx.stdin.isTTY) {
+    ctx.stdin.setRawMode(true);
+    const restore = (): void => {
+      if (ctx.stdin.isRaw) ctx.stdin.setRawMode(false);
+    };
+    cleanups.push(restore);
+    // Also on a hard exit: a terminal left in raw mode is unusable.
+    process.once("exit", restore);
+    cleanups.push(() => process.off("exit", restore));
+  }
+  if (opts.tty && ctx.stdout.isTTY) {
+    streams.onResize = (resize) => {
+      const send = (): void => resize(ctx.stdout.rows, ctx.stdout.columns);
+      send();
+      ctx.stdout.on("resize", send);
+      cleanups.push(() => ctx.stdout.off("resize", send));
+    };
+  }
+  return {
+    streams,
+    restore() {
+      for (const c of cleanups.splice(0).reverse()) c();
+      if (opts.interactive) ctx.stdin.pause();
+    },
+  };
+}
+
+const PROXIED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+
+/**
+ * docker's --sig-proxy: while attached, signals the CLI receives go to the
+ * container. `forward` returns false when there is no container to send to yet;
+ * the CLI then exits as the signal would have ended it.
+ */
+export function proxySignals(forward: (sig: NodeJS.Signals) => boolean): () => void {
+  const handlers = PROXIED.map((sig) => {
+    const h = (): void => {
+      if (!forward(sig)) process.exit(128 + (os.constants.signals[sig] ?? 0));
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
+}
