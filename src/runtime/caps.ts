@@ -21,15 +21,40 @@ export const DEFAULT_CAPABILITIES = [
   "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ];
 
-/** The capabilities this kernel knows (up to /proc/sys/kernel/cap_last_cap): what --privileged grants. */
-export function hostCapabilities(): string[] {
+/**
+ * The capabilities capsa can hand out: those this kernel knows (up to
+ * /proc/sys/kernel/cap_last_cap) and that are in capsa's own bounding set
+ * (inside another container some are gone; asking the runtime for them would
+ * fail at start). This is what --privileged and --cap-add ALL grant.
+ */
+export function hostCapabilities(status: string | undefined = readProcSelfStatus()): string[] {
   let last = ALL_CAPABILITIES.length - 1;
   try {
     last = Math.min(last, Number(fs.readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim()));
   } catch {
     /* keep the full list */
   }
-  return ALL_CAPABILITIES.slice(0, last + 1);
+  const hex = status ? /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] : undefined;
+  const bounding = hex ? BigInt(`0x${hex}`) : undefined;
+  return ALL_CAPABILITIES.slice(0, last + 1).filter((_c, bit) => bounding === undefined || ((bounding >> BigInt(bit)) & 1n) === 1n);
+}
+
+function readProcSelfStatus(): string | undefined {
+  try {
+    return fs.readFileSync("/proc/self/status", "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A capability set as the hex mask /proc/<pid>/status shows (CapEff: 00000000a80425fb). */
+export function capabilityMask(caps: string[]): string {
+  let mask = 0n;
+  for (const c of caps) {
+    const bit = (ALL_CAPABILITIES as readonly string[]).indexOf(c);
+    if (bit >= 0) mask |= 1n << BigInt(bit);
+  }
+  return mask.toString(16).padStart(16, "0");
 }
 
 /** "net_raw", "CAP_NET_RAW", "Net_Raw" → "CAP_NET_RAW"; "all" → "ALL"; unknown names are an error. */
@@ -50,9 +75,11 @@ export function containerCapabilities(opts: { capAdd?: string[]; capDrop?: strin
   if (opts.privileged) return all;
   const add = normalizeCapabilities(opts.capAdd ?? []);
   const drop = normalizeCapabilities(opts.capDrop ?? []);
+  const missing = add.find((c) => c !== "ALL" && !all.includes(c));
+  if (missing) throw invalid(`capability ${missing} is not available: capsa itself does not hold it (not in its bounding set)`);
   let caps: string[];
   if (add.includes("ALL")) caps = all.filter((c) => !drop.includes(c));
   else if (drop.includes("ALL")) caps = add;
-  else caps = [...DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)), ...add];
+  else caps = [...DEFAULT_CAPABILITIES.filter((c) => all.includes(c) && !drop.includes(c)), ...add];
   return [...new Set(caps)];
 }

@@ -113,7 +113,7 @@ function probeMounts(): { rootLinks: [string, string][]; mounts: { destination: 
 }
 
 /** Runs `true` in a container with `binary`; resolves to the verdict (never throws). */
-export async function probeRuntime(binary: string, paths: Pick<Paths, "root">): Promise<ProbeVerdict> {
+export async function probeRuntime(binary: string): Promise<ProbeVerdict> {
   const checkedAt = new Date().toISOString();
   const v = await exec(binary, ["--version"], 5_000);
   const version = v.stdout.split("\n")[0]?.trim() || undefined;
@@ -165,7 +165,7 @@ async function verdictFor(binary: string, paths: Pick<Paths, "root">): Promise<P
   const key = cacheKey(binary);
   const cached = readCache(paths)[key];
   if (cached) return cached;
-  const verdict = await probeRuntime(binary, paths);
+  const verdict = await probeRuntime(binary);
   writeCache(paths, key, verdict);
   return verdict;
 }

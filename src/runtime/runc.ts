@@ -57,9 +57,9 @@ function kindOf(message: string): ErrorKind {
   return "system";
 }
 
-/** "3f2a5c8e91d0…" for a long (64 hex) id, the id itself otherwise. */
+/** "3f2a5c8e91d0…" for a full 64-hex container id, any other id as it is. */
 export function shortId(id: string): string {
-  return id.length > 12 ? `${id.slice(0, 12)}…` : id;
+  return /^[0-9a-f]{64}$/.test(id) ? `${id.slice(0, 12)}…` : id;
 }
 
 export class OciRuntime {
