@@ -14,6 +14,7 @@ import { removeTree } from "./lib/fsutil.ts";
 import { errorMessage, type Harness, type Options, type Scenario } from "./lib/harness.ts";
 import { describeMachine } from "./lib/machine.ts";
 import { ensurePackages } from "./lib/packages.ts";
+import { firstLine } from "./lib/proc.ts";
 import { markdown, type Report, type SystemEntry } from "./lib/report.ts";
 import { firstOutput } from "./scenarios/first-output.ts";
 import { memory } from "./scenarios/memory.ts";
@@ -131,6 +132,7 @@ export async function main(argv: string[]): Promise<number> {
       mode: opts.short ? "short" : "full",
       subject: opts.subject,
       network: NETWORK,
+      revision: firstLine(["git", "-C", REPO, "describe", "--always", "--dirty"]) ?? "unknown",
       machine: describeMachine(),
       systems: entries,
       scenarios: [],

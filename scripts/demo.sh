@@ -32,8 +32,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-show() { printf '$ capsa %s\n' "$*"; capsa "$@"; }
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
+# Echoes a command line the way you would type it, then runs it.
+show() {
+  local a words=()
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then words+=("$a"); else words+=("'${a//\'/\'\\\'\'}'"); fi
+  done
+  printf '$ capsa %s\n' "${words[*]}"
+  capsa "$@"
+}
 
 step "A root file system from Debian's busybox-static"
 rootfs=$work/rootfs

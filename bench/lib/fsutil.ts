@@ -43,3 +43,61 @@ export class Leftovers {
     for (const p of this.absent) fs.rmSync(p, { recursive: true, force: true });
   }
 }
+
+/** Every mounted cgroup hierarchy's root directory (one on v2; one per controller on v1). */
+export function cgroupHierarchies(base = "/sys/fs/cgroup"): string[] {
+  if (fs.existsSync(`${base}/cgroup.controllers`)) return [base];
+  if (!fs.existsSync(base)) return [];
+  return fs
+    .readdirSync(base)
+    .map((d) => `${base}/${d}`)
+    .filter((d) => fs.existsSync(`${d}/cgroup.procs`) && !fs.lstatSync(d).isSymbolicLink());
+}
+
+function topCgroups(pattern: RegExp): Set<string> {
+  const out = new Set<string>();
+  for (const h of cgroupHierarchies()) {
+    for (const e of fs.readdirSync(h, { withFileTypes: true })) if (e.isDirectory() && pattern.test(e.name)) out.add(`${h}/${e.name}`);
+  }
+  return out;
+}
+
+/** Removes an empty cgroup and its empty descendants, deepest first; false if any is in use. */
+function rmdirCgroup(dir: string): boolean {
+  let ok = true;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) ok = rmdirCgroup(`${dir}/${e.name}`) && ok;
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    ok = false;
+  }
+  return ok;
+}
+
+/**
+ * Top-level cgroups an engine creates (docker's "docker", podman's
+ * "libpod_parent") and leaves behind, empty, after its containers are gone:
+ * those that appeared since construction are removed when empty.
+ */
+export class CgroupLeftovers {
+  private readonly before: Set<string>;
+  constructor(private readonly pattern: RegExp) {
+    this.before = topCgroups(pattern);
+  }
+  /** The ones that appeared since construction. */
+  fresh(): string[] {
+    return [...topCgroups(this.pattern)].filter((d) => !this.before.has(d));
+  }
+
+  /** Returns how many were left behind, and how many of those could not be removed (still in use). */
+  remove(): { left: number; busy: number } {
+    let left = 0;
+    let busy = 0;
+    for (const dir of topCgroups(this.pattern)) {
+      if (this.before.has(dir)) continue;
+      left++;
+      if (!rmdirCgroup(dir)) busy++;
+    }
+    return { left, busy };
+  }
+}

@@ -15,6 +15,8 @@ export interface Report {
   date: string;
   mode: "full" | "short";
   subject: string;
+  /** The capsa source tree measured (git describe --always --dirty). */
+  revision: string;
   network: string;
   machine: Machine;
   systems: SystemEntry[];
@@ -39,7 +41,7 @@ export function markdown(r: Report): string {
   const m = r.machine;
   const out: string[] = [];
   out.push(`# capsa benchmark${r.mode === "short" ? " (short mode: a quick check, not a measurement)" : ""}`, "");
-  out.push(`${r.date}, ${Math.round(r.durationSeconds)} s. Produced by \`npm run bench\`; bench/README.md explains the method.`, "");
+  out.push(`${r.date}, capsa at \`${r.revision}\`, ${Math.round(r.durationSeconds)} s. Produced by \`npm run bench\`; bench/README.md explains the method.`, "");
   out.push("## Machine", "");
   out.push(`- ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory`);
   out.push(`- ${m.os}, kernel ${m.kernel}, cgroup ${m.cgroup}, /dev/kvm ${m.kvm ? "present" : "absent"}`);

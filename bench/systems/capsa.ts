@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { firstLine, run } from "../lib/proc.ts";
-import { removeTree } from "../lib/fsutil.ts";
+import { CgroupLeftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, SystemInfo } from "./system.ts";
 
@@ -12,6 +12,7 @@ const CLI = path.join(REPO, "bin", "capsa");
 export class Capsa extends DockerLikeCli {
   readonly name = "capsa";
   private root = "";
+  private cgroups?: CgroupLeftovers;
 
   check(): string | undefined {
     if (!fs.existsSync(path.join(REPO, "dist", "cli.js"))) return "dist/cli.js is missing: run `npm run build`";
@@ -36,6 +37,7 @@ export class Capsa extends DockerLikeCli {
     this.ctx = ctx;
     this.root = path.join(ctx.dir, "capsa");
     fs.mkdirSync(this.root, { recursive: true });
+    this.cgroups = new CgroupLeftovers(/^capsa/);
     await this.importAndProbe(ctx);
   }
 
@@ -64,5 +66,9 @@ export class Capsa extends DockerLikeCli {
     this.removeLeftovers();
     run(this.cmd(["system", "reset", "--force"]));
     removeTree(this.root);
+    // Cgroups of removed containers should be gone. Say so when they are not,
+    // but leave them: other capsa processes on this host may be making theirs.
+    const left = this.cgroups?.fresh() ?? [];
+    if (left.length) this.ctx?.log(`capsa left ${left.length} cgroup(s) behind after its containers were removed, e.g. ${left[0]}`);
   }
 }

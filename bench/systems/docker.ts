@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { childPids } from "../lib/memory.ts";
 import { firstLine, run, sleep, which } from "../lib/proc.ts";
-import { Leftovers, removeTree } from "../lib/fsutil.ts";
+import { CgroupLeftovers, Leftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, SystemInfo } from "./system.ts";
 
@@ -31,6 +31,7 @@ export class Docker extends DockerLikeCli {
   private dir = "";
   private daemon?: ChildProcess;
   private leftovers?: Leftovers;
+  private cgroups?: CgroupLeftovers;
   private runtime = "?";
 
   check(): string | undefined {
@@ -62,6 +63,7 @@ export class Docker extends DockerLikeCli {
     // dockerd 20.10 writes a trust key to /etc/docker and a plugin directory
     // to /run/docker whatever its data and exec roots.
     this.leftovers = new Leftovers(["/etc/docker/key.json", "/run/docker"]);
+    this.cgroups = new CgroupLeftovers(/^docker$/);
     const log = fs.openSync(path.join(this.dir, "dockerd.log"), "a");
     // prettier-ignore
     this.daemon = spawn("dockerd", [
@@ -120,5 +122,6 @@ export class Docker extends DockerLikeCli {
     }
     removeTree(this.dir);
     this.leftovers?.remove();
+    this.cgroups?.remove();
   }
 }

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { errorMessage } from "../lib/harness.ts";
 import { firstLine, run, timedOk, which } from "../lib/proc.ts";
-import { hardLimit, Leftovers, removeTree } from "../lib/fsutil.ts";
+import { CgroupLeftovers, hardLimit, Leftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, SystemInfo } from "./system.ts";
 
@@ -12,6 +12,7 @@ export class Podman extends DockerLikeCli {
   readonly name = "podman";
   private dir = "";
   private leftovers?: Leftovers;
+  private cgroups?: CgroupLeftovers;
   private runtime = "?";
   private ulimits = "";
   private fallback?: string;
@@ -43,6 +44,7 @@ export class Podman extends DockerLikeCli {
     fs.mkdirSync(path.join(this.dir, "net"), { recursive: true });
     // Podman's blob-info cache and network lock directory ignore --root.
     this.leftovers = new Leftovers(["/var/lib/containers", "/run/containers"]);
+    this.cgroups = new CgroupLeftovers(/^libpod_parent$/);
     // Podman's default ulimits try to raise the limits, which fails here; and
     // even the current hard limits fail (podman lowers its own nproc). Ask for
     // modest values, never above the hard limits.
@@ -100,5 +102,6 @@ export class Podman extends DockerLikeCli {
     }
     removeTree(this.dir);
     this.leftovers?.remove();
+    this.cgroups?.remove();
   }
 }
