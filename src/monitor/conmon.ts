@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CapsaError, systemError } from "../util/errors.ts";
+import { runtimeMessage } from "../runtime/runc.ts";
 
 export const CONMON = process.env.CAPSA_CONMON ?? "conmon";
 
@@ -98,7 +99,7 @@ export function ctlFifoPath(bundle: string): string {
 
 /** The runtime's own error, which conmon relays in the sync message or its log. */
 function runtimeFailure(what: string, msg: SyncMessage | null, stderr: string): CapsaError {
-  const detail = (msg?.message ?? stderr).trim().split("\n").filter(Boolean).pop() ?? "monitor exited unexpectedly";
+  const detail = runtimeMessage(msg?.message ?? stderr) || "monitor exited unexpectedly";
   return classifyStartError(`${what}: ${detail}`);
 }
 
