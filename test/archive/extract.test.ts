@@ -31,17 +31,17 @@ async function scenario(entries: TarEntry[], check: (target: string, canary: str
   });
 }
 
-test("a name climbing out with .. is refused and writes nothing outside", async () => {
+void test("a name climbing out with .. is refused and writes nothing outside", async () => {
   await scenario([{ name: "../canary/evil", body: "x" }, { name: "a/../../canary/keep", body: "overwritten" }], (_t, _c, err) => {
     assert.match(String(err), /points outside the target/);
   });
 });
 
-test("a name climbing out deep inside (a/b/../../../x) is refused", async () => {
+void test("a name climbing out deep inside (a/b/../../../x) is refused", async () => {
   await scenario([{ name: "a/b/../../../canary/evil", body: "x" }], (_t, _c, err) => assert.match(String(err), /outside/));
 });
 
-test("absolute names become relative to the target", async () => {
+void test("absolute names become relative to the target", async () => {
   await scenario([{ name: "/etc/x", body: "abs" }, { name: "/../../canary2", body: "clamped" }], (target, _c, err) => {
     // "/../../canary2" is cleaned as a path from "/", like docker does: it stays inside.
     assert.ifError(err);
@@ -50,7 +50,7 @@ test("absolute names become relative to the target", async () => {
   });
 });
 
-test("a symlink to / followed by link/etc/evil writes inside the target, not the host", async () => {
+void test("a symlink to / followed by link/etc/evil writes inside the target, not the host", async () => {
   const evil = `/tmp/capsa-evil-${process.pid}`;
   await scenario(
     [
@@ -72,7 +72,7 @@ test("a symlink to / followed by link/etc/evil writes inside the target, not the
   );
 });
 
-test("a file entry over an existing symlink replaces the link instead of writing through it", async () => {
+void test("a file entry over an existing symlink replaces the link instead of writing through it", async () => {
   await scenario(
     [
       { name: "f", type: "symlink", linkname: "../canary/keep" },
@@ -86,7 +86,7 @@ test("a file entry over an existing symlink replaces the link instead of writing
   );
 });
 
-test("hard links that escape are refused: by .., through a symlink, or to a path outside", async () => {
+void test("hard links that escape are refused: by .., through a symlink, or to a path outside", async () => {
   await scenario([{ name: "h", type: "link", linkname: "../canary/keep" }], (_t, _c, err) => assert.match(String(err), /outside/));
   // Through a symlink pointing out of the root: the link resolves inside the root,
   // where no such file exists.
@@ -104,7 +104,7 @@ test("hard links that escape are refused: by .., through a symlink, or to a path
   await scenario([{ name: "h", type: "link", linkname: "../canary/keep" }], (_t, _c, err) => assert.match(String(err), /outside/), { root: "parent" });
 });
 
-test("a hard link to a symlink that points out creates a symlink, never a link to the outside file", async () => {
+void test("a hard link to a symlink that points out creates a symlink, never a link to the outside file", async () => {
   await scenario(
     [
       { name: "s", type: "symlink", linkname: "/../canary/keep" },
@@ -119,7 +119,7 @@ test("a hard link to a symlink that points out creates a symlink, never a link t
   );
 });
 
-test("owners, modes with setuid, mtimes and hard links are preserved", { skip: !isRoot && "needs root for chown" }, async () => {
+void test("owners, modes with setuid, mtimes and hard links are preserved", { skip: !isRoot && "needs root for chown" }, async () => {
   await withTempDir("extract", async (dir) => {
     const mtime = new Date(1_500_000_000_000);
     const t = await makeTar([
@@ -146,7 +146,7 @@ test("owners, modes with setuid, mtimes and hard links are preserved", { skip: !
   });
 });
 
-test("device nodes are created as root and skipped with a reason when disabled", { skip: !isRoot && "needs root for mknod" }, async () => {
+void test("device nodes are created as root and skipped with a reason when disabled", { skip: !isRoot && "needs root for mknod" }, async () => {
   await withTempDir("extract", async (dir) => {
     const t = await makeTar([
       { name: "dev/null", type: "character-device", devmajor: 1, devminor: 3, mode: 0o666 },
@@ -166,7 +166,7 @@ test("device nodes are created as root and skipped with a reason when disabled",
   });
 });
 
-test("overlay mode turns .wh. entries into 0/0 char devices and .wh..wh..opq into the opaque xattr", { skip: !isRoot && "needs root" }, async () => {
+void test("overlay mode turns .wh. entries into 0/0 char devices and .wh..wh..opq into the opaque xattr", { skip: !isRoot && "needs root" }, async () => {
   await withTempDir("extract", async (dir) => {
     const t = await makeTar([
       { name: "etc/", type: "directory" },
@@ -187,7 +187,7 @@ test("overlay mode turns .wh. entries into 0/0 char devices and .wh..wh..opq int
   });
 });
 
-test("apply mode deletes whited-out files and older content of opaque dirs; keep mode writes them as files", async () => {
+void test("apply mode deletes whited-out files and older content of opaque dirs; keep mode writes them as files", async () => {
   await withTempDir("extract", async (dir) => {
     fs.mkdirSync(path.join(dir, "etc"));
     fs.writeFileSync(path.join(dir, "etc/passwd"), "old");
@@ -209,14 +209,14 @@ test("apply mode deletes whited-out files and older content of opaque dirs; keep
   });
 });
 
-test("an invalid whiteout name (.wh.. ) is refused", async () => {
+void test("an invalid whiteout name (.wh.. ) is refused", async () => {
   await withTempDir("extract", async (dir) => {
     const t = await makeTar([{ name: "a/.wh..", body: "" }]);
     await assert.rejects(extractTar(streamOf(t), dir, { whiteouts: "apply" }), /invalid whiteout/);
   });
 });
 
-test("a truncated gzip is a clear error and extractToNewDir leaves neither the target nor temp files", async () => {
+void test("a truncated gzip is a clear error and extractToNewDir leaves neither the target nor temp files", async () => {
   await withTempDir("extract", async (dir) => {
     const big = Buffer.alloc(256 * 1024, "a");
     const gz = zlib.gzipSync(await makeTar([{ name: "f", body: big }, { name: "g", body: "x" }]));
@@ -237,7 +237,7 @@ test("a truncated gzip is a clear error and extractToNewDir leaves neither the t
   });
 });
 
-test("the loser of two concurrent extractions into the same final dir discards its copy", async () => {
+void test("the loser of two concurrent extractions into the same final dir discards its copy", async () => {
   await withTempDir("extract", async (dir) => {
     const t = await makeTar([{ name: "f", body: "same" }]);
     const tmpRoot = path.join(dir, "tmp");
@@ -249,7 +249,7 @@ test("the loser of two concurrent extractions into the same final dir discards i
   });
 });
 
-test("extractArchive detects gzip and zstd by magic bytes", async () => {
+void test("extractArchive detects gzip and zstd by magic bytes", async () => {
   await withTempDir("extract", async (dir) => {
     const t = await makeTar([{ name: "hello", body: "world" }]);
     const gzDir = path.join(dir, "gz");
@@ -266,7 +266,7 @@ test("extractArchive detects gzip and zstd by magic bytes", async () => {
   });
 });
 
-test("noOverwriteDirNonDir refuses to replace a directory by a file", async () => {
+void test("noOverwriteDirNonDir refuses to replace a directory by a file", async () => {
   await withTempDir("extract", async (dir) => {
     fs.mkdirSync(path.join(dir, "d"));
     const t = await makeTar([{ name: "d", body: "file" }]);
@@ -277,7 +277,7 @@ test("noOverwriteDirNonDir refuses to replace a directory by a file", async () =
   });
 });
 
-test("with a container root, absolute symlinks resolve inside that root (cp semantics)", async () => {
+void test("with a container root, absolute symlinks resolve inside that root (cp semantics)", async () => {
   await withTempDir("extract", async (dir) => {
     const rootfs = path.join(dir, "rootfs");
     fs.mkdirSync(path.join(rootfs, "etc"), { recursive: true });

@@ -39,7 +39,7 @@ function assertEmpty(f: StoreFixture): void {
   );
 }
 
-test("a hand-made legacy docker-save archive loads with its tags; gzip'd layers and a gzip'd archive too", { skip: !isRoot && "needs root" }, async () => {
+void test("a hand-made legacy docker-save archive loads with its tags; gzip'd layers and a gzip'd archive too", { skip: !isRoot && "needs root" }, async () => {
   await withStore("load", async (f) => {
     const layers = [await base(), await top()];
     const img = handImage(layers, [layers[0]!, zlib.gzipSync(layers[1]!)]);
@@ -58,7 +58,7 @@ test("a hand-made legacy docker-save archive loads with its tags; gzip'd layers 
   });
 });
 
-test("an OCI layout with a nested index picks linux/amd64 and takes the name from the ref.name annotation", { skip: !isRoot && "needs root" }, async () => {
+void test("an OCI layout with a nested index picks linux/amd64 and takes the name from the ref.name annotation", { skip: !isRoot && "needs root" }, async () => {
   await withStore("load", async (f) => {
     const layers = [await base()];
     const img = handImage(layers, [zlib.gzipSync(layers[0]!)]);
@@ -90,7 +90,7 @@ test("an OCI layout with a nested index picks linux/amd64 and takes the name fro
   });
 });
 
-test("an OCI layout without a usable name loads by ID", { skip: !isRoot && "needs root" }, async () => {
+void test("an OCI layout without a usable name loads by ID", { skip: !isRoot && "needs root" }, async () => {
   await withStore("load", async (f) => {
     const img = handImage([await base()]);
     const lines = await f.store.load(streamOf(await ociLayout(img, { annotations: { "org.opencontainers.image.ref.name": "latest" } })));
@@ -98,9 +98,9 @@ test("an OCI layout without a usable name loads by ID", { skip: !isRoot && "need
   });
 });
 
-test("save → load round trips in both formats, keeping the image ID, tags and layer content", { skip: !isRoot && "needs root" }, async () => {
+void test("save → load round trips in both formats, keeping the image ID, tags and layer content", { skip: !isRoot && "needs root" }, async () => {
   for (const format of ["docker-archive", "oci-archive"] as const) {
-    let archive = Buffer.alloc(0);
+    let archive: Buffer = Buffer.alloc(0);
     let id = "";
     await withStore("save", async (f) => {
       const layers = [await base(), await top()];
@@ -138,7 +138,7 @@ test("save → load round trips in both formats, keeping the image ID, tags and 
   }
 });
 
-test("two images sharing a base layer unpack it once", { skip: !isRoot && "needs root" }, async () => {
+void test("two images sharing a base layer unpack it once", { skip: !isRoot && "needs root" }, async () => {
   await withStore("load", async (f) => {
     const b = await base();
     const one = handImage([b, await makeTar([{ name: "one", body: "1" }])]);
@@ -155,7 +155,7 @@ test("two images sharing a base layer unpack it once", { skip: !isRoot && "needs
   });
 });
 
-test("a wrong diff id, a wrong blob digest or a truncated gzip layer fails with one line and stores nothing", { skip: !isRoot && "needs root" }, async () => {
+void test("a wrong diff id, a wrong blob digest or a truncated gzip layer fails with one line and stores nothing", { skip: !isRoot && "needs root" }, async () => {
   const layers = [await base(), await top()];
   const gz = zlib.gzipSync(Buffer.concat([layers[1]!, Buffer.alloc(0)]));
   const cases: [string, () => Promise<Buffer>, RegExp][] = [
@@ -207,7 +207,7 @@ test("a wrong diff id, a wrong blob digest or a truncated gzip layer fails with 
   }
 });
 
-test("layer dirs with whiteouts and opaque dirs give the expected view when mounted as overlay", { skip: !isRoot && "needs root to mount" }, async () => {
+void test("layer dirs with whiteouts and opaque dirs give the expected view when mounted as overlay", { skip: !isRoot && "needs root to mount" }, async () => {
   await withStore("load", async (f, dir) => {
     await f.store.load(streamOf(await legacyDockerArchive(handImage([await base(), await top()]), ["wh"])));
     const lower = f.store.layerDirs("wh").join(":");
@@ -227,7 +227,7 @@ test("layer dirs with whiteouts and opaque dirs give the expected view when moun
   });
 });
 
-test("save of an unknown image fails before writing", async () => {
+void test("save of an unknown image fails before writing", async () => {
   await withTempDir("save", async () => {
     await withStore("save", async (f) => {
       await assert.rejects(collect((d) => f.store.save(["nope"], d)), /No such image: nope/);

@@ -34,7 +34,7 @@ function podmanEnv(dir: string): { env: NodeJS.ProcessEnv; args: string[] } {
   };
 }
 
-test("podman load accepts our docker-archive, and we load podman's docker-archive back", { skip: noPodman }, async () => {
+void test("podman load accepts our docker-archive, and we load podman's docker-archive back", { skip: noPodman }, async () => {
   await withStore("peer", async (f, dir) => {
     const id = await sampleStore(f);
     const file = path.join(dir, "img.tar");
@@ -59,7 +59,7 @@ test("podman load accepts our docker-archive, and we load podman's docker-archiv
   });
 });
 
-test("skopeo inspect accepts our oci-archive, and skopeo's copy of it loads back", { skip: noSkopeo }, async () => {
+void test("skopeo inspect accepts our oci-archive, and skopeo's copy of it loads back", { skip: noSkopeo }, async () => {
   await withStore("peer", async (f, dir) => {
     const id = await sampleStore(f);
     const file = path.join(dir, "img-oci.tar");

@@ -24,21 +24,21 @@ const table: [input: string, normalised: string, familiar: string][] = [
   ["me/a.b-c__d---e", "docker.io/me/a.b-c__d---e:latest", "me/a.b-c__d---e:latest"],
 ];
 
-test("references normalise like docker's", () => {
+void test("references normalise like docker's", () => {
   for (const [input, full, familiar] of table) {
     assert.equal(normalizeReference(input), full, input);
     assert.equal(familiarString(full), familiar, input);
   }
 });
 
-test("a first component without '.', ':' or 'localhost' is a path, not a registry", () => {
+void test("a first component without '.', ':' or 'localhost' is a path, not a registry", () => {
   assert.equal(parseReference("myhost/app").domain, "docker.io");
   assert.equal(parseReference("myhost/app").path, "myhost/app");
   assert.equal(parseReference("my.host/app").domain, "my.host");
   assert.equal(parseReference("MyHost/app").domain, "MyHost");
 });
 
-test("invalid references are refused with docker's reasons", () => {
+void test("invalid references are refused with docker's reasons", () => {
   const bad: [string, RegExp][] = [
     ["Busybox", /must be lowercase/],
     ["docker.io/Me/app", /must be lowercase/],

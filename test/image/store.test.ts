@@ -21,7 +21,7 @@ async function importOne(f: StoreFixture, ref?: string, body?: Buffer, changes?:
   return f.store.importRootfs(streamOf(body ?? (await rootfs())), { ref, changes });
 }
 
-test("import of a plain rootfs tar makes a one-layer image whose diff id is the tar's sha256", async () => {
+void test("import of a plain rootfs tar makes a one-layer image whose diff id is the tar's sha256", async () => {
   await withStore("img", async (f) => {
     const tarBytes = await rootfs();
     const img = await importOne(f, "busybox", tarBytes, ['CMD ["sh"]', "ENV A=1 B=\"two words\"", "WORKDIR /srv", "ENTRYPOINT /bin/sh -x", "USER app", "EXPOSE 80 53/udp", "LABEL k=v", "VOLUME /data", "STOPSIGNAL SIGINT"]);
@@ -50,7 +50,7 @@ test("import of a plain rootfs tar makes a one-layer image whose diff id is the 
   });
 });
 
-test("import accepts gzip and zstd rootfs tarballs (detected by magic bytes) to the same image content", async () => {
+void test("import accepts gzip and zstd rootfs tarballs (detected by magic bytes) to the same image content", async () => {
   await withStore("img", async (f) => {
     const t = await rootfs();
     const a = await importOne(f, "a", t);
@@ -68,7 +68,7 @@ test("import accepts gzip and zstd rootfs tarballs (detected by magic bytes) to 
   });
 });
 
-test("a bad change is refused before anything is stored", async () => {
+void test("a bad change is refused before anything is stored", async () => {
   await withStore("img", async (f) => {
     await assert.rejects(importOne(f, "x", undefined, ["FROB x"]), /not a valid change command/);
     const s = snapshotState(f);
@@ -76,7 +76,7 @@ test("a bad change is refused before anything is stored", async () => {
   });
 });
 
-test("a corrupt rootfs tarball (truncated gzip) leaves nothing behind", async () => {
+void test("a corrupt rootfs tarball (truncated gzip) leaves nothing behind", async () => {
   await withStore("img", async (f) => {
     const gz = zlib.gzipSync(await makeTar([{ name: "big", body: Buffer.alloc(300_000, 7) }]));
     await assert.rejects(importOne(f, "x", gz.subarray(0, gz.length - 30)), /gzip/);
@@ -85,7 +85,7 @@ test("a corrupt rootfs tarball (truncated gzip) leaves nothing behind", async ()
   });
 });
 
-test("resolve accepts names, full and short ids; tag moves names; list filters", async () => {
+void test("resolve accepts names, full and short ids; tag moves names; list filters", async () => {
   await withStore("img", async (f) => {
     const img = await importOne(f, "busybox:1");
     const hexId = img.id.slice(7);
@@ -105,7 +105,7 @@ test("resolve accepts names, full and short ids; tag moves names; list filters",
   });
 });
 
-test("rmi of one of two tags untags; of the last tag deletes the image, its layer dir and blobs", async () => {
+void test("rmi of one of two tags untags; of the last tag deletes the image, its layer dir and blobs", async () => {
   await withStore("img", async (f) => {
     const img = await importOne(f, "a:1");
     f.store.tag("a:1", "b:2");
@@ -122,7 +122,7 @@ test("rmi of one of two tags untags; of the last tag deletes the image, its laye
   });
 });
 
-test("rmi keeps a layer dir another image still uses", async () => {
+void test("rmi keeps a layer dir another image still uses", async () => {
   await withStore("img", async (f) => {
     const t = await rootfs();
     const a = await importOne(f, "a", t, ["CMD a"]);
@@ -137,7 +137,7 @@ test("rmi keeps a layer dir another image still uses", async () => {
   });
 });
 
-test("rmi refuses an image a container uses, like docker", async () => {
+void test("rmi refuses an image a container uses, like docker", async () => {
   await withStore("img", async (f) => {
     const img = await importOne(f, "used");
     const cid = "c".repeat(64);
@@ -160,7 +160,7 @@ test("rmi refuses an image a container uses, like docker", async () => {
   });
 });
 
-test("prune removes dangling images, prune -a also tagged ones, and orphaned files", async () => {
+void test("prune removes dangling images, prune -a also tagged ones, and orphaned files", async () => {
   await withStore("img", async (f) => {
     const dangling = await importOne(f, undefined, await makeTar([{ name: "d", body: "d" }]));
     const tagged = await importOne(f, "keep");
@@ -179,7 +179,7 @@ test("prune removes dangling images, prune -a also tagged ones, and orphaned fil
   });
 });
 
-test("commitLayer turns an upper dir (with overlay whiteouts) into a new layer on top of its parent", { skip: !isRoot && "needs root for whiteouts" }, async () => {
+void test("commitLayer turns an upper dir (with overlay whiteouts) into a new layer on top of its parent", { skip: !isRoot && "needs root for whiteouts" }, async () => {
   await withStore("img", async (f, dir) => {
     const base = await importOne(f, "base");
     const upper = path.join(dir, "upper");
