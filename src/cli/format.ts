@@ -149,14 +149,16 @@ export const PS_HEADERS: Record<string, string> = {
 
 type Port = ContainerSummary["Ports"][number];
 
+const byteCompare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** docker's DisplayablePorts: "0.0.0.0:8080->80/tcp, 443/tcp", ranges grouped. */
 export function displayablePorts(ports: Port[]): string {
   const sorted = [...ports].sort(
     (a, b) =>
       a.PrivatePort - b.PrivatePort ||
-      (a.IP ?? "").localeCompare(b.IP ?? "") ||
+      byteCompare(a.IP ?? "", b.IP ?? "") ||
       (a.PublicPort ?? 0) - (b.PublicPort ?? 0) ||
-      a.Type.localeCompare(b.Type),
+      byteCompare(a.Type, b.Type),
   );
   const groups = new Map<string, { first: number; last: number }>();
   const result: string[] = [];

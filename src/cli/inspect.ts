@@ -33,7 +33,7 @@ export function imageInspect(img: ImageRecord): Record<string, unknown> {
   };
 }
 
-function find(engine: EngineApi, kind: Kind | undefined, name: string): unknown {
+async function find(engine: EngineApi, kind: Kind | undefined, name: string): Promise<unknown> {
   const tries: [Kind, () => unknown][] = [
     ["container", () => engine.containers.inspect(name)],
     ["image", () => imageInspect(engine.images.inspect(name))],
@@ -42,7 +42,7 @@ function find(engine: EngineApi, kind: Kind | undefined, name: string): unknown 
   for (const [k, f] of tries) {
     if (kind && k !== kind) continue;
     try {
-      return f();
+      return await f();
     } catch (e) {
       if (!(e instanceof CapsaError) || e.kind !== "not-found") throw e;
     }
@@ -65,7 +65,7 @@ async function inspectRun(ctx: CliContext, kind: Kind | undefined, format: strin
   let code = 0;
   for (const n of names) {
     try {
-      const obj = find(engine, kind, n);
+      const obj = await find(engine, kind, n);
       if (tmpl) ctx.out(execute(tmpl, obj) + "\n");
       else found.push(obj);
     } catch (e) {

@@ -93,7 +93,7 @@ export const verbs: VerbTable = {
     async run(ctx, opts, args) {
       const o = opts as { all?: boolean; stream?: boolean; format?: string; trunc?: boolean };
       const engine = await ctx.engine();
-      const names = args.length > 0 ? args : engine.containers.list({ all: !!o.all }).map((c) => c.Id);
+      const names = args.length > 0 ? args : (await engine.containers.list({ all: !!o.all })).map((c) => c.Id);
       const sample = async (): Promise<Record<string, string>[]> => {
         const rows: Record<string, string>[] = [];
         for (const n of names) {
@@ -125,7 +125,7 @@ export const verbs: VerbTable = {
     async run(ctx, _opts, args) {
       const [name, filter] = args as [string, string | undefined];
       const engine = await ctx.engine();
-      const lines = portLines(engine.containers.port(name), filter);
+      const lines = portLines(await engine.containers.port(name), filter);
       if (filter !== undefined && lines.length === 0) {
         ctx.err(`capsa: No public port '${filter.includes("/") ? filter : filter + "/tcp"}' published for ${name}\n`);
         return 1;

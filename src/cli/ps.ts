@@ -43,7 +43,7 @@ export const verbs: VerbTable = {
       const wantsSize = !!o.size || (custom && /\.Size\b|json \./.test(o.format ?? ""));
       if (wantsSize) list.size = true;
       const engine = await ctx.engine();
-      const rows = engine.containers.list(list);
+      const rows = await engine.containers.list(list);
       const trunc = o.trunc !== false;
       let format = o.format;
       if (o.quiet) format = "{{.ID}}";

@@ -90,7 +90,7 @@ async function startContainers(ctx: CliContext, opts: { attach?: boolean; intera
   }
   if (names.length > 1) throw new UsageError("start", "you cannot start and attach multiple containers at once", 1);
   const name = names[0] as string;
-  const info = engine.containers.inspect(name);
+  const info = await engine.containers.inspect(name);
   const tty = info.Config.Tty ?? false;
   const term = openTerminal(ctx, { interactive: !!opts.interactive && !!info.Config.OpenStdin, tty });
   const stopProxy = tty ? () => undefined : proxySignals((sig) => (engine.containers.kill(name, sig).catch(() => undefined), true));
@@ -151,7 +151,7 @@ export const verbs: VerbTable = {
       const o = opts as { stdin?: boolean; sigProxy?: boolean };
       const name = args[0] as string;
       const engine = await ctx.engine();
-      const info = engine.containers.inspect(name);
+      const info = await engine.containers.inspect(name);
       const tty = info.Config.Tty ?? false;
       const term = openTerminal(ctx, { interactive: o.stdin !== false && !!info.Config.OpenStdin, tty });
       const stopProxy = o.sigProxy !== false && !tty ? proxySignals((sig) => (engine.containers.kill(name, sig).catch(() => undefined), true)) : () => undefined;
