@@ -73,6 +73,7 @@ export function busyboxRootfsTar(): string {
     for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "home/app", "var/www"]) {
       fs.mkdirSync(path.join(dir, d), { recursive: true });
     }
+    fs.chmodSync(dir, 0o755);
     fs.chmodSync(path.join(dir, "tmp"), 0o1777);
     fs.copyFileSync("/bin/busybox", path.join(dir, "bin/busybox"));
     fs.chmodSync(path.join(dir, "bin/busybox"), 0o755);

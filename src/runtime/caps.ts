@@ -15,9 +15,14 @@ export const ALL_CAPABILITIES = [
   "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ] as const;
 
-/** docker's default set (moby oci/caps/defaults.go). */
+/**
+ * docker's default set (moby oci/caps/defaults.go) less CAP_NET_RAW, as in
+ * Podman: no raw sockets by default. `ping` still works through unprivileged
+ * ICMP sockets (net.ipv4.ping_group_range, set in containers with their own
+ * network namespace); `--cap-add NET_RAW` restores docker's set.
+ */
 export const DEFAULT_CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_SETGID",
   "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ];
 

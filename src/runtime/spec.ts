@@ -165,7 +165,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     resources: buildResources(hc, deviceRules, hostCgroupFeatures(cgroupVersion)),
   };
   if (devices.length) linux.devices = devices;
-  const sysctl = validateSysctls(hc.Sysctls, { ownNetns });
+  // Unprivileged ICMP sockets for every group, so ping works without CAP_NET_RAW (as Podman does).
+  const sysctl = { ...(ownNetns ? { "net.ipv4.ping_group_range": "0 2147483647" } : {}), ...validateSysctls(hc.Sysctls, { ownNetns }) };
   if (Object.keys(sysctl).length) linux.sysctl = sysctl;
   if (!privileged && !security.unmaskSystemPaths) {
     linux.maskedPaths = [...MASKED_PATHS];

@@ -56,7 +56,8 @@ export function mountOverlay(lowerDirs: string[], layer: RwLayer): void {
     const base = path.dirname(lowerDirs[0]!);
     const allShareBase = lowerDirs.every((d) => path.dirname(d) === base);
     const lowers = allShareBase ? lowerDirs.map((d) => path.basename(d)) : lowerDirs;
-    const opts = `lowerdir=${lowers.join(":")},upperdir=${layer.upper},workdir=${layer.work}`;
+    // No redirect_dir or metacopy: the upper layer must hold whole files and real directories for diff and commit.
+    const opts = `lowerdir=${lowers.join(":")},upperdir=${layer.upper},workdir=${layer.work},redirect_dir=off,metacopy=off`;
     r = spawnSync("mount", ["-t", "overlay", "overlay", "-o", opts, layer.merged], { encoding: "utf8", cwd: allShareBase ? base : undefined });
   }
   if (r.status !== 0) {
