@@ -98,8 +98,9 @@ export interface ContainerApi {
   unpause(idOrName: string): Promise<void>;
   remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
   rename(idOrName: string, newName: string): void;
-  list(opts?: ListContainersOptions): ContainerSummary[];
-  inspect(idOrName: string): ContainerInspect;
+  /** Brings live containers' records up to date first (a container may have exited since). */
+  list(opts?: ListContainersOptions): Promise<ContainerSummary[]>;
+  inspect(idOrName: string): Promise<ContainerInspect>;
   logs(idOrName: string, opts?: LogsOptions): AsyncIterable<LogEntry>;
   exec(idOrName: string, opts: ExecOptions, streams?: AttachStreams): Promise<{ exitCode: number }>;
   top(idOrName: string, psArgs?: string): Promise<TopResult>;
@@ -109,7 +110,7 @@ export interface ContainerApi {
   /** Extracts a tar stream into a directory inside the container (docker's PUT /archive). */
   copyTo(idOrName: string, path: string, tar: Readable, opts?: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
   statPath(idOrName: string, path: string): Promise<PathStat>;
-  port(idOrName: string): Record<string, { HostIp: string; HostPort: string }[] | null>;
+  port(idOrName: string): Promise<Record<string, { HostIp: string; HostPort: string }[] | null>>;
   changes(idOrName: string): Promise<Change[]>;
   export(idOrName: string): Promise<Readable>;
   commit(idOrName: string, opts?: CommitOptions): Promise<ImageRecord>;

@@ -6,7 +6,7 @@ import path from "node:path";
 import type { SystemApi } from "./api.ts";
 import type { Ctx } from "./containers/context.ts";
 import type { Containers } from "./containers/service.ts";
-import { cgroupLayout, detectCgroupVersion } from "../cgroups/index.ts";
+import { cgroupLayout, cgroupManager, cgroupParent, detectCgroupVersion } from "../cgroups/index.ts";
 import { resolveRuntime } from "../runtime/probe.ts";
 import { dirSize } from "./volumes.ts";
 import { unmount } from "../snapshot/overlay.ts";
@@ -22,7 +22,7 @@ export class System implements SystemApi {
   ) {}
 
   async info(): Promise<Record<string, unknown>> {
-    const list = await this.containers.listFresh({ all: true });
+    const list = await this.containers.list({ all: true });
     let runtime: { name: string; path: string } | { error: string };
     try {
       runtime = await resolveRuntime(this.ctx.paths);
@@ -110,6 +110,7 @@ export class System implements SystemApi {
         /* reported by the rm below failing, if it matters */
       }
     }
+    cgroupManager().cleanup(cgroupParent(this.ctx.paths));
   }
 }
 

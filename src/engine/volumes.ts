@@ -97,7 +97,7 @@ export class VolumeStore implements VolumeApi {
     for (const v of this.list()) {
       if (this.usersOf(v.Name).length) continue;
       // docker prunes only anonymous volumes unless --all.
-      if (!opts.all && !/^[0-9a-f]{64}$/.test(v.Name)) continue;
+      if (!opts.all && v.Labels["capsa.volume.anonymous"] !== "true") continue;
       space += dirSize(path.join(this.paths.volumes, v.Name));
       this.remove(v.Name);
       deleted.push(v.Name);

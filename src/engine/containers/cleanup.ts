@@ -9,12 +9,14 @@ import { unmount } from "../../snapshot/overlay.ts";
 import { type Ctx, containerDir, exitFile, nowIso, persistDir, pidAlive, readIntFile } from "./context.ts";
 import { type RuntimeHandle, runtimeFor } from "./runtime.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";
+import { cgroupManager, containerCgroupsPath } from "../../cgroups/index.ts";
 
 /** Tears down what a run holds: the runtime's container, the rootfs mount. Idempotent. */
 export async function releaseResources(ctx: Ctx, c: ContainerRecord, runtime?: RuntimeHandle): Promise<void> {
   const rt = runtime ?? (await runtimeFor(ctx, c));
   await rt.delete(c.id, true).catch(() => undefined);
   unmount(rwLayerPaths(containerDir(ctx, c.id)).merged);
+  cgroupManager().cleanup(containerCgroupsPath(ctx.paths, c.id));
 }
 
 export interface ExitOutcome {
@@ -37,7 +39,8 @@ export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRec
   else if (c0.state.Running && !pidAlive(c0.monitorPid) && !pidAlive(c0.state.Pid)) exitCode = 255; // monitor and workload gone without a word
   else return c0.state.Running ? { outcome: "not-exited" } : { outcome: "exited", exitCode: c0.state.ExitCode };
 
-  const oom = fs.existsSync(path.join(persistDir(ctx, id), "oom"));
+  // conmon records OOM kills it saw; the cgroup's counter catches the rest (read before runtime delete removes it).
+  const oom = fs.existsSync(path.join(persistDir(ctx, id), "oom")) || cgroupManager().oomKillCount(containerCgroupsPath(ctx.paths, id)) > 0;
   let finishedAt = nowIso();
   try {
     finishedAt = fs.statSync(exitFile(ctx, id)).mtime.toISOString();

@@ -72,6 +72,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   }
   const id = crypto.randomBytes(32).toString("hex");
   const config = mergeImageConfig(opts.config, image.config.config);
+  materialiseAnonymousVolumes(ctx, config, hostConfig);
   config.Image = opts.config.Image;
   if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === "host" ? "" : id.slice(0, 12);
   const name = opts.name?.replace(/^\//, "") ?? randomName((n) => ctx.store.find(n) !== undefined);
@@ -107,7 +108,49 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
     ctx.store.insert(rec);
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });
+    for (const m of hostConfig.Mounts ?? []) {
+      if (m.VolumeOptions?.Labels?.[ANONYMOUS_LABEL] === "true" && m.Source) ctx.volumes.remove(m.Source, { force: true });
+    }
     throw e;
   }
   return { Id: id, Warnings: [] };
+}
+
+export const ANONYMOUS_LABEL = "capsa.volume.anonymous";
+
+/**
+ * Anonymous volumes (`-v /data`, a volume mount without a source, the image's
+ * VOLUME entries) become named volumes at create time, as in docker, so a
+ * restarted container finds the same data and `rm -v` knows what to delete.
+ */
+function materialiseAnonymousVolumes(ctx: Ctx, config: ContainerConfig, h: HostConfig): void {
+  const targets = new Set<string>();
+  const binds: string[] = [];
+  const mounts = [...(h.Mounts ?? [])];
+  const anon = (target: string): void => {
+    const v = ctx.volumes.create({ labels: { [ANONYMOUS_LABEL]: "true" } });
+    mounts.push({ Type: "volume", Source: v.Name, Target: target, VolumeOptions: { Labels: { [ANONYMOUS_LABEL]: "true" } } });
+    targets.add(target);
+  };
+  for (const b of h.Binds ?? []) {
+    const parts = b.split(":");
+    if (parts.length === 1 && parts[0]!.startsWith("/")) anon(parts[0]!);
+    else {
+      binds.push(b);
+      if (parts[1]) targets.add(parts[1]);
+    }
+  }
+  for (let i = 0; i < mounts.length; i++) {
+    const m = mounts[i]!;
+    if (m.Type === "volume" && !m.Source) {
+      mounts.splice(i--, 1);
+      anon(m.Target);
+    } else targets.add(m.Target);
+  }
+  for (const t of Object.keys(h.Tmpfs ?? {})) targets.add(t);
+  for (const target of Object.keys(config.Volumes ?? {})) {
+    if (!targets.has(target)) anon(target);
+  }
+  if (h.Binds) h.Binds = binds;
+  if (mounts.length) h.Mounts = mounts;
 }

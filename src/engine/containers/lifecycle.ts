@@ -6,6 +6,7 @@ import { conflict, invalid } from "../../util/errors.ts";
 import type { Ctx } from "./context.ts";
 import { handleExit, releaseResources, removeContainerFiles } from "./cleanup.ts";
 import { NAME_RE } from "./names.ts";
+import { ANONYMOUS_LABEL } from "./create.ts";
 import { runtimeFor } from "./runtime.ts";
 import { parseSignal } from "./signals.ts";
 import { startContainer } from "./start.ts";
@@ -127,7 +128,7 @@ async function reconcileNoRemove(ctx: Ctx, c: ContainerRecord): Promise<Containe
 }
 
 export function anonymousVolumes(c: ContainerRecord): string[] {
-  return (c.hostConfig.Mounts ?? []).filter((m) => m.Type === "volume" && m.Source && m.VolumeOptions?.Labels?.["capsa.volume.anonymous"] === "true").map((m) => m.Source!);
+  return (c.hostConfig.Mounts ?? []).filter((m) => m.Type === "volume" && m.Source && m.VolumeOptions?.Labels?.[ANONYMOUS_LABEL] === "true").map((m) => m.Source!);
 }
 
 export function renameContainer(ctx: Ctx, c: ContainerRecord, newName: string): void {

@@ -97,22 +97,12 @@ export class Containers implements ContainerApi {
     renameContainer(this.ctx, this.ctx.store.get(idOrName), newName);
   }
 
-  list(opts: ListContainersOptions = {}) {
-    const all = this.ctx.store.list();
-    return filterContainers(this.ctx, all, opts).map((c) => summaryView(this.ctx, c));
-  }
-
-  /** list() after bringing every live container's record up to date. */
-  async listFresh(opts: ListContainersOptions = {}) {
+  async list(opts: ListContainersOptions = {}) {
     for (const c of this.ctx.store.list()) if (c.state.Running || c.state.Status === "restarting") await reconcile(this.ctx, c);
-    return this.list(opts);
+    return filterContainers(this.ctx, this.ctx.store.list(), opts).map((c) => summaryView(this.ctx, c));
   }
 
-  inspect(idOrName: string) {
-    return inspectView(this.ctx, this.ctx.store.get(idOrName));
-  }
-
-  async inspectFresh(idOrName: string) {
+  async inspect(idOrName: string) {
     return inspectView(this.ctx, await this.current(idOrName));
   }
 
@@ -159,8 +149,8 @@ export class Containers implements ContainerApi {
     return statPath(this.ctx, await this.current(idOrName), path);
   }
 
-  port(idOrName: string) {
-    return inspectView(this.ctx, this.ctx.store.get(idOrName)).NetworkSettings.Ports;
+  async port(idOrName: string) {
+    return (await this.inspect(idOrName)).NetworkSettings.Ports;
   }
 
   async changes(idOrName: string) {
