@@ -1,7 +1,7 @@
 // logs: -f, --tail, --since/--until (RFC 3339, unix seconds or durations), -t.
 import type { LogsOptions } from "../engine/api.ts";
 import { newCommand, UsageError } from "./command.ts";
-import { parseTimestamp } from "./units.ts";
+import { parseTimestamp, rfc3339NanoUtc } from "./units.ts";
 import type { VerbTable } from "./verb.ts";
 
 interface LogsOpts {
@@ -47,7 +47,7 @@ export const verbs: VerbTable = {
       const engine = await ctx.engine();
       for await (const entry of engine.containers.logs(args[0] as string, lo)) {
         const out = entry.stream === "stderr" ? ctx.stderr : ctx.stdout;
-        const data = o.timestamps ? Buffer.concat([Buffer.from(entry.time + " "), entry.data]) : entry.data;
+        const data = o.timestamps ? Buffer.concat([Buffer.from(rfc3339NanoUtc(entry.time) + " "), entry.data]) : entry.data;
         if (!out.write(data)) await new Promise((r) => out.once("drain", r));
       }
       return 0;

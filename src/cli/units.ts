@@ -142,3 +142,16 @@ export function goTimeString(unixSeconds: number): string {
     `${sign}${p(Math.trunc(abs / 60))}${p(abs % 60)} ${zone}`
   );
 }
+
+/** Go's RFC3339Nano in UTC ("2024-01-01T10:00:00.1234Z": trailing zeros trimmed) from any RFC 3339 time. */
+export function rfc3339NanoUtc(t: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$/.exec(t);
+  if (!m) return t;
+  const frac = (m[2] ?? "").replace(/0+$/, "");
+  const zone = m[3] ?? "Z";
+  let base = m[1] ?? "";
+  if (zone !== "Z" && !/^[+-]00:?00$/.test(zone)) {
+    base = new Date(`${base}${zone}`).toISOString().slice(0, 19);
+  }
+  return `${base}${frac ? "." + frac : ""}Z`;
+}

@@ -5,7 +5,7 @@ import { displayablePorts, ellipsis, imageRows, PS_DEFAULT, PS_HEADERS, psContex
 import { portLines, statsContext } from "../../src/cli/observe.ts";
 import { dfRows } from "../../src/cli/system.ts";
 import { renderTemplate, TemplateError } from "../../src/cli/template.ts";
-import { binarySize, formatG, humanDuration, humanSize, parseGoDuration, parseRamBytes, parseTimestamp } from "../../src/cli/units.ts";
+import { binarySize, formatG, humanDuration, humanSize, parseGoDuration, parseRamBytes, parseTimestamp, rfc3339NanoUtc } from "../../src/cli/units.ts";
 import { rebaseName, splitCpArg } from "../../src/cli/cp.ts";
 import type { ContainerSummary } from "../../src/engine/views.ts";
 import type { ImageRecord } from "../../src/engine/types.ts";
@@ -87,6 +87,11 @@ void describe("units (go-units and Go's time)", () => {
     assert.equal(parseGoDuration("-2m"), -120e9);
     assert.throws(() => parseGoDuration("10"), /invalid duration/);
     assert.throws(() => parseGoDuration("1d"), /invalid duration/);
+  });
+  void it("logs -t timestamps as Go's RFC3339Nano in UTC", () => {
+    assert.equal(rfc3339NanoUtc("2026-11-26T15:25:37.485311500+00:00"), "2026-11-26T15:25:37.4853115Z");
+    assert.equal(rfc3339NanoUtc("2024-01-01T10:00:00.000000000Z"), "2024-01-01T10:00:00Z");
+    assert.equal(rfc3339NanoUtc("2024-01-01T12:00:00.5+02:00"), "2024-01-01T10:00:00.5Z");
   });
   void it("--since/--until timestamps: durations, unix seconds, RFC 3339", () => {
     assert.equal(parseTimestamp("10m", NOW), NOW / 1000 - 600);
