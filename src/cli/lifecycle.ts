@@ -130,4 +130,15 @@ export const verbs: VerbTable = {
       return 0;
     },
   },
+
+  // Internal: conmon's exit command for detached containers (not in --help).
+  "container cleanup": {
+    command: (v) => newCommand(v, "CONTAINER", "Record a container's exit and apply its restart policy (run by the monitor)"),
+    args: [1, 1],
+    async run(ctx, _opts, args) {
+      const engine = await ctx.engine();
+      await engine.containers.cleanup(args[0] as string);
+      return 0;
+    },
+  },
 };

@@ -15,6 +15,7 @@ const observe: Loader = () => import("./observe.ts");
 const images: Loader = () => import("./images.ts");
 const volumes: Loader = () => import("./volumes.ts");
 const system: Loader = () => import("./system.ts");
+const registry: Loader = () => import("./registry.ts");
 
 /** Top-level verbs: name → [module, key in its table, one-line help]. */
 const VERBS: Record<string, [Loader, string, string]> = {
@@ -32,10 +33,14 @@ const VERBS: Record<string, [Loader, string, string]> = {
   inspect: [inspect, "inspect", "Return low-level information on capsa objects"],
   kill: [lifecycle, "kill", "Kill one or more running containers"],
   load: [images, "load", "Load an image from a tar archive or STDIN"],
+  login: [registry, "login", "Log in to a registry"],
+  logout: [registry, "logout", "Log out from a registry"],
   logs: [logs, "logs", "Fetch the logs of a container"],
   pause: [lifecycle, "pause", "Pause all processes within one or more containers"],
   port: [observe, "port", "List port mappings or a specific mapping for the container"],
   ps: [ps, "ps", "List containers"],
+  pull: [registry, "pull", "Download an image from a registry"],
+  push: [registry, "push", "Upload an image to a registry"],
   rename: [lifecycle, "rename", "Rename a container"],
   restart: [lifecycle, "restart", "Restart one or more containers"],
   rm: [lifecycle, "rm", "Remove one or more containers"],
@@ -73,6 +78,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
       pause: [lifecycle, "pause"],
       port: [observe, "port"],
       prune: [lifecycle, "container prune"],
+      cleanup: [lifecycle, "container cleanup"],
       rename: [lifecycle, "rename"],
       restart: [lifecycle, "restart"],
       rm: [lifecycle, "rm"],
@@ -96,6 +102,8 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
       ls: [images, "images"],
       list: [images, "images"],
       prune: [images, "image prune"],
+      pull: [registry, "pull"],
+      push: [registry, "push"],
       rm: [images, "rmi"],
       remove: [images, "rmi"],
       save: [images, "save"],

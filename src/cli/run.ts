@@ -1,7 +1,7 @@
 // run, create, start, attach, exec: the verbs that attach a terminal or pipes
 // to a workload. Raw mode, resizes and signal forwarding live in terminal.ts.
 import fs from "node:fs";
-import type { AttachStreams, ExecOptions } from "../engine/api.ts";
+import type { ExecOptions, RunIo } from "../engine/api.ts";
 import { CapsaError } from "../util/errors.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
 import { containerFlagsCommand, envEntry, parseEnvFiles, parseRunArgs, type ParseContext } from "./container-flags.ts";
@@ -32,14 +32,6 @@ async function createContainer(ctx: CliContext, args: string[]): Promise<number>
   for (const w of r.Warnings) ctx.err(`WARNING: ${w}\n`);
   ctx.out(r.Id + "\n");
   return 0;
-}
-
-/** The io argument of containers.run, with the hook capsa's CLI needs (see docs/cli.md, contract additions). */
-interface RunIo {
-  detach: boolean;
-  streams?: AttachStreams;
-  /** Called with the container's id once it exists, before it starts. */
-  onCreated?: (id: string) => void;
 }
 
 async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
@@ -95,18 +87,8 @@ async function startContainers(ctx: CliContext, opts: { attach?: boolean; intera
   const term = openTerminal(ctx, { interactive: !!opts.interactive && !!info.Config.OpenStdin, tty });
   const stopProxy = tty ? () => undefined : proxySignals((sig) => (engine.containers.kill(name, sig).catch(() => undefined), true));
   try {
-    // The contract has no attach-before-start: start, then attach; output
-    // the workload wrote before the attach is replayed from its log.
-    const started = Date.now() / 1000;
-    await engine.containers.start(name);
-    try {
-      await engine.containers.attach(name, term.streams);
-    } catch (e) {
-      if (!(e instanceof CapsaError) || e.kind !== "conflict") throw e;
-      for await (const entry of engine.containers.logs(name, { since: started - 1 })) {
-        (entry.stream === "stderr" && term.streams.stderr ? term.streams.stderr : term.streams.stdout).write(entry.data);
-      }
-    }
+    // Attached before the process runs: nothing it writes is missed.
+    await engine.containers.start(name, { attach: term.streams });
     const { StatusCode } = await engine.containers.wait(name);
     return StatusCode;
   } finally {

@@ -1,6 +1,7 @@
 // The contract every front end programs against. `Engine` implements it.
 import type { Readable, Writable } from "node:stream";
 import type { CreateContainerOptions, ImageRecord, VolumeRecord } from "./types.ts";
+import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
 import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
 
 /** Where an attached client's bytes go; `stdin` is read until it ends. */
@@ -11,6 +12,13 @@ export interface AttachStreams {
   stderr?: Writable;
   /** Called when the client's terminal changes size (and once at start). */
   onResize?: (resize: (rows: number, cols: number) => void) => void;
+}
+
+export interface RunIo {
+  detach: boolean;
+  streams?: AttachStreams;
+  /** Called with the container's id once it exists, before it starts (e.g. to forward signals). */
+  onCreated?: (id: string) => void;
 }
 
 export interface ListContainersOptions {
@@ -71,6 +79,16 @@ export interface ImageApi {
   remove(refOrId: string, opts?: { force?: boolean; noPrune?: boolean }): { Untagged?: string; Deleted?: string }[];
   history(refOrId: string): { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[];
   prune(opts?: { all?: boolean }): { ImagesDeleted: { Untagged?: string; Deleted?: string }[]; SpaceReclaimed: number };
+  /** Pulls ref (tag, default latest, or @sha256 digest) from its registry; resolves with the stored image. */
+  pull(ref: string, opts?: PullOptions): Promise<ImageRecord>;
+  /** Pulls every tag of a repository. */
+  pullAllTags(repository: string, opts?: PullOptions): Promise<ImageRecord[]>;
+  /** Pushes a local image to destRef (default: its own name). */
+  push(localRef: string, destRef?: string, opts?: PushOptions): Promise<PushResult>;
+  /** Checks credentials with the registry (default docker.io), then stores them. */
+  login(registry: string | undefined, creds: LoginOptions): Promise<void>;
+  /** Forgets stored credentials; false when there were none. */
+  logout(registry: string | undefined): Promise<boolean>;
 }
 
 export interface VolumeApi {
@@ -83,12 +101,15 @@ export interface VolumeApi {
 
 export interface ContainerApi {
   create(opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }>;
-  start(idOrName: string): Promise<void>;
+  /** With `attach`, the streams are connected before the process runs, so no output is lost; resolves when output ends. */
+  start(idOrName: string, opts?: { attach?: AttachStreams }): Promise<void>;
   /**
    * Creates, starts and (unless detached) attaches; resolves with the workload's
    * exit code, or undefined when detached. Removes the container afterwards with AutoRemove.
    */
-  run(opts: CreateContainerOptions, io: { detach: boolean; streams?: AttachStreams }): Promise<{ Id: string; exitCode?: number }>;
+  run(opts: CreateContainerOptions, io: RunIo): Promise<{ Id: string; exitCode?: number }>;
+  /** Records a container's exit and applies its restart policy or --rm (conmon's exit command calls it). */
+  cleanup(idOrName: string): Promise<void>;
   attach(idOrName: string, streams: AttachStreams): Promise<void>;
   wait(idOrName: string, condition?: "not-running" | "next-exit" | "removed"): Promise<{ StatusCode: number }>;
   stop(idOrName: string, opts?: { timeout?: number; signal?: string }): Promise<void>;

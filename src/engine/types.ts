@@ -61,6 +61,7 @@ export interface ContainerConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  MacAddress?: string;
 }
 
 export interface HostConfig {
@@ -97,13 +98,25 @@ export interface HostConfig {
   OomKillDisable?: boolean;
   Dns?: string[];
   DnsSearch?: string[];
+  DnsOptions?: string[];
   ExtraHosts?: string[];
+  PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
+  PublishAllPorts?: boolean;
+  /** "container" (default), "sandbox" or "vm"; docker's own --isolation flag carries it too. */
+  Isolation?: string;
+}
+
+export interface EndpointSettings {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string };
+  Aliases?: string[];
+  MacAddress?: string;
 }
 
 export interface CreateContainerOptions {
   name?: string;
   config: ContainerConfig & { Image: string };
   hostConfig?: HostConfig;
+  networkingConfig?: { EndpointsConfig: Record<string, EndpointSettings> };
 }
 
 export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";

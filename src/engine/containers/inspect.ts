@@ -126,7 +126,7 @@ export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
     Names: ["/" + c.name],
     Image: c.imageRef,
     ImageID: c.imageId,
-    Command: args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
+    Command: args.join(" "),
     Created: Math.floor(Date.parse(c.created) / 1000),
     Ports: [],
     Labels: c.config.Labels ?? {},

@@ -2,7 +2,7 @@
 // workload exits, then report its exit code — removing the container with --rm.
 // A foreground run cleans up itself; detached ones leave that to conmon's exit
 // command, so no process of ours stays behind per container.
-import type { AttachStreams } from "../api.ts";
+import type { RunIo } from "../api.ts";
 import type { CreateContainerOptions } from "../types.ts";
 import { type Ctx } from "./context.ts";
 import { createContainer } from "./create.ts";
@@ -10,8 +10,9 @@ import { processExit, removeContainer } from "./lifecycle.ts";
 import { startContainer } from "./start.ts";
 import { waitForExitFile } from "./wait.ts";
 
-export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: { detach: boolean; streams?: AttachStreams }): Promise<{ Id: string; exitCode?: number }> {
+export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: RunIo): Promise<{ Id: string; exitCode?: number }> {
   const { Id } = await createContainer(ctx, opts);
+  io.onCreated?.(Id);
   const c = ctx.store.get(Id);
   const policy = c.hostConfig.RestartPolicy?.Name ?? "no";
   const needsExitCommand = io.detach || (policy !== "no" && policy !== "");

@@ -1,6 +1,6 @@
 // The container half of the SDK: each method finds the container, brings its
 // record up to date, and calls the verb's module.
-import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions } from "../api.ts";
+import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../api.ts";
 import type { CreateContainerOptions } from "../types.ts";
 import type { ContainerStats, LogEntry } from "../views.ts";
 import { readLogs } from "../../monitor/logs.ts";
@@ -30,13 +30,14 @@ export class Containers implements ContainerApi {
     return createContainer(this.ctx, opts);
   }
 
-  async start(idOrName: string): Promise<void> {
+  async start(idOrName: string, opts: { attach?: AttachStreams } = {}): Promise<void> {
     const c = await this.current(idOrName);
     if (c.state.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
-    await startContainer(this.ctx, c, { exitCommand: true });
+    const attachment = await startContainer(this.ctx, c, { exitCommand: true, attach: opts.attach });
+    await attachment?.done;
   }
 
-  run(opts: CreateContainerOptions, io: { detach: boolean; streams?: AttachStreams }) {
+  run(opts: CreateContainerOptions, io: RunIo) {
     return runContainer(this.ctx, opts, io);
   }
 
