@@ -38,7 +38,8 @@ export function makeTestRoot(label = "t"): TestRoot {
       // `system reset` stops containers, unmounts and deletes everything the root holds.
       spawnSync(process.execPath, [CLI, "system", "reset", "--force"], { env, encoding: "utf8", timeout: 60_000 });
       unmountBelow(root);
-      fs.rmSync(root, { recursive: true, force: true });
+      // Monitors' exit commands may still be finishing: retry while they let go of the root.
+      fs.rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }

@@ -136,6 +136,10 @@ export const verbs: VerbTable = {
     command: (v) => newCommand(v, "CONTAINER", "Record a container's exit and apply its restart policy (run by the monitor)"),
     args: [1, 1],
     async run(ctx, _opts, args) {
+      // The state root may be gone by the time the monitor calls (system reset): never recreate it.
+      const { resolvePaths } = await import("../engine/paths.ts");
+      const { existsSync } = await import("node:fs");
+      if (!existsSync(resolvePaths().db)) return 0;
       const engine = await ctx.engine();
       await engine.containers.cleanup(args[0] as string);
       return 0;
