@@ -183,6 +183,17 @@ export class ContentStore {
     return fs.readFileSync(this.pathOf(digest));
   }
 
+  /** The first n bytes of a blob (to sniff its compression). */
+  head(digest: string, n = 8): Buffer {
+    const fd = fs.openSync(this.pathOf(digest), "r");
+    try {
+      const b = Buffer.alloc(n);
+      return b.subarray(0, fs.readSync(fd, b, 0, n, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   open(digest: string): Readable {
     return fs.createReadStream(this.pathOf(digest));
   }

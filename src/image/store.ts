@@ -25,6 +25,7 @@ import { diffIdOf, layerDirName, unpackLayer } from "./layers.ts";
 import { MEDIA, chainIds, jsonBytes, layerMediaType, type Manifest } from "./oci.ts";
 import { familiarRepository, familiarString, normalizeReference, parseReference, referenceString, repositoryName, withDefaultTag } from "./reference.ts";
 import { Staging } from "./staging.ts";
+import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
 
 interface ImageRow {
   id: string;
@@ -60,6 +61,20 @@ interface PreparedImage {
   manifestDigest: string;
   layers: PreparedLayer[];
   refs: string[];
+  /** "repo@sha256:…" references (repo digests of pulled or pushed images). */
+  digestRefs?: string[];
+}
+
+/** A pulled layer ready to be recorded (see ImageStore.recordPulled). */
+export type PulledLayer = PreparedLayer;
+
+/** What a registry push reads from the store. */
+export interface PushSource {
+  image: ImageRecord;
+  configBytes: Buffer;
+  /** The stored OCI manifest (its digest survives a push when nothing is recompressed). */
+  manifestBytes: Buffer;
+  layers: { blobDigest: string; mediaType: string; blobSize: number; diffId: string }[];
 }
 
 type RemoveResult = { Untagged?: string; Deleted?: string }[];
@@ -433,6 +448,9 @@ export class ImageStore implements ImageApi {
     const insertRef = this.db.prepare(
       "INSERT INTO image_refs (ref, image_id, kind) VALUES (?, ?, 'tag') ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id, kind = 'tag'",
     );
+    const insertDigestRef = this.db.prepare(
+      "INSERT INTO image_refs (ref, image_id, kind) VALUES (?, ?, 'digest') ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id, kind = 'digest'",
+    );
     this.db
       .transaction(() => {
         staging.publish((d) => keep.has(d));
@@ -450,9 +468,109 @@ export class ImageStore implements ImageApi {
             if (inserted) insertImageLayer.run(img.id, i, l.chainId, l.blobDigest, l.mediaType);
           });
           for (const r of img.refs) insertRef.run(r, img.id);
+          for (const r of img.digestRefs ?? []) insertDigestRef.run(r, img.id);
         }
       })
       .immediate();
+  }
+
+  // ---- registries: src/registry speaks the protocol; these publish and read --
+
+  /** The state root (registry credentials live beside the database by default). */
+  get stateRoot(): string {
+    return this.paths.root;
+  }
+
+  /** The uncompressed size of the layer with this chain id when it is unpacked on disk. */
+  layerSize(chainId: string): number | undefined {
+    return this.existingLayer(chainId)?.size;
+  }
+
+  /**
+   * Unpacks a pulled layer stream (plain, gzip or zstd) into a staged temp dir,
+   * verifying its diff id; the dir is published by recordPulled.
+   */
+  async unpackPulledLayer(staging: Staging, blob: Readable, chainId: string, diffId: string, what: string): Promise<number> {
+    const unpacked = await unpackLayer(blob, this.paths.tmp, diffId, what);
+    staging.dir(unpacked.tmpDir, path.join(this.paths.layers, layerDirName(chainId)));
+    return unpacked.size;
+  }
+
+  /**
+   * Records a pulled image: the staged config, manifest, layer blobs and layer
+   * dirs are published and the rows inserted in one write transaction, with
+   * its tags and repo digests. The caller verified every digest.
+   */
+  recordPulled(staging: Staging, img: { configBytes: Buffer; config: OciImageConfig; manifestBytes: Buffer; layers: PulledLayer[]; tags: string[]; digests: string[] }): ImageRecord {
+    const id = staging.bytes(img.configBytes);
+    const manifestDigest = staging.bytes(img.manifestBytes);
+    this.record(staging, [{ id, configText: img.configBytes.toString("utf8"), config: img.config, manifestDigest, layers: img.layers, refs: img.tags, digestRefs: img.digests }]);
+    return this.resolve(id);
+  }
+
+  /** The config, manifest and layer blobs a push sends. */
+  pushSource(refOrId: string): PushSource {
+    const image = this.resolve(refOrId);
+    const layers = this.preparedLayersOf(image.id).map((l) => ({ blobDigest: l.blobDigest, mediaType: l.mediaType, blobSize: l.blobSize, diffId: l.diffId }));
+    for (const l of layers) if (!this.content.has(l.blobDigest)) throw notFound(`layer blob ${l.blobDigest} of ${image.id} is missing from the content store`);
+    return { image, configBytes: Buffer.from((this.row(image.id) as ImageRow).config, "utf8"), manifestBytes: this.content.read(image.manifestDigest), layers };
+  }
+
+  /** Records "repo@sha256:…" for an image (after a push). */
+  addRepoDigest(imageId: string, ref: string): void {
+    this.db
+      .prepare("INSERT INTO image_refs (ref, image_id, kind) VALUES (?, ?, 'digest') ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id, kind = 'digest'")
+      .run(ref, imageId);
+  }
+
+  /** `docker pull`: see src/registry. Loaded on first use. */
+  async pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+    const { Registry } = await import("../registry/registry.ts");
+    const r = new Registry(this);
+    try {
+      return await r.pull(ref, opts);
+    } finally {
+      r.close();
+    }
+  }
+
+  /** `docker pull --all-tags`. */
+  async pullAllTags(repository: string, opts: PullOptions = {}): Promise<ImageRecord[]> {
+    const { Registry } = await import("../registry/registry.ts");
+    const r = new Registry(this);
+    try {
+      return await r.pullAllTags(repository, opts);
+    } finally {
+      r.close();
+    }
+  }
+
+  /** `docker push`: dest defaults to the local name. */
+  async push(localRef: string, destRef?: string, opts: PushOptions = {}): Promise<PushResult> {
+    const { Registry } = await import("../registry/registry.ts");
+    const r = new Registry(this);
+    try {
+      return await r.push(localRef, destRef, opts);
+    } finally {
+      r.close();
+    }
+  }
+
+  /** `docker login`: checks the credentials against the registry, then stores them. */
+  async login(registry: string | undefined, creds: LoginOptions): Promise<void> {
+    const { Registry } = await import("../registry/registry.ts");
+    const r = new Registry(this);
+    try {
+      await r.login(registry, creds);
+    } finally {
+      r.close();
+    }
+  }
+
+  /** `docker logout`: false when no credentials were stored for it. */
+  async logout(registry: string | undefined): Promise<boolean> {
+    const { Registry } = await import("../registry/registry.ts");
+    return new Registry(this).logout(registry);
   }
 
   // ---- departure: save, remove, prune ----------------------------------
