@@ -137,12 +137,14 @@ export async function main(argv: string[]): Promise<number> {
       systems: entries,
       scenarios: [],
       durationSeconds: 0,
+      load: { start: os.loadavg(), end: [] },
     };
     for (const sc of scenarios) {
       log(`scenario ${sc.id}: ${sc.title}`);
       report.scenarios.push({ id: sc.id, title: sc.title, describe: sc.describe, metrics: await sc.run(h) });
     }
     report.durationSeconds = (performance.now() - t0) / 1000;
+    report.load.end = os.loadavg();
 
     fs.mkdirSync(outDir, { recursive: true });
     const json = JSON.stringify(report, null, 2) + "\n";

@@ -22,6 +22,8 @@ export interface Report {
   systems: SystemEntry[];
   scenarios: { id: string; title: string; describe: string; metrics: Metric[] }[];
   durationSeconds: number;
+  /** 1, 5 and 15 minute load averages at the start and the end: other work on the machine skews results. */
+  load: { start: number[]; end: number[] };
 }
 
 const fmt = (x: number, unit: Metric["unit"]) => {
@@ -45,7 +47,9 @@ export function markdown(r: Report): string {
   out.push("## Machine", "");
   out.push(`- ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory`);
   out.push(`- ${m.os}, kernel ${m.kernel}, cgroup ${m.cgroup}, /dev/kvm ${m.kvm ? "present" : "absent"}`);
-  out.push(`- Node ${m.node}; container network for every run: \`${r.network}\``, "");
+  out.push(`- Node ${m.node}; container network for every run: \`${r.network}\``);
+  const la = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" / ");
+  out.push(`- load average (1/5/15 min): ${la(r.load.start)} at the start, ${la(r.load.end)} at the end${r.load.start[0]! > m.cores || r.load.end[0]! > m.cores ? " — **the machine was busy with other work; expect noise**" : ""}`, "");
   out.push("## Systems", "", "| system | version | OCI runtime | notes |", "|---|---|---|---|");
   for (const s of r.systems) {
     out.push(`| ${s.name} | ${s.unavailable ? "–" : (s.version ?? "?")} | ${s.runtime ?? "–"} | ${s.unavailable ? `**left out:** ${s.unavailable}` : (s.notes ?? []).join("; ")} |`);
@@ -54,7 +58,8 @@ export function markdown(r: Report): string {
   for (const sc of r.scenarios) {
     out.push(`## ${sc.title}`, "", sc.describe, "");
     for (const metric of sc.metrics) {
-      const systems = Object.keys(metric.summary);
+      const order = r.systems.map((s) => s.name);
+      const systems = Object.keys(metric.summary).sort((a, b) => order.indexOf(a) - order.indexOf(b));
       if (systems.length === 0 && Object.keys(metric.errors).length === 0) continue;
       const how = metric.ratioMethod === "paired" ? "per-round ratios: median (p10–p90)" : "ratio of medians";
       out.push(`### ${metric.title}`, "");
