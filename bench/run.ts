@@ -52,19 +52,7 @@ const USAGE = `usage: npm run bench -- [scenario…] [--short] [--systems a,b] [
 scenarios: ${SCENARIOS.map((s) => s.id).join(", ")} (default: all)`;
 
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      short: { type: "boolean", default: false },
-      systems: { type: "string", default: ALL_SYSTEMS.join(",") },
-      subject: { type: "string", default: "capsa" },
-      rounds: { type: "string" },
-      out: { type: "string" },
-      "no-install": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  const { values, positionals } = parseOptions(argv);
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -159,6 +147,26 @@ export async function main(argv: string[]): Promise<number> {
     await cleanup();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+  }
+}
+
+function parseOptions(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        short: { type: "boolean", default: false },
+        systems: { type: "string", default: ALL_SYSTEMS.join(",") },
+        subject: { type: "string", default: "capsa" },
+        rounds: { type: "string" },
+        out: { type: "string" },
+        "no-install": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    return fail(`${errorMessage(e)}\n${USAGE}`);
   }
 }
 
