@@ -30,7 +30,9 @@ export class CommandError extends Error {
     readonly code: number | null,
     readonly stderr: string,
   ) {
-    super(`${argv.join(" ")}: exit ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    // Paths below the bench's temporary directory say nothing to a reader: elide them.
+    const shown = [path.basename(argv[0] ?? "?"), ...argv.slice(1).map((a) => (a.startsWith("/") ? "…" : a))];
+    super(`${shown.join(" ")}: exit ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
   }
 }
 
