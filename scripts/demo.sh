@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 # Echoes a command line the way you would type it, then runs it.
 show() {
@@ -63,6 +63,7 @@ show images
 step "Run it as a container (isolation: container, the host's kernel)"
 show run --rm demo/busybox echo hello from capsa
 show run --rm demo/busybox uname -r
+# shellcheck disable=SC2016 # expanded inside the container
 show run --rm demo/busybox sh -c 'echo "pid $$, hostname $(hostname), $(ls /bin | wc -l) programs in /bin"'
 echo "(host kernel: $(uname -r))"
 

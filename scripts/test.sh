@@ -3,7 +3,7 @@
 # suite. Every step runs even when an earlier one fails, so one run shows all
 # problems; the exit status is non-zero when any step failed.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 bash scripts/setup.sh || { echo "[test] set-up failed" >&2; exit 1; }
 
