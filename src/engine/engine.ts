@@ -4,6 +4,7 @@ import { openDb, type DB } from "../store/db.ts";
 import { ContainerStore } from "../store/containers.ts";
 import { ImageStore } from "../image/store.ts";
 import type { EngineApi } from "./api.ts";
+import type { HostConfig } from "./types.ts";
 import type { Ctx } from "./containers/context.ts";
 import { Containers } from "./containers/service.ts";
 import { resolvePaths, type Paths } from "./paths.ts";
@@ -47,6 +48,6 @@ export class Engine implements EngineApi {
   }
 }
 
-function usesVolume(h: import("./types.ts").HostConfig, name: string): boolean {
+function usesVolume(h: HostConfig, name: string): boolean {
   return (h.Binds ?? []).some((b) => b.split(":")[0] === name) || (h.Mounts ?? []).some((m) => m.Type === "volume" && m.Source === name);
 }

@@ -80,9 +80,18 @@ export class ContainerStore {
   updateState(id: string, state: ContainerState, extra: { monitorPid?: number; restartCount?: number; stoppedByUser?: boolean } = {}): void {
     const sets = ["state = ?"];
     const args: (string | number)[] = [JSON.stringify(state)];
-    if (extra.monitorPid !== undefined) (sets.push("monitor_pid = ?"), args.push(extra.monitorPid));
-    if (extra.restartCount !== undefined) (sets.push("restart_count = ?"), args.push(extra.restartCount));
-    if (extra.stoppedByUser !== undefined) (sets.push("stopped_by_user = ?"), args.push(extra.stoppedByUser ? 1 : 0));
+    if (extra.monitorPid !== undefined) {
+      sets.push("monitor_pid = ?");
+      args.push(extra.monitorPid);
+    }
+    if (extra.restartCount !== undefined) {
+      sets.push("restart_count = ?");
+      args.push(extra.restartCount);
+    }
+    if (extra.stoppedByUser !== undefined) {
+      sets.push("stopped_by_user = ?");
+      args.push(extra.stoppedByUser ? 1 : 0);
+    }
     this.db.prepare(`UPDATE containers SET ${sets.join(", ")} WHERE id = ?`).run(...args, id);
   }
 

@@ -26,19 +26,19 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
-describe("run", () => {
-  it("prints the workload's output and keeps stdout and stderr apart", () => {
+void describe("run", () => {
+  void it("prints the workload's output and keeps stdout and stderr apart", () => {
     const r = t.capsa(["run", "--rm", "bb:1", "sh", "-c", "echo hello; echo oops >&2"]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, "hello\n");
     assert.equal(r.stderr, "oops\n");
   });
 
-  it("exits with the workload's exit code", () => {
+  void it("exits with the workload's exit code", () => {
     assert.equal(t.capsa(["run", "--rm", "bb:1", "sh", "-c", "exit 42"]).status, 42);
   });
 
-  it("returns 127 for a command missing from the image and 126 for one that cannot run", () => {
+  void it("returns 127 for a command missing from the image and 126 for one that cannot run", () => {
     const missing = t.capsa(["run", "--rm", "bb:1", "/no/such/thing"]);
     assert.equal(missing.status, 127, missing.stderr);
     assert.match(missing.stderr, /no such file|not found/i);
@@ -46,31 +46,31 @@ describe("run", () => {
     assert.equal(notExec.status, 126, notExec.stderr);
   });
 
-  it("--rm leaves no container and no mount behind", () => {
+  void it("--rm leaves no container and no mount behind", () => {
     ok(t.capsa(["run", "--rm", "--name", "gone", "bb:1", "true"]), "run");
     assert.equal(t.capsa(["inspect", "gone"]).status, 1);
     const mounts = fs.readFileSync("/proc/self/mountinfo", "utf8");
     assert.ok(!mounts.includes(path.join(t.root, "containers")), "a container mount is left behind");
   });
 
-  it("fails clearly for an unknown image with exit code 125", () => {
+  void it("fails clearly for an unknown image with exit code 125", () => {
     const r = t.capsa(["run", "--rm", "nosuchimage:1", "true"]);
     assert.equal(r.status, 125);
     assert.match(r.stderr, /No such image/i);
   });
 
-  it("passes env, workdir, user and hostname", () => {
+  void it("passes env, workdir, user and hostname", () => {
     const out = ok(t.capsa(["run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "app", "--hostname", "box1", "bb:1", "sh", "-c", 'echo $FOO $(pwd) $(id -u) $(hostname)']), "run");
     assert.equal(out.trim(), "bar /tmp 1000 box1");
   });
 
-  it("feeds stdin with -i", () => {
+  void it("feeds stdin with -i", () => {
     const r = t.capsa(["run", "--rm", "-i", "bb:1", "sh", "-c", "tr a-z A-Z"], { input: "shout\n" });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, "SHOUT\n");
   });
 
-  it("rejects a duplicate name without creating anything", () => {
+  void it("rejects a duplicate name without creating anything", () => {
     ok(t.capsa(["create", "--name", "dup", "bb:1", "true"]), "create");
     const r = t.capsa(["create", "--name", "dup", "bb:1", "true"]);
     assert.equal(r.status, 125);
@@ -79,8 +79,8 @@ describe("run", () => {
   });
 });
 
-describe("detached containers", () => {
-  it("run -d, ps, logs, exec, stop, start, rm", async () => {
+void describe("detached containers", () => {
+  void it("run -d, ps, logs, exec, stop, start, rm", async () => {
     const id = ok(t.capsa(["run", "-d", "--name", "web", "bb:1", "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]), "run -d").trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.match(ok(t.capsa(["ps"]), "ps"), /web/);
@@ -101,7 +101,7 @@ describe("detached containers", () => {
     assert.doesNotMatch(ok(t.capsa(["ps", "-a"]), "ps -a"), /web/);
   });
 
-  it("stop escalates to SIGKILL after the timeout", () => {
+  void it("stop escalates to SIGKILL after the timeout", () => {
     ok(t.capsa(["run", "-d", "--name", "stubborn", "bb:1", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]), "run");
     const t0 = Date.now();
     ok(t.capsa(["stop", "-t", "1", "stubborn"]), "stop");
@@ -111,7 +111,7 @@ describe("detached containers", () => {
     ok(t.capsa(["rm", "stubborn"]), "rm");
   });
 
-  it("a detached container's exit is recorded by the monitor's exit command", async () => {
+  void it("a detached container's exit is recorded by the monitor's exit command", async () => {
     ok(t.capsa(["run", "-d", "--name", "quick", "bb:1", "sh", "-c", "exit 3"]), "run");
     assert.equal(ok(t.capsa(["wait", "quick"]), "wait").trim(), "3");
     const s = JSON.parse(ok(t.capsa(["inspect", "quick"]), "inspect")) as { State: { Status: string; ExitCode: number } }[];
@@ -120,7 +120,7 @@ describe("detached containers", () => {
     ok(t.capsa(["rm", "quick"]), "rm");
   });
 
-  it("restart policy on-failure:2 restarts twice, then gives up", async () => {
+  void it("restart policy on-failure:2 restarts twice, then gives up", async () => {
     ok(t.capsa(["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb:1", "sh", "-c", "exit 1"]), "run");
     await until(() => {
       const s = JSON.parse(t.capsa(["inspect", "flaky"]).stdout || "[{}]") as { RestartCount?: number; State?: { Status: string } }[];
@@ -129,7 +129,7 @@ describe("detached containers", () => {
     ok(t.capsa(["rm", "-f", "flaky"]), "rm");
   });
 
-  it("pause and unpause freeze the workload", () => {
+  void it("pause and unpause freeze the workload", () => {
     ok(t.capsa(["run", "-d", "--name", "pz", "bb:1", "sleep", "100"]), "run");
     ok(t.capsa(["pause", "pz"]), "pause");
     assert.match(ok(t.capsa(["ps", "--format", "{{.Status}}", "--filter", "name=pz"]), "ps"), /Paused/);
@@ -137,7 +137,7 @@ describe("detached containers", () => {
     ok(t.capsa(["rm", "-f", "pz"]), "rm");
   });
 
-  it("rename changes the name and keeps the id", () => {
+  void it("rename changes the name and keeps the id", () => {
     const id = ok(t.capsa(["create", "--name", "old", "bb:1", "true"]), "create").trim();
     ok(t.capsa(["rename", "old", "new"]), "rename");
     const s = JSON.parse(ok(t.capsa(["inspect", "new"]), "inspect")) as { Id: string }[];
@@ -146,8 +146,8 @@ describe("detached containers", () => {
   });
 });
 
-describe("crash recovery", () => {
-  it("a CLI killed mid-run leaves a container that later commands see as exited", async () => {
+void describe("crash recovery", () => {
+  void it("a CLI killed mid-run leaves a container that later commands see as exited", async () => {
     const child = spawn(process.execPath, [CLI, "run", "--name", "orphan", "bb:1", "sh", "-c", "sleep 1; exit 5"], { env: t.env, stdio: "ignore" });
     await until(() => (JSON.parse(t.capsa(["inspect", "orphan"]).stdout || "[{}]") as { State?: { Running: boolean } }[])[0]?.State?.Running === true);
     child.kill("SIGKILL");
@@ -158,7 +158,7 @@ describe("crash recovery", () => {
     assert.ok(!fs.readFileSync("/proc/self/mountinfo", "utf8").includes(path.join(t.root, "containers")));
   });
 
-  it("a monitor killed with SIGKILL: the container can still be stopped and removed", async () => {
+  void it("a monitor killed with SIGKILL: the container can still be stopped and removed", async () => {
     ok(t.capsa(["run", "-d", "--name", "nomon", "bb:1", "sleep", "1000"]), "run");
     const s = JSON.parse(ok(t.capsa(["inspect", "nomon"]), "inspect")) as { Capsa: { MonitorPid: number }; State: { Pid: number } }[];
     const monitorPid = s[0]!.Capsa.MonitorPid;
@@ -175,8 +175,8 @@ describe("crash recovery", () => {
   });
 });
 
-describe("concurrency", () => {
-  it("50 parallel run -d all succeed with unique names", async () => {
+void describe("concurrency", () => {
+  void it("50 parallel run -d all succeed with unique names", async () => {
     const runs = Array.from({ length: 50 }, (_, i) =>
       new Promise<number>((resolve) => {
         const p = spawn(process.execPath, [CLI, "run", "-d", "--name", `par${i}`, "bb:1", "sleep", "30"], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });

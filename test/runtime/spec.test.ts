@@ -175,7 +175,7 @@ void test("ulimits: only those asked, never above the current hard limit", () =>
 void test("sysctls: namespaced ones only; net.* needs a private network namespace", () => {
   withTmp((dir) => {
     const s = buildSpec(input(dir, { Sysctls: { "kernel.shmmax": "1", "fs.mqueue.msg_max": "2", "net.ipv4.ip_forward": "1" } }));
-    assert.deepEqual(s.linux.sysctl, { "kernel.shmmax": "1", "fs.mqueue.msg_max": "2", "net.ipv4.ip_forward": "1" });
+    assert.deepEqual(s.linux.sysctl, { "net.ipv4.ping_group_range": "0 2147483647", "kernel.shmmax": "1", "fs.mqueue.msg_max": "2", "net.ipv4.ip_forward": "1" });
     assert.throws(() => buildSpec(input(dir, { Sysctls: { "vm.swappiness": "1" } })), invalidError(/not namespaced/));
     assert.throws(() => buildSpec(input(dir, { Sysctls: { "kernel.hostname": "x" } })), invalidError(/not namespaced/));
     assert.throws(() => buildSpec(input(dir, { Sysctls: { "net.ipv4.ip_forward": "1" } }, { network: { mode: "host" } })), invalidError(/host network mode/));

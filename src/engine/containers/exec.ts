@@ -23,7 +23,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
   if (!opts.Cmd.length) throw invalid("No exec command specified");
   const bundle = containerDir(ctx, c.id);
   const spec = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as RuntimeSpec;
-  const base = spec.process!;
+  const base = spec.process;
   const rootfs = path.join(bundle, "rootfs");
   const user = opts.User ? resolveUser(rootfs, opts.User, c.hostConfig.GroupAdd ?? []) : base.user;
   const env = [...base.env];
@@ -44,7 +44,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
   };
   if (opts.Privileged) {
-    const all = spec.process!.capabilities.bounding;
+    const all = spec.process.capabilities.bounding;
     proc.capabilities = { bounding: all, effective: all, permitted: all };
   }
   const execId = crypto.randomBytes(32).toString("hex");

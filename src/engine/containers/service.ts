@@ -3,6 +3,7 @@
 import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../api.ts";
 import type { CreateContainerOptions } from "../types.ts";
 import type { ContainerStats, LogEntry } from "../views.ts";
+import type { Readable } from "node:stream";
 import { readLogs } from "../../monitor/logs.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath } from "../../monitor/conmon.ts";
@@ -142,7 +143,7 @@ export class Containers implements ContainerApi {
     return copyFrom(this.ctx, await this.current(idOrName), path);
   }
 
-  async copyTo(idOrName: string, path: string, tar: import("node:stream").Readable, opts?: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }) {
+  async copyTo(idOrName: string, path: string, tar: Readable, opts?: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }) {
     return copyTo(this.ctx, await this.current(idOrName), path, tar, opts);
   }
 

@@ -12,31 +12,32 @@ export function exitFileExists(ctx: Ctx, id: string): boolean {
 /** Resolves once the exit file exists or neither the monitor nor the workload is alive. */
 export function waitForExitFile(ctx: Ctx, c: ContainerRecord, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    let watcher: fs.FSWatcher | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (): void => {
-      watcher?.close();
-      if (timer) clearInterval(timer);
-      resolve();
-    };
     const check = (): boolean => {
       if (exitFileExists(ctx, c.id) || signal?.aborted) return true;
-      if (c.monitorPid && !pidAlive(c.monitorPid) && !pidAlive(c.state.Pid)) return true;
-      return false;
+      return !!c.monitorPid && !pidAlive(c.monitorPid) && !pidAlive(c.state.Pid);
     };
+    if (check()) return resolve();
+    let watcher: fs.FSWatcher | undefined;
+    const done = (): void => {
+      watcher?.close();
+      clearInterval(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    // inotify wakes us at once; the poll covers file systems where it does not.
+    const timer = setInterval(() => {
+      if (check()) done();
+    }, 200);
     try {
       watcher = fs.watch(ctx.paths.exits, (_event, name) => {
         if (name === c.id && check()) done();
       });
       watcher.on("error", () => undefined);
     } catch {
-      /* fall back to polling alone */
+      /* polling alone */
     }
-    if (check()) return done();
-    timer = setInterval(() => {
-      if (check()) done();
-    }, 200);
     signal?.addEventListener("abort", done, { once: true });
+    if (check()) done();
   });
 }
 
