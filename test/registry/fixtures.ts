@@ -10,7 +10,7 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, makeTestRoot, type TestRoot } from "../helpers.ts";
 
 export const REGISTRY_BIN = "/usr/bin/docker-registry";
 
@@ -198,4 +198,30 @@ export async function putBlob(host: string, repo: string, data: Buffer, digest: 
 export async function putManifest(host: string, repo: string, ref: string, body: Buffer, mediaType: string): Promise<void> {
   const r = await fetch(`http://${host}/v2/${repo}/manifests/${ref}`, { method: "PUT", body: new Uint8Array(body), headers: { "content-type": mediaType } });
   if (r.status !== 201) throw new Error(`PUT manifest: ${r.status} ${await r.text()}`);
+}
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the CLI without blocking this process: tests that serve HTTP from
+ * their own event loop (token gate, fault proxy) cannot use spawnSync.
+ */
+export function capsaAsync(t: TestRoot, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
 }

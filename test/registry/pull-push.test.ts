@@ -24,7 +24,7 @@ function ok(r: { status: number | null; stdout: string; stderr: string }, what: 
   return r.stdout;
 }
 
-describe("registry: push and pull", { skip }, () => {
+void describe("registry: push and pull", { skip }, () => {
   let reg: RunningRegistry;
   const roots: { cleanup(): void }[] = [];
   const root = (label: string): ReturnType<typeof registryTestRoot> => {
@@ -48,7 +48,7 @@ describe("registry: push and pull", { skip }, () => {
     await reg?.stop();
   });
 
-  it("capsa push, then pull into a fresh state root and run", () => {
+  void it("capsa push, then pull into a fresh state root and run", () => {
     const a = root("reg-push");
     importBusybox(a);
     ok(a.capsa(["tag", "busybox", `${reg.host}/capsa/bb:1`]), "tag");
@@ -76,7 +76,7 @@ describe("registry: push and pull", { skip }, () => {
     assert.equal(ok(b.capsa(["pull", "-q", `${reg.host}/capsa/bb@${digest}`]), "pull by digest").trim(), `${reg.host}/capsa/bb@${digest}`);
   });
 
-  it("skopeo reads what capsa pushed (and re-verifies every digest), in OCI and v2s2 formats", () => {
+  void it("skopeo reads what capsa pushed (and re-verifies every digest), in OCI and v2s2 formats", () => {
     const a = root("reg-skopeo-out");
     importBusybox(a);
     ok(a.capsa(["push", "busybox", `${reg.host}/capsa/oci:1`]), "push oci");
@@ -93,7 +93,7 @@ describe("registry: push and pull", { skip }, () => {
   });
 
   for (const format of ["oci", "v2s2"]) {
-    it(`capsa pulls and runs an image skopeo pushed (${format})`, () => {
+    void it(`capsa pulls and runs an image skopeo pushed (${format})`, () => {
       const repo = `skopeo/${format}`;
       skopeo(["copy", "--dest-tls-verify=false", "--format", format, `oci-archive:${ociArchive}`, `docker://${reg.host}/${repo}:1`]);
       const raw = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/${repo}:1`])) as { mediaType: string };
@@ -104,7 +104,7 @@ describe("registry: push and pull", { skip }, () => {
     });
   }
 
-  it("pulls zstd and uncompressed layers (hand-made image; skopeo 1.9 reuses its cached gzip blobs instead of zstd)", async () => {
+  void it("pulls zstd and uncompressed layers (hand-made image; skopeo 1.9 reuses its cached gzip blobs instead of zstd)", async () => {
     const repo = "layers/zstd-plain";
     const base = fs.readFileSync(busyboxRootfsTar());
     const z = spawnSync("zstd", ["-q", "-c"], { input: base, maxBuffer: 1 << 28 });
@@ -137,7 +137,7 @@ describe("registry: push and pull", { skip }, () => {
     skopeo(["copy", "--src-tls-verify=false", `docker://${reg.host}/${repo}:copy`, `oci:${path.join(t.root, "copy")}:x`]);
   });
 
-  it("picks this host's platform (amd64) from a multi-platform index; --platform picks another; a missing one fails", async () => {
+  void it("picks this host's platform (amd64) from a multi-platform index; --platform picks another; a missing one fails", async () => {
     const repo = "multi/arch";
     const gz = (b: Buffer): Buffer => zlib.gzipSync(b);
     const base = fs.readFileSync(busyboxRootfsTar());
@@ -204,7 +204,7 @@ describe("registry: push and pull", { skip }, () => {
     assert.equal(ok(none.capsa(["images", "-q"]), "images").trim(), "");
   });
 
-  it("pull --all-tags fetches every tag; a missing tag is a clean 404", () => {
+  void it("pull --all-tags fetches every tag; a missing tag is a clean 404", () => {
     const a = root("reg-tags-src");
     importBusybox(a);
     ok(a.capsa(["push", "busybox", `${reg.host}/tags/bb:a`]), "push a");
