@@ -213,14 +213,16 @@ export async function pullImage(store: ImageStore, client: RegistryClient, ref: 
         if (sourceErr instanceof CapsaError) throw sourceErr;
         // Content that does not unpack is most likely not what the digest names: read
         // the rest (bounded by the descriptor's size; every byte is hashed) to say so.
-        if (sourceErr === undefined && !source.destroyed) {
+        if (!ended && sourceErr === undefined && !source.destroyed) {
           source.unpipe(feed);
           source.resume();
           await settled;
           const late = sourceErr as Error | undefined;
           if (late instanceof CapsaError) throw late;
+        }
+        if (ended) {
           const actual = blob.digest();
-          if (ended && actual !== desc.digest) throw invalid(`${lwhat}: digest mismatch: expected ${desc.digest}, got ${actual}`);
+          if (actual !== desc.digest) throw invalid(`${lwhat}: digest mismatch: expected ${desc.digest}, got ${actual}`);
         }
         source.destroy();
         if (e instanceof CapsaError) throw e;
