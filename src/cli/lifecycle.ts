@@ -136,13 +136,34 @@ export const verbs: VerbTable = {
     command: (v) => newCommand(v, "CONTAINER", "Record a container's exit and apply its restart policy (run by the monitor)"),
     args: [1, 1],
     async run(ctx, _opts, args) {
-      // The state root may be gone by the time the monitor calls (system reset): never recreate it.
-      const { resolvePaths } = await import("../engine/paths.ts");
-      const { existsSync } = await import("node:fs");
-      if (!existsSync(resolvePaths().db)) return 0;
+      if (!(await stateRootExists())) return 0;
       const engine = await ctx.engine();
       await engine.containers.cleanup(args[0] as string);
       return 0;
     },
   },
+
+  // Runs the container's health check once (podman's `healthcheck run`); the
+  // per-container loop calls it as `container healthcheck`.
+  "healthcheck run": {
+    command: (v) => newCommand(v, "CONTAINER", "Run the container's health check once"),
+    args: [1, 1],
+    async run(ctx, _opts, args) {
+      if (!(await stateRootExists())) return 1;
+      const engine = await ctx.engine();
+      const h = await engine.containers.healthcheck(args[0] as string);
+      ctx.out(h.Status + "\n");
+      return h.Status === "unhealthy" || (h.Log.at(-1)?.ExitCode ?? 0) !== 0 ? 1 : 0;
+    },
+  },
 };
+
+/**
+ * Background callers (the monitor's exit command, the health-check loop) may
+ * run after the state root was deleted: they must not recreate it.
+ */
+async function stateRootExists(): Promise<boolean> {
+  const { resolvePaths } = await import("../engine/paths.ts");
+  const { existsSync } = await import("node:fs");
+  return existsSync(resolvePaths().db);
+}

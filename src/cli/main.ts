@@ -79,6 +79,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
       port: [observe, "port"],
       prune: [lifecycle, "container prune"],
       cleanup: [lifecycle, "container cleanup"],
+      healthcheck: [lifecycle, "healthcheck run"],
       rename: [lifecycle, "rename"],
       restart: [lifecycle, "restart"],
       rm: [lifecycle, "rm"],
@@ -108,6 +109,12 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
       remove: [images, "rmi"],
       save: [images, "save"],
       tag: [images, "tag"],
+    },
+  },
+  healthcheck: {
+    help: "Manage health checks of containers",
+    verbs: {
+      run: [lifecycle, "healthcheck run"],
     },
   },
   volume: {

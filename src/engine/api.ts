@@ -1,6 +1,6 @@
 // The contract every front end programs against. `Engine` implements it.
 import type { Readable, Writable } from "node:stream";
-import type { CreateContainerOptions, ImageRecord, VolumeRecord } from "./types.ts";
+import type { CreateContainerOptions, HealthState, ImageRecord, VolumeRecord } from "./types.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
 import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
 
@@ -108,6 +108,8 @@ export interface ContainerApi {
    * exit code, or undefined when detached. Removes the container afterwards with AutoRemove.
    */
   run(opts: CreateContainerOptions, io: RunIo): Promise<{ Id: string; exitCode?: number }>;
+  /** Runs the container's health check once and records the result. */
+  healthcheck(idOrName: string): Promise<HealthState>;
   /** Records a container's exit and applies its restart policy or --rm (conmon's exit command calls it). */
   cleanup(idOrName: string): Promise<void>;
   attach(idOrName: string, streams: AttachStreams): Promise<void>;

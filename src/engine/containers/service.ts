@@ -17,6 +17,7 @@ import { killContainer, pauseContainer, processExit, reconcile, removeContainer,
 import { statsContainer, topContainer } from "./observe.ts";
 import { runContainer, waitExitCode } from "./run.ts";
 import { startContainer } from "./start.ts";
+import { runHealthcheck } from "./health.ts";
 import { exitFileExists, sleep, waitForExitFile } from "./wait.ts";
 
 export class Containers implements ContainerApi {
@@ -176,6 +177,10 @@ export class Containers implements ContainerApi {
       deleted.push(c.id);
     }
     return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
+  async healthcheck(idOrName: string) {
+    return runHealthcheck(this.ctx, await this.current(idOrName));
   }
 
   /** Called by conmon's exit command: record the exit, restart or remove per policy. */

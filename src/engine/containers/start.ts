@@ -14,6 +14,7 @@ import { type Ctx, containerDir, ensureRunDirs, exitFile, logPath, nowIso, persi
 import { releaseResources } from "./cleanup.ts";
 import { exitCommandFor, monitorEnv } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
+import { healthEnabled, startHealthLoop } from "./health.ts";
 
 export interface StartOptions {
   /** Connect these streams before the process runs, so no output is lost. */
@@ -75,8 +76,10 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       };
       r.monitorPid = monitor.monitorPid;
       r.stoppedByUser = false;
+      if (healthEnabled(r.config.Healthcheck)) r.state.Health = { Status: "starting", FailingStreak: 0, Log: [] };
       Object.assign(c, r);
     });
+    startHealthLoop(ctx, c);
     return attachment;
   } catch (e) {
     attachment?.detach();

@@ -1,0 +1,81 @@
+// Health checks without a daemon: while a container with a health check
+// runs, a small shell loop (a ~1 MiB /bin/sh, not a Node process) wakes every
+// interval and runs `capsa container healthcheck <id>`, which execs the test in
+// the container and records the result. The loop ends when the container's
+// monitor does, so stop/kill/rm need nothing extra.
+import { spawn } from "node:child_process";
+import { Writable } from "node:stream";
+import type { ContainerRecord, HealthConfig, HealthState } from "../types.ts";
+import { conflict } from "../../util/errors.ts";
+import { type Ctx, nowIso } from "./context.ts";
+import { execInContainer } from "./exec.ts";
+import { capsaCliPath, monitorEnv } from "./exit-command.ts";
+
+const NS = 1_000_000_000;
+/** docker's defaults: 30 s interval and timeout, 3 retries, no start period. */
+const DEFAULT_INTERVAL = 30 * NS;
+const DEFAULT_TIMEOUT = 30 * NS;
+const DEFAULT_RETRIES = 3;
+const MAX_LOG = 5;
+const MAX_OUTPUT = 4096;
+
+export function healthEnabled(h: HealthConfig | undefined): h is HealthConfig & { Test: string[] } {
+  return !!h?.Test?.length && h.Test[0] !== "NONE";
+}
+
+/** Starts the periodic loop for a container that just started. */
+export function startHealthLoop(ctx: Ctx, c: ContainerRecord): void {
+  const h = c.config.Healthcheck;
+  if (!healthEnabled(h) || !c.monitorPid) return;
+  const interval = Math.max(1, Math.round((h.Interval || DEFAULT_INTERVAL) / NS));
+  // The first check runs after one interval (docker's behaviour); the loop
+  // stops once the monitor is gone, i.e. the container has stopped.
+  const script = `sleep ${interval}; while kill -0 ${c.monitorPid} 2>/dev/null; do "$0" "$1" container healthcheck "$2" >/dev/null 2>&1; sleep ${interval}; done`;
+  const child = spawn("/bin/sh", ["-c", script, process.execPath, capsaCliPath(), c.id], {
+    detached: true,
+    stdio: "ignore",
+    env: { ...process.env, ...monitorEnv(ctx) },
+  });
+  child.unref();
+}
+
+/** Runs the container's health check once and records the result (podman's `healthcheck run`). */
+export async function runHealthcheck(ctx: Ctx, c: ContainerRecord): Promise<HealthState> {
+  const h = c.config.Healthcheck;
+  if (!healthEnabled(h)) throw conflict(`container ${c.name} has no defined healthcheck`);
+  if (!c.state.Running) throw conflict(`container ${c.name} is not running`);
+  const cmd = h.Test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", h.Test.slice(1).join(" ")] : h.Test[0] === "CMD" ? h.Test.slice(1) : h.Test;
+  const timeoutMs = Math.round((h.Timeout || DEFAULT_TIMEOUT) / 1e6);
+  const start = nowIso();
+  let output = "";
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      output = (output + chunk.toString()).slice(-MAX_OUTPUT);
+      cb();
+    },
+  });
+  let exitCode: number;
+  try {
+    const r = await Promise.race([
+      execInContainer(ctx, c, { Cmd: cmd }, { stdout: sink, stderr: sink }),
+      new Promise<{ exitCode: number }>((resolve) => setTimeout(() => resolve({ exitCode: -1 }), timeoutMs).unref()),
+    ]);
+    exitCode = r.exitCode;
+    if (exitCode === -1) output = `Health check exceeded timeout (${timeoutMs / 1000}s)`;
+  } catch (e) {
+    exitCode = 1;
+    output = e instanceof Error ? e.message : String(e);
+  }
+  const end = nowIso();
+  const inStartPeriod = Date.now() - Date.parse(c.state.StartedAt) < Math.round((h.StartPeriod ?? 0) / 1e6);
+  return ctx.store.mutate(c.id, (r) => {
+    const prev: HealthState = r.state.Health ?? { Status: "starting", FailingStreak: 0, Log: [] };
+    const ok = exitCode === 0;
+    const streak = ok ? 0 : inStartPeriod ? prev.FailingStreak : prev.FailingStreak + 1;
+    const retries = h.Retries || DEFAULT_RETRIES;
+    const status: HealthState["Status"] = ok ? "healthy" : streak >= retries ? "unhealthy" : prev.Status;
+    const log = [...prev.Log, { Start: start, End: end, ExitCode: exitCode, Output: output }].slice(-MAX_LOG);
+    r.state = { ...r.state, Health: { Status: status, FailingStreak: streak, Log: log } };
+    return r.state.Health!;
+  });
+}
