@@ -2,6 +2,7 @@
 import type { Readable, Writable } from "node:stream";
 import type { CreateContainerOptions, HealthState, ImageRecord, VolumeRecord } from "./types.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
+import type { NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
 import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
 
 /** Where an attached client's bytes go; `stdin` is read until it ends. */
@@ -149,10 +150,23 @@ export interface SystemApi {
   reset(): Promise<void>;
 }
 
+export interface NetworkApi {
+  create(opts: NetworkCreateOptions): { Id: string; Warning: string };
+  /** Includes the default "bridge" network (created on first use). */
+  list(opts?: { filters?: Record<string, string[]> }): Promise<NetworkInspect[]>;
+  inspect(idOrName: string): Promise<NetworkInspect>;
+  remove(idOrName: string): Promise<void>;
+  prune(): Promise<{ NetworksDeleted: string[] }>;
+  /** Attaches at once when the container runs, else at its next start. */
+  connect(network: string, container: string, opts?: { aliases?: string[]; ipv4Address?: string }): Promise<void>;
+  disconnect(network: string, container: string, opts?: { force?: boolean }): Promise<void>;
+}
+
 export interface EngineApi {
   images: ImageApi;
   containers: ContainerApi;
   volumes: VolumeApi;
   system: SystemApi;
+  networks: NetworkApi;
   close(): void;
 }

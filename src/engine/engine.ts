@@ -7,9 +7,12 @@ import type { EngineApi } from "./api.ts";
 import type { HostConfig } from "./types.ts";
 import type { Ctx } from "./containers/context.ts";
 import { Containers } from "./containers/service.ts";
+import { recoverAfterReboot } from "./containers/recover.ts";
 import { resolvePaths, type Paths } from "./paths.ts";
 import { System } from "./system.ts";
 import { VolumeStore } from "./volumes.ts";
+import { Networks } from "../network/service.ts";
+import { hostsFile } from "./containers/bundle.ts";
 
 export interface EngineOptions {
   /** State root (default $CAPSA_ROOT or /var/lib/capsa). */
@@ -25,6 +28,7 @@ export class Engine implements EngineApi {
   readonly volumes: VolumeStore;
   readonly containers: Containers;
   readonly system: System;
+  readonly networks: Networks;
 
   private constructor(paths: Paths, db: DB) {
     this.paths = paths;
@@ -33,7 +37,10 @@ export class Engine implements EngineApi {
     this.images = new ImageStore(db, paths);
     this.volumes = new VolumeStore(db, paths);
     this.volumes.usersOf = (name) => store.list().filter((c) => usesVolume(c.hostConfig, name)).map((c) => c.name);
-    const ctx: Ctx = { paths, db, store, images: this.images, volumes: this.volumes };
+    const ctx = { paths, db, store, images: this.images, volumes: this.volumes } as Ctx;
+    ctx.networks = this.networks = new Networks(ctx);
+    this.networks.baseHosts = hostsFile;
+    recoverAfterReboot(ctx);
     this.containers = new Containers(ctx);
     this.system = new System(ctx, this.containers);
   }

@@ -196,3 +196,18 @@ void describe("concurrency", () => {
     assert.equal(rm.status, 0, rm.stderr);
   });
 });
+
+void describe("host reboot", () => {
+  void it("a container recorded as running before a reboot shows as exited afterwards", () => {
+    ok(t.capsa(["run", "-d", "--name", "preboot", "bb:1", "sleep", "1000"]), "run");
+    const before = JSON.parse(ok(t.capsa(["inspect", "preboot"]), "inspect")) as { State: { Pid: number } }[];
+    // Simulate the new boot: the run root's boot marker no longer matches, as after a reboot.
+    fs.writeFileSync(path.join(t.root, "run", "boot-id"), "another-boot\n");
+    const s = JSON.parse(ok(t.capsa(["inspect", "preboot"]), "inspect")) as { State: { Status: string; ExitCode: number } }[];
+    assert.equal(s[0]!.State.Status, "exited");
+    assert.equal(s[0]!.State.ExitCode, 255);
+    // The old workload still runs on this (unrebooted) host: end it as the reboot would have.
+    process.kill(before[0]!.State.Pid, "SIGKILL");
+    ok(t.capsa(["rm", "-f", "preboot"]), "rm");
+  });
+});

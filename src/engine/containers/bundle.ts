@@ -10,6 +10,7 @@ import { specToJson } from "../../runtime/oci.ts";
 import { containerCgroupsPath } from "../../cgroups/index.ts";
 import { invalid } from "../../util/errors.ts";
 import { type Ctx, containerDir } from "./context.ts";
+import type { NetworkSetup } from "../../network/service.ts";
 
 export function processArgs(c: ContainerRecord): string[] {
   const args = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])];
@@ -17,7 +18,8 @@ export function processArgs(c: ContainerRecord): string[] {
   return args;
 }
 
-function hostsFile(c: ContainerRecord): string {
+/** The container's /etc/hosts base; `ownAddress` (its address on its first network) names the hostname, as docker. */
+export function hostsFile(c: ContainerRecord, ownAddress?: string): string {
   const hostname = c.config.Hostname || os.hostname();
   const lines = [
     "127.0.0.1\tlocalhost",
@@ -26,7 +28,7 @@ function hostsFile(c: ContainerRecord): string {
     "ff00::0\tip6-mcastprefix",
     "ff02::1\tip6-allnodes",
     "ff02::2\tip6-allrouters",
-    `127.0.1.1\t${hostname}`,
+    `${ownAddress ?? "127.0.1.1"}\t${hostname}`,
   ];
   for (const h of c.hostConfig.ExtraHosts ?? []) {
     const i = h.lastIndexOf(":");
@@ -55,7 +57,7 @@ function resolvConf(c: ContainerRecord): string {
 }
 
 /** Returns the bundle directory. */
-export async function writeBundle(ctx: Ctx, c: ContainerRecord, rootfs: string): Promise<string> {
+export async function writeBundle(ctx: Ctx, c: ContainerRecord, rootfs: string, net?: NetworkSetup): Promise<string> {
   const dir = containerDir(ctx, c.id);
   const hostNetwork = c.hostConfig.NetworkMode === "host";
   const files = {
@@ -64,7 +66,7 @@ export async function writeBundle(ctx: Ctx, c: ContainerRecord, rootfs: string):
     resolv: path.join(dir, "resolv.conf"),
   };
   fs.writeFileSync(files.hostname, (c.config.Hostname || os.hostname()) + "\n");
-  fs.writeFileSync(files.hosts, hostNetwork ? safeRead("/etc/hosts") : hostsFile(c));
+  fs.writeFileSync(files.hosts, hostNetwork ? safeRead("/etc/hosts") : (net?.hosts ?? hostsFile(c)));
   fs.writeFileSync(files.resolv, hostNetwork && !(c.hostConfig.Dns ?? []).length ? safeRead("/etc/resolv.conf") : resolvConf(c));
 
   const user = resolveUser(rootfs, c.config.User || undefined, c.hostConfig.GroupAdd ?? []);
@@ -81,7 +83,7 @@ export async function writeBundle(ctx: Ctx, c: ContainerRecord, rootfs: string):
     env,
     cwd: c.config.WorkingDir || "/",
     user,
-    network: hostNetwork ? { mode: "host" } : { mode: "none" },
+    network: net?.spec ?? (hostNetwork ? { mode: "host" } : { mode: "none" }),
     cgroupsPath: containerCgroupsPath(ctx.paths, c.id),
     extraMounts: [
       { destination: "/etc/hostname", type: "bind", source: files.hostname, options: ["rbind", "rprivate"] },

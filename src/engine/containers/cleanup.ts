@@ -17,6 +17,8 @@ export async function releaseResources(ctx: Ctx, c: ContainerRecord, runtime?: R
   await rt.delete(c.id, true).catch(() => undefined);
   unmount(rwLayerPaths(containerDir(ctx, c.id)).merged);
   cgroupManager().cleanup(containerCgroupsPath(ctx.paths, c.id));
+  // CNI DEL (reverse order), then the namespace; peers' hosts files drop the name.
+  await ctx.networks.tearDown(c);
 }
 
 export interface ExitOutcome {

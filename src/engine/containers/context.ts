@@ -8,6 +8,7 @@ import type { ContainerStore } from "../../store/containers.ts";
 import type { Paths } from "../paths.ts";
 import type { ImageStore } from "../../image/store.ts";
 import type { VolumeStore } from "../volumes.ts";
+import type { Networks } from "../../network/service.ts";
 
 export interface Ctx {
   paths: Paths;
@@ -15,6 +16,8 @@ export interface Ctx {
   store: ContainerStore;
   images: ImageStore;
   volumes: VolumeStore;
+  /** Set by the engine right after the context is made (networks need the context too). */
+  networks: Networks;
 }
 
 export const shortId = (id: string): string => id.slice(0, 12);

@@ -53,25 +53,25 @@ export function validateHostConfig(h: HostConfig): void {
   }
   if (h.NanoCpus !== undefined && h.NanoCpus < 0) throw invalid("Range of CPUs is from 0.01 to the number of CPUs available");
   if (h.PidsLimit !== undefined && h.PidsLimit < -1) throw invalid("invalid PIDs limit");
-  const net = h.NetworkMode ?? "";
-  if (net && !["none", "host", "default", "bridge", "private"].includes(net)) {
-    throw invalid(`network ${net} not found (only --network none and host are available until networking lands)`);
-  }
+  if (h.NetworkMode === "private") h.NetworkMode = "none";
 }
 
 export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }> {
   const image = ctx.images.resolve(opts.config.Image);
-  const hostConfig: HostConfig = { NetworkMode: "none", ...opts.hostConfig };
-  if (!hostConfig.NetworkMode || hostConfig.NetworkMode === "default" || hostConfig.NetworkMode === "bridge") {
-    // Until the networks issue lands, "default"/"bridge" means an isolated stack with loopback only.
-    hostConfig.NetworkMode = hostConfig.NetworkMode || "none";
-  }
+  const hostConfig: HostConfig = { ...opts.hostConfig };
+  // As docker: no mode (or "default") is the default bridge network.
+  if (!hostConfig.NetworkMode || hostConfig.NetworkMode === "default") hostConfig.NetworkMode = "bridge";
   validateHostConfig(hostConfig);
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
     throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   const id = crypto.randomBytes(32).toString("hex");
   const config = mergeImageConfig(opts.config, image.config.config);
+  if (hostConfig.NetworkMode?.startsWith("container:")) {
+    // docker resolves the name to the id, so a rename of the other container does not break this one.
+    const other = ctx.store.find(hostConfig.NetworkMode.slice("container:".length));
+    if (other) hostConfig.NetworkMode = `container:${other.id}`;
+  }
   materialiseAnonymousVolumes(ctx, config, hostConfig);
   config.Image = opts.config.Image;
   if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === "host" ? "" : id.slice(0, 12);
@@ -106,6 +106,13 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     ctx.store.insert(rec);
+    try {
+      ctx.networks.register(id, hostConfig, opts.networkingConfig?.EndpointsConfig);
+    } catch (e) {
+      ctx.store.delete(id);
+      ctx.networks.forget(id);
+      throw e;
+    }
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });
     for (const m of hostConfig.Mounts ?? []) {

@@ -110,6 +110,7 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
   await releaseResources(ctx, cur);
   const anonymous = opts.volumes ? anonymousVolumes(cur) : [];
   ctx.store.delete(cur.id);
+  ctx.networks.forget(cur.id);
   removeContainerFiles(ctx, cur.id);
   for (const v of anonymous) {
     try {

@@ -36,7 +36,8 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   try {
     const layer = prepareRwLayer(dir);
     mountOverlay(ctx.images.layerDirs(c.imageId), layer);
-    const bundle = await writeBundle(ctx, c, layer.merged);
+    const network = await ctx.networks.setUp(c);
+    const bundle = await writeBundle(ctx, c, layer.merged, network);
     const tty = c.config.Tty ?? false;
     const monitor = await createUnderMonitor({
       id: c.id,
@@ -79,6 +80,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       if (healthEnabled(r.config.Healthcheck)) r.state.Health = { Status: "starting", FailingStreak: 0, Log: [] };
       Object.assign(c, r);
     });
+    ctx.networks.started(c);
     startHealthLoop(ctx, c);
     return attachment;
   } catch (e) {
