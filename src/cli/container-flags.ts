@@ -468,9 +468,8 @@ function flagsToOptions(cmd: Command, verb: "run" | "create", o: RawOpts, image:
   return finish(undefined);
 
   function finish(endpoints: Record<string, EndpointSettings> | undefined): RunFlags {
-    // -- pull and platform: accepted; capsa has no registry client yet
+    // -- pull and platform: the image is pulled before create (run.ts: ensureImage)
     if (!["missing", "always", "never"].includes(o.pull)) throw bad("pull", o.pull, `invalid pull option: '${o.pull}': must be one of "always", "missing" or "never"`);
-    if (o.pull === "always") warnings.push("--pull=always is not supported (capsa has no registry client yet); using the local image");
     if (o.platform !== undefined && !["linux/amd64", "linux/x86_64", "amd64", "linux"].includes(o.platform)) {
       throw fail(`image platform (${o.platform}) is not supported: capsa runs linux/amd64 images only`);
     }

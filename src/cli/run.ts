@@ -1,10 +1,10 @@
 // run, create, start, attach, exec: the verbs that attach a terminal or pipes
 // to a workload. Raw mode, resizes and signal forwarding live in terminal.ts.
 import fs from "node:fs";
-import type { ExecOptions, RunIo } from "../engine/api.ts";
+import type { EngineApi, ExecOptions, RunIo } from "../engine/api.ts";
 import { CapsaError } from "../util/errors.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
-import { containerFlagsCommand, envEntry, parseEnvFiles, parseRunArgs, type ParseContext } from "./container-flags.ts";
+import { containerFlagsCommand, envEntry, parseEnvFiles, parseRunArgs, type ParseContext, type RunFlags } from "./container-flags.ts";
 import { openTerminal, proxySignals } from "./terminal.ts";
 import type { CliContext, VerbTable } from "./verb.ts";
 
@@ -24,10 +24,31 @@ function runVerb(verb: "run" | "create"): VerbTable[string] {
   };
 }
 
+/**
+ * docker's --pull: "missing" pulls only when the image is not here (saying so
+ * on stderr, as docker does), "always" pulls first, "never" uses what is here.
+ */
+async function ensureImage(ctx: CliContext, engine: EngineApi, flags: RunFlags): Promise<void> {
+  const ref = flags.create.config.Image;
+  if (flags.pull === "never") return;
+  if (flags.pull === "missing") {
+    try {
+      await engine.images.inspect(ref);
+      return;
+    } catch (e) {
+      if (!(e instanceof CapsaError) || e.kind !== "not-found") throw e;
+    }
+    ctx.err(`Unable to find image '${ref}' locally\n`);
+  }
+  const img = await engine.images.pull(ref, flags.platform ? { platform: flags.platform } : {});
+  if (flags.pull === "missing") ctx.err(`Status: Downloaded newer image for ${ref} (${img.id.slice(7, 19)})\n`);
+}
+
 async function createContainer(ctx: CliContext, args: string[]): Promise<number> {
   const flags = parseRunArgs(args, "create", parseContext(ctx));
   for (const w of flags.warnings) ctx.err(`WARNING: ${w}\n`);
   const engine = await ctx.engine();
+  await ensureImage(ctx, engine, flags);
   const r = await engine.containers.create(flags.create);
   for (const w of r.Warnings) ctx.err(`WARNING: ${w}\n`);
   ctx.out(r.Id + "\n");
@@ -38,6 +59,7 @@ async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
   const flags = parseRunArgs(args, "run", parseContext(ctx));
   for (const w of flags.warnings) ctx.err(`WARNING: ${w}\n`);
   const engine = await ctx.engine();
+  await ensureImage(ctx, engine, flags);
   if (flags.detach) {
     const r = await engine.containers.run(flags.create, { detach: true });
     ctx.out(r.Id + "\n");

@@ -288,9 +288,9 @@ void describe("run/create flags: lifecycle and logging", () => {
     assert.deepEqual(run("--log-driver", "none", "img").create.hostConfig.LogConfig, { Type: "none", Config: {} });
     usageError(["--log-driver", "syslog", "img"], /logging driver "syslog" is not supported/);
   });
-  void it("--pull is accepted; always warns; --platform linux/amd64 only", () => {
+  void it("--pull takes always|missing|never; --platform linux/amd64 only", () => {
     assert.equal(run("--pull", "never", "img").pull, "never");
-    assert.equal(run("--pull=always", "img").warnings.length, 1);
+    assert.equal(run("--pull=always", "img").pull, "always");
     usageError(["--pull", "sometimes", "img"], /invalid pull option/);
     assert.equal(run("--platform", "linux/amd64", "img").platform, "linux/amd64");
     usageError(["--platform", "linux/arm64", "img"], /image platform \(linux\/arm64\) is not supported/);
