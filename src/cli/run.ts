@@ -33,7 +33,7 @@ async function ensureImage(ctx: CliContext, engine: EngineApi, flags: RunFlags):
   if (flags.pull === "never") return;
   if (flags.pull === "missing") {
     try {
-      await engine.images.inspect(ref);
+      engine.images.inspect(ref);
       return;
     } catch (e) {
       if (!(e instanceof CapsaError) || e.kind !== "not-found") throw e;
