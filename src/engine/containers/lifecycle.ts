@@ -22,7 +22,7 @@ export async function reconcile(ctx: Ctx, c: ContainerRecord): Promise<Container
 
 /** handleExit with this module's restart and remove. */
 export function processExit(ctx: Ctx, id: string): ReturnType<typeof handleExit> {
-  return handleExit(ctx, id, (r) => restartAfterExit(ctx, r), (r) => removeContainer(ctx, r, { force: true }));
+  return handleExit(ctx, id, (r) => restartAfterExit(ctx, r), (r) => removeContainer(ctx, r, { force: true, volumes: true, released: true }));
 }
 
 async function restartAfterExit(ctx: Ctx, c: ContainerRecord): Promise<void> {
@@ -91,7 +91,8 @@ export async function unpauseContainer(ctx: Ctx, c: ContainerRecord): Promise<vo
   ctx.store.mutate(cur.id, (r) => (r.state = { ...r.state, Status: "running", Paused: false }));
 }
 
-export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+/** `released`: the caller has just run releaseResources (AutoRemove after an exit): skip doing it twice. */
+export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { force?: boolean; volumes?: boolean; released?: boolean } = {}): Promise<void> {
   let cur = c;
   if (cur.state.Running || cur.state.Status === "restarting") {
     const r = await reconcileNoRemove(ctx, cur);
@@ -107,7 +108,7 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
     }
     if (r) cur = r;
   }
-  await releaseResources(ctx, cur);
+  if (!opts.released) await releaseResources(ctx, cur);
   const anonymous = opts.volumes ? anonymousVolumes(cur) : [];
   ctx.store.delete(cur.id);
   ctx.networks.forget(cur.id);
