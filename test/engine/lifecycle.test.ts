@@ -54,7 +54,7 @@ void describe("run", () => {
   });
 
   void it("fails clearly for an unknown image with exit code 125", () => {
-    const r = t.capsa(["run", "--rm", "nosuchimage:1", "true"]);
+    const r = t.capsa(["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]);
     assert.equal(r.status, 125);
     assert.match(r.stderr, /No such image/i);
   });
