@@ -6,6 +6,7 @@ import type { ListContainersOptions } from "../api.ts";
 import { labelMatches } from "../volumes.ts";
 import { type Ctx, containerDir, logPath } from "./context.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";
+import { humanDuration } from "../../util/duration.ts";
 
 export function mountPoints(ctx: Ctx, c: ContainerRecord): MountPoint[] {
   const out: MountPoint[] = [];
@@ -64,16 +65,7 @@ export function inspectView(ctx: Ctx, c: ContainerRecord): ContainerInspect {
     GraphDriver: { Name: "overlay", Data: { LowerDir: lowers.join(":"), UpperDir: layer.upper, WorkDir: layer.work, MergedDir: layer.merged } },
     Mounts: mountPoints(ctx, c),
     Config: c.config,
-    NetworkSettings: {
-      Bridge: "",
-      SandboxID: "",
-      SandboxKey: "",
-      Ports: {},
-      IPAddress: "",
-      Gateway: "",
-      MacAddress: "",
-      Networks: c.hostConfig.NetworkMode ? { [c.hostConfig.NetworkMode]: { NetworkID: c.hostConfig.NetworkMode, IPAddress: "", Gateway: "", MacAddress: "" } } : {},
-    },
+    NetworkSettings: { Bridge: "", SandboxID: "", ...ctx.networks.settings(c) },
     Capsa: { Isolation: "container", Runtime: c.runtime || "auto", MonitorPid: c.monitorPid, Bundle: dir },
   };
 }
@@ -101,23 +93,6 @@ export function statusText(c: ContainerRecord, now = Date.now()): string {
   return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
 }
 
-/** go-units HumanDuration, as docker prints it. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return "Less than a second";
-  if (seconds === 1) return "1 second";
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return "About a minute";
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(minutes / 60);
-  if (hours === 1) return "About an hour";
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(hours / 24 / 365)} years`;
-}
 
 export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
   const args = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])];
@@ -128,7 +103,7 @@ export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
     ImageID: c.imageId,
     Command: args.join(" "),
     Created: Math.floor(Date.parse(c.created) / 1000),
-    Ports: [],
+    Ports: ctx.networks.summaryPorts(c),
     Labels: c.config.Labels ?? {},
     State: c.state.Status,
     Status: statusText(c),
