@@ -50,7 +50,9 @@ export function binarySize(bytes: number): string {
   return formatG(n, 4) + u;
 }
 
-export { humanDuration } from "../util/duration.ts";
+import { humanDuration } from "../util/duration.ts";
+
+export { humanDuration };
 
 /** "2 minutes ago" for a time in unix milliseconds. */
 export function timeAgo(whenMs: number, nowMs = Date.now()): string {
