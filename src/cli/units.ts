@@ -1,5 +1,6 @@
 // Sizes, durations and times the way docker's CLI parses and prints them
 // (github.com/docker/go-units and Go's time package). Pure functions.
+import { humanDuration } from "../util/duration.ts";
 
 const BINARY: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
@@ -49,8 +50,6 @@ export function binarySize(bytes: number): string {
   const [n, u] = sizeAndUnit(bytes, 1024, BINARY_UNITS);
   return formatG(n, 4) + u;
 }
-
-import { humanDuration } from "../util/duration.ts";
 
 export { humanDuration };
 
