@@ -32,7 +32,10 @@ export function hardLimit(name: string): number | undefined {
 
 /**
  * Paths an engine creates outside its private state no matter how it is
- * configured: remember which are absent before it runs, remove those after.
+ * configured. Those absent before it ran are removed afterwards, files by
+ * unlink and directories only when empty (never recursively: another user
+ * of the same engine on this host may have put something there meanwhile).
+ * List children before their parents.
  */
 export class Leftovers {
   private readonly absent: string[];
@@ -40,7 +43,14 @@ export class Leftovers {
     this.absent = paths.filter((p) => !fs.existsSync(p));
   }
   remove(): void {
-    for (const p of this.absent) fs.rmSync(p, { recursive: true, force: true });
+    for (const p of this.absent) {
+      try {
+        if (fs.lstatSync(p).isDirectory()) fs.rmdirSync(p);
+        else fs.unlinkSync(p);
+      } catch {
+        // gone already, or in use by someone else: leave it
+      }
+    }
   }
 }
 

@@ -62,7 +62,7 @@ export class Docker extends DockerLikeCli {
     fs.mkdirSync(path.join(this.dir, "client"), { recursive: true });
     // dockerd 20.10 writes a trust key to /etc/docker and a plugin directory
     // to /run/docker whatever its data and exec roots.
-    this.leftovers = new Leftovers(["/etc/docker/key.json", "/run/docker"]);
+    this.leftovers = new Leftovers(["/etc/docker/key.json", "/run/docker/plugins", "/run/docker"]);
     this.cgroups = new CgroupLeftovers(/^docker$/);
     const log = fs.openSync(path.join(this.dir, "dockerd.log"), "a");
     // prettier-ignore

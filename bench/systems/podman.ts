@@ -43,7 +43,13 @@ export class Podman extends DockerLikeCli {
     fs.mkdirSync(path.join(this.dir, "tmp"), { recursive: true });
     fs.mkdirSync(path.join(this.dir, "net"), { recursive: true });
     // Podman's blob-info cache and network lock directory ignore --root.
-    this.leftovers = new Leftovers(["/var/lib/containers", "/run/containers"]);
+    this.leftovers = new Leftovers([
+      "/var/lib/containers/cache/blob-info-cache-v1.boltdb",
+      "/var/lib/containers/cache",
+      "/var/lib/containers",
+      "/run/containers/networks",
+      "/run/containers",
+    ]);
     this.cgroups = new CgroupLeftovers(/^libpod_parent$/);
     // Podman's default ulimits try to raise the limits, which fails here; and
     // even the current hard limits fail (podman lowers its own nproc). Ask for
