@@ -16,10 +16,12 @@ const images: Loader = () => import("./images.ts");
 const volumes: Loader = () => import("./volumes.ts");
 const system: Loader = () => import("./system.ts");
 const registry: Loader = () => import("./registry.ts");
+const build: Loader = () => import("./build.ts");
 
 /** Top-level verbs: name → [module, key in its table, one-line help]. */
 const VERBS: Record<string, [Loader, string, string]> = {
   attach: [run, "attach", "Attach local standard input, output, and error streams to a running container"],
+  build: [build, "build", "Build an image from a Containerfile or Dockerfile"],
   commit: [observe, "commit", "Create a new image from a container's changes"],
   cp: [cp, "cp", "Copy files/folders between a container and the local filesystem"],
   create: [run, "create", "Create a new container"],
@@ -96,6 +98,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
   image: {
     help: "Manage images",
     verbs: {
+      build: [build, "build"],
       history: [images, "history"],
       import: [images, "import"],
       inspect: [inspect, "image inspect"],

@@ -3,6 +3,7 @@ import type { Readable, Writable } from "node:stream";
 import type { CreateContainerOptions, HealthState, ImageRecord, VolumeRecord } from "./types.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
 import type { NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
+import type { BuildOptions, BuildResult } from "../build/types.ts";
 import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
 
 /** Where an attached client's bytes go; `stdin` is read until it ends. */
@@ -169,4 +170,6 @@ export interface EngineApi {
   system: SystemApi;
   networks: NetworkApi;
   close(): void;
+  /** Builds an image from a Containerfile/Dockerfile (src/build); tags it only when every step succeeded. */
+  build(opts: BuildOptions): Promise<BuildResult>;
 }

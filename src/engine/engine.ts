@@ -4,6 +4,7 @@ import { openDb, type DB } from "../store/db.ts";
 import { ContainerStore } from "../store/containers.ts";
 import { ImageStore } from "../image/store.ts";
 import type { EngineApi } from "./api.ts";
+import type { BuildOptions, BuildResult } from "../build/types.ts";
 import type { HostConfig } from "./types.ts";
 import type { Ctx } from "./containers/context.ts";
 import { Containers } from "./containers/service.ts";
@@ -52,6 +53,12 @@ export class Engine implements EngineApi {
 
   close(): void {
     this.db.close();
+  }
+
+  /** src/build, loaded on first use (the CLI's other verbs never pay for it). */
+  async build(opts: BuildOptions): Promise<BuildResult> {
+    const { build } = await import("../build/builder.ts");
+    return build(this, opts);
   }
 }
 

@@ -328,6 +328,29 @@ export class ImageStore implements ImageApi {
     }
   }
 
+  /**
+   * A config-only step (ENV, CMD, … in a build): a new image over the parent's
+   * layers with `config` and an empty-layer history entry.
+   */
+  async commitConfig(opts: { parentImageId: string | null; config: ImageConfig; createdBy: string; ref?: string }): Promise<ImageRecord> {
+    const parent = opts.parentImageId ? this.resolve(opts.parentImageId) : undefined;
+    const parentLayers = parent ? this.preparedLayersOf(parent.id) : [];
+    const created = new Date().toISOString();
+    const config: OciImageConfig = {
+      ...(parent ? structuredClone(parent.config) : { architecture: "amd64", os: "linux", rootfs: { type: "layers" as const, diff_ids: [] } }),
+      created,
+      config: structuredClone(opts.config),
+      rootfs: { type: "layers", diff_ids: parentLayers.map((l) => l.diffId) },
+      history: [...(parent?.config.history ?? []), { created, created_by: opts.createdBy, empty_layer: true }],
+    };
+    const staging = new Staging(this.content);
+    try {
+      return this.recordOne(staging, config, parentLayers, opts.ref ? [normalizeReference(opts.ref)] : []);
+    } finally {
+      staging.cleanup();
+    }
+  }
+
   /** `docker load`: docker-save archives and OCI layouts, plain or gzip'd. */
   async load(source: Readable): Promise<string[]> {
     const staging = new Staging(this.content);
