@@ -1,0 +1,67 @@
+// A route table: method + path pattern → handler. Patterns are regular
+// expressions because image names contain slashes (`/images/{name:.*}/json`).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { EngineApi } from "../engine/api.ts";
+import type { EventBus } from "./events.ts";
+import type { ExecRegistry } from "./exec-registry.ts";
+import type { Query } from "./http.ts";
+import type { PendingAttaches } from "./hijack.ts";
+
+/** What every handler gets: the engine and the service's own in-memory state. */
+export interface ApiContext {
+  engine: EngineApi;
+  events: EventBus;
+  execs: ExecRegistry;
+  attaches: PendingAttaches;
+}
+
+export interface Call {
+  req: IncomingMessage;
+  /** Absent for hijacked (upgraded) requests. */
+  res?: ServerResponse;
+  /** Present for hijacked requests: the raw connection and bytes read past the headers. */
+  upgrade?: { socket: Duplex; head: Buffer };
+  params: string[];
+  query: Query;
+  /** The negotiated API version of this request. */
+  version: string;
+  api: ApiContext;
+}
+
+export type Handler = (call: Call) => Promise<void>;
+
+interface Route {
+  method: string;
+  re: RegExp;
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  /** Pattern: a path with `{name}` (one segment) or `{name*}` (the rest, slashes included). */
+  add(method: string, pattern: string, handler: Handler): this {
+    const src = pattern.replace(/[.]/g, "\\.").replace(/\{[a-z]+\*\}/gi, "(.+)").replace(/\{[a-z]+\}/gi, "([^/]+)");
+    this.routes.push({ method, re: new RegExp(`^${src}/?$`), handler });
+    return this;
+  }
+
+  /** The handler and its decoded parameters; `methodMismatch` when only the method differs. HEAD falls back to GET. */
+  match(method: string, path: string): { handler: Handler; params: string[] } | { methodMismatch: boolean } {
+    let mismatch = false;
+    for (const pass of [method, method === "HEAD" ? "GET" : undefined]) {
+      if (!pass) continue;
+      for (const r of this.routes) {
+        const m = r.re.exec(path);
+        if (!m) continue;
+        if (r.method !== pass) {
+          mismatch = true;
+          continue;
+        }
+        return { handler: r.handler, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+      }
+    }
+    return { methodMismatch: mismatch };
+  }
+}

@@ -1,0 +1,519 @@
+// /containers/*: the lifecycle (create, start, stop, restart, kill, wait,
+// pause, rename, delete), attach (hijacked), logs, listing and inspection,
+// top, stats, archives for `docker cp`, changes, export, prune; and /commit.
+import { setTimeout as delay } from "node:timers/promises";
+import type { AttachStreams, PathStat } from "../../engine/api.ts";
+import type { ContainerConfig, CreateContainerOptions, HostConfig } from "../../engine/types.ts";
+import { CapsaError, conflict, invalid } from "../../util/errors.ts";
+import { attachStreams, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
+import { HttpError, readObject, sendEmpty, sendJson } from "../http.ts";
+import type { ApiContext, Call, Router } from "../router.ts";
+
+const res = (call: Call) => {
+  if (!call.res) throw new HttpError(400, "this endpoint cannot be upgraded");
+  return call.res;
+};
+
+/** Drops what docker clients send as "unset" (null, "", 0, empty maps), which the engine's defaults then fill. */
+function dropUnset<T extends object>(o: T | undefined | null, keepZero: string[] = []): T | undefined {
+  if (!o || typeof o !== "object") return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+    if (v === null || v === undefined || v === "") continue;
+    if (v === 0 && !keepZero.includes(k)) continue;
+    if (typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0) continue;
+    out[k] = v;
+  }
+  return out as T;
+}
+
+async function containerAttrs(api: ApiContext, id: string): Promise<{ id: string; attrs: Record<string, string> }> {
+  try {
+    const c = await api.engine.containers.inspect(id);
+    return { id: c.Id, attrs: { name: c.Name.replace(/^\//, ""), image: c.Config.Image ?? "", ...(c.Config.Labels ?? {}) } };
+  } catch {
+    return { id, attrs: {} };
+  }
+}
+
+async function emit(api: ApiContext, action: string, idOrName: string, extra: Record<string, string> = {}): Promise<void> {
+  const { id, attrs } = await containerAttrs(api, idOrName);
+  api.events.emit("container", action, id, { ...attrs, ...extra });
+}
+
+/**
+ * One exit watcher per running container, shared by every `wait` request and
+ * the die/destroy events: the engine records the exit once, here.
+ */
+const watchers = new WeakMap<ApiContext, Map<string, Promise<number>>>();
+function watchExit(api: ApiContext, id: string): Promise<number> {
+  let m = watchers.get(api);
+  if (!m) watchers.set(api, (m = new Map<string, Promise<number>>()));
+  const existing = m.get(id);
+  if (existing) return existing;
+  const attrsP = containerAttrs(api, id);
+  const p = api.engine.containers.wait(id, "not-running").then(async ({ StatusCode }) => {
+    m.delete(id);
+    const { attrs } = await attrsP;
+    api.events.emit("container", "die", id, { ...attrs, exitCode: String(StatusCode) });
+    try {
+      await api.engine.containers.inspect(id);
+    } catch {
+      api.events.emit("container", "destroy", id, attrs);
+    }
+    return StatusCode;
+  });
+  p.catch(() => m.delete(id));
+  m.set(id, p);
+  return p;
+}
+
+/** Resolves when the container (re)starts: our own start event, or a poll for starts by other front ends. */
+function nextStart(api: ApiContext, id: string, startedAt: string, closed: () => boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (v: boolean): void => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      clearInterval(timer);
+      resolve(v);
+    };
+    const unsubscribe = api.events.subscribe((e) => {
+      if (e.Type === "container" && e.Action === "start" && e.Actor.ID === id) finish(true);
+    });
+    const timer = setInterval(() => {
+      if (closed()) return finish(false);
+      api.engine.containers.inspect(id).then(
+        (c) => {
+          if (c.State.Running || c.State.StartedAt !== startedAt) finish(true);
+        },
+        () => finish(false),
+      );
+    }, 500);
+  });
+}
+
+// ---- create / start / stop / lifecycle -------------------------------------------------
+
+async function create(call: Call): Promise<void> {
+  const body = await readObject(call.req);
+  const { HostConfig: hc, NetworkingConfig: nc, ...config } = body as Record<string, unknown> & { HostConfig?: HostConfig; NetworkingConfig?: CreateContainerOptions["networkingConfig"] };
+  if (typeof config.Image !== "string" || !config.Image) throw invalid("config cannot be empty in order to create a container");
+  const name = call.query.str("name") || undefined;
+  const hostConfig = dropUnset(hc) ?? {};
+  if (hostConfig.RestartPolicy && !hostConfig.RestartPolicy.Name) delete hostConfig.RestartPolicy;
+  if (hostConfig.LogConfig && !hostConfig.LogConfig.Type) delete hostConfig.LogConfig;
+  // dockerd resolves "default" to its default network, bridge.
+  if (hostConfig.NetworkMode === "default") hostConfig.NetworkMode = "bridge";
+  let endpoints = nc?.EndpointsConfig ? { ...nc.EndpointsConfig } : undefined;
+  if (endpoints?.default) {
+    endpoints.bridge = { ...endpoints.default, ...endpoints.bridge };
+    delete endpoints.default;
+  }
+  if (endpoints) endpoints = Object.fromEntries(Object.entries(endpoints).map(([k, v]) => [k, dropUnset(v) ?? {}]));
+  const opts: CreateContainerOptions = {
+    name,
+    config: dropUnset(config as unknown as ContainerConfig & { Image: string }, ["StopTimeout"])!,
+    hostConfig,
+    networkingConfig: endpoints && Object.keys(endpoints).length ? { EndpointsConfig: endpoints } : undefined,
+  };
+  const r = await call.api.engine.containers.create(opts);
+  await emit(call.api, "create", r.Id);
+  sendJson(res(call), 201, { Id: r.Id, Warnings: r.Warnings ?? [] });
+}
+
+async function start(call: Call): Promise<void> {
+  const id = call.params[0]!;
+  const api = call.api;
+  const before = await api.engine.containers.inspect(id);
+  if (before.State.Running) throw new CapsaError("not-modified", "container already started");
+  const pending = api.attaches.take(before.Id);
+  const [first, ...others] = pending;
+  if (first) {
+    const p = api.engine.containers.start(before.Id, { attach: first.streams });
+    p.then(
+      () => first.finish(),
+      (e: unknown) => first.finish(e),
+    );
+    // The engine resolves at the end of the output; the client wants 204 once the process runs.
+    let settled = false;
+    let failure: Error | undefined;
+    p.then(
+      () => (settled = true),
+      (e: unknown) => ((settled = true), (failure = e instanceof Error ? e : new Error(String(e)))),
+    );
+    for (;;) {
+      if (settled) {
+        if (failure) throw failure;
+        break;
+      }
+      const cur = await api.engine.containers.inspect(before.Id).catch(() => undefined);
+      if (!cur || cur.State.StartedAt !== before.State.StartedAt) break;
+      await delay(20);
+    }
+  } else {
+    await api.engine.containers.start(before.Id);
+  }
+  // Later attach requests for the same start join through a plain attach.
+  for (const o of others) api.engine.containers.attach(before.Id, o.streams).then(() => o.finish(), (e: unknown) => o.finish(e));
+  void watchExit(api, before.Id).catch(() => undefined);
+  await emit(api, "start", before.Id);
+  sendEmpty(res(call), 204);
+}
+
+async function stop(call: Call): Promise<void> {
+  const id = call.params[0]!;
+  const c = await call.api.engine.containers.inspect(id);
+  if (!c.State.Running) throw new CapsaError("not-modified", "container already stopped");
+  await call.api.engine.containers.stop(c.Id, { timeout: call.query.int("t"), signal: call.query.str("signal") || undefined });
+  await emit(call.api, "stop", c.Id);
+  sendEmpty(res(call), 204);
+}
+
+async function restart(call: Call): Promise<void> {
+  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  await call.api.engine.containers.restart(c.Id, { timeout: call.query.int("t") });
+  void watchExit(call.api, c.Id).catch(() => undefined);
+  await emit(call.api, "restart", c.Id);
+  sendEmpty(res(call), 204);
+}
+
+async function kill(call: Call): Promise<void> {
+  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  if (!c.State.Running) throw conflict(`Cannot kill container: ${call.params[0]}: Container ${c.Id} is not running`);
+  const signal = call.query.str("signal") || undefined;
+  await call.api.engine.containers.kill(c.Id, signal);
+  await emit(call.api, "kill", c.Id, { signal: signal ?? "SIGKILL" });
+  sendEmpty(res(call), 204);
+}
+
+async function pause(call: Call): Promise<void> {
+  await call.api.engine.containers.pause(call.params[0]!);
+  await emit(call.api, "pause", call.params[0]!);
+  sendEmpty(res(call), 204);
+}
+
+async function unpause(call: Call): Promise<void> {
+  await call.api.engine.containers.unpause(call.params[0]!);
+  await emit(call.api, "unpause", call.params[0]!);
+  sendEmpty(res(call), 204);
+}
+
+async function rename(call: Call): Promise<void> {
+  const name = call.query.str("name");
+  if (!name) throw invalid("new name cannot be blank");
+  call.api.engine.containers.rename(call.params[0]!, name);
+  await emit(call.api, "rename", call.params[0]!);
+  sendEmpty(res(call), 204);
+}
+
+async function remove(call: Call): Promise<void> {
+  const { id, attrs } = await containerAttrs(call.api, call.params[0]!);
+  await call.api.engine.containers.remove(call.params[0]!, { force: call.query.bool("force"), volumes: call.query.bool("v") });
+  call.api.events.emit("container", "destroy", id, attrs);
+  sendEmpty(res(call), 204);
+}
+
+async function prune(call: Call): Promise<void> {
+  const r = await call.api.engine.containers.prune();
+  sendJson(res(call), 200, { ContainersDeleted: r.ContainersDeleted.length ? r.ContainersDeleted : null, SpaceReclaimed: r.SpaceReclaimed });
+}
+
+/**
+ * POST /containers/{id}/wait?condition=. The status line and headers go out
+ * at once (docker run waits for them before it starts the container); the
+ * body follows when the condition is met.
+ */
+async function wait(call: Call): Promise<void> {
+  const api = call.api;
+  const condition = call.query.str("condition") || "not-running";
+  if (!["not-running", "next-exit", "removed"].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
+  const c = await api.engine.containers.inspect(call.params[0]!);
+  const r = res(call);
+  r.writeHead(200, { "Content-Type": "application/json" });
+  r.flushHeaders();
+  let closed = false;
+  r.on("close", () => (closed = true));
+  let code = c.State.ExitCode;
+  let error: string | undefined;
+  try {
+    if (c.State.Running) code = await watchExit(api, c.Id);
+    else if (condition !== "not-running") {
+      if (await nextStart(api, c.Id, c.State.StartedAt, () => closed)) code = await watchExit(api, c.Id);
+    }
+    if (condition === "removed") {
+      while (!closed) {
+        const cur = await api.engine.containers.inspect(c.Id).catch(() => undefined);
+        if (!cur) break;
+        await delay(100);
+      }
+    }
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+  }
+  const body: Record<string, unknown> = { StatusCode: code };
+  if (error) body.Error = { Message: error };
+  r.end(JSON.stringify(body) + "\n");
+}
+
+// ---- attach / resize / logs ------------------------------------------------------------
+
+const resizers = new WeakMap<ApiContext, Map<string, (rows: number, cols: number) => void>>();
+function resizerMap(api: ApiContext): Map<string, (rows: number, cols: number) => void> {
+  let m = resizers.get(api);
+  if (!m) resizers.set(api, (m = new Map<string, (rows: number, cols: number) => void>()));
+  return m;
+}
+
+/** POST /containers/{id}/attach, hijacked (or streamed as the response body when the client did not upgrade). */
+async function attach(call: Call): Promise<void> {
+  const api = call.api;
+  const c = await api.engine.containers.inspect(call.params[0]!);
+  const tty = c.Config.Tty ?? false;
+  const q = call.query;
+  const o = { tty, stdin: q.bool("stdin"), stdout: q.bool("stdout"), stderr: q.bool("stderr") };
+  if (!q.bool("stream") && !q.bool("logs")) throw invalid("Bad parameters: you must choose at least one stream");
+  const onResize: AttachStreams["onResize"] = (fn) => resizerMap(api).set(c.Id, fn);
+  let streams: AttachStreams;
+  let close: () => void;
+  if (call.upgrade) {
+    const { socket, head } = call.upgrade;
+    const len = Number(call.req.headers["content-length"] ?? 0);
+    const { rest } = len > 0 ? await readUpgradeBody(socket, head, len) : { rest: head };
+    writeUpgrade(socket, tty);
+    streams = attachStreams(socket, o.stdin ? stdinFrom(socket, rest) : undefined, o, onResize);
+    close = () => socket.end();
+  } else {
+    const r = res(call);
+    r.writeHead(200, { "Content-Type": streamContentType(tty) });
+    r.flushHeaders();
+    streams = attachStreams(r, undefined, { ...o, stdin: false }, onResize);
+    close = () => r.end();
+  }
+  if (!q.bool("stream")) return close();
+  await new Promise<void>((resolve) => {
+    const finish = (err?: unknown): void => {
+      if (err && !(err instanceof CapsaError && err.kind === "conflict") && streams.stderr) streams.stderr.write(`${err instanceof Error ? err.message : JSON.stringify(err)}\n`);
+      resizerMap(api).delete(c.Id);
+      close();
+      resolve();
+    };
+    if (c.State.Running) {
+      api.engine.containers.attach(c.Id, streams).then(() => finish(), finish);
+    } else {
+      // docker run: the attach comes before the start; start connects these streams.
+      const cancel = api.attaches.add(c.Id, { streams, finish });
+      const sock = call.upgrade?.socket ?? call.res;
+      sock?.once("close", () => {
+        cancel();
+        resolve();
+      });
+    }
+  });
+}
+
+async function resize(call: Call): Promise<void> {
+  const h = call.query.int("h") ?? 0;
+  const w = call.query.int("w") ?? 0;
+  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+  resizerMap(call.api).get(c.Id)?.(h, w);
+  res(call).writeHead(200);
+  res(call).end();
+}
+
+/** docker's --since/--until values: unix seconds with an optional fraction. */
+function seconds(v: string | undefined): number | undefined {
+  if (v === undefined || v === "" || v === "0") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw invalid(`invalid value for since/until: ${v}`);
+  return n;
+}
+
+async function logs(call: Call): Promise<void> {
+  const q = call.query;
+  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  const stdout = q.bool("stdout");
+  const stderr = q.bool("stderr");
+  if (!stdout && !stderr) throw invalid("Bad parameters: you must choose at least one stream");
+  const tailRaw = q.str("tail");
+  const tail = tailRaw === undefined || tailRaw === "all" || tailRaw === "" ? "all" : Number(tailRaw);
+  if (tail !== "all" && !Number.isInteger(tail)) throw invalid(`invalid value for tail: ${tailRaw}`);
+  const timestamps = q.bool("timestamps");
+  const tty = c.Config.Tty ?? false;
+  const r = res(call);
+  r.writeHead(200, { "Content-Type": streamContentType(tty) });
+  r.flushHeaders();
+  let closed = false;
+  r.on("close", () => (closed = true));
+  const out = framedWriter(r, tty ? "raw" : STDOUT);
+  const err = framedWriter(r, tty ? "raw" : STDERR);
+  for await (const e of call.api.engine.containers.logs(c.Id, { follow: q.bool("follow"), tail, since: seconds(q.str("since")), until: seconds(q.str("until")), stdout, stderr })) {
+    if (closed) break;
+    const data = timestamps ? Buffer.concat([Buffer.from(e.time + " "), e.data]) : e.data;
+    const w = e.stream === "stderr" ? err : out;
+    if (!w.write(data)) await new Promise((ok) => w.once("drain", ok));
+  }
+  r.end();
+}
+
+// ---- reading -------------------------------------------------------------------------
+
+async function list(call: Call): Promise<void> {
+  const q = call.query;
+  const limit = q.int("limit");
+  const out = await call.api.engine.containers.list({ all: q.bool("all"), filters: q.filters(), limit: limit && limit > 0 ? limit : undefined, size: q.bool("size") });
+  sendJson(res(call), 200, out);
+}
+
+async function inspect(call: Call): Promise<void> {
+  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  const execs = call.api.execs.forContainer(c.Id);
+  sendJson(res(call), 200, { ...c, ExecIDs: execs.length ? execs : null });
+}
+
+async function top(call: Call): Promise<void> {
+  sendJson(res(call), 200, await call.api.engine.containers.top(call.params[0]!, call.query.str("ps_args") || undefined));
+}
+
+async function stats(call: Call): Promise<void> {
+  const stream = call.query.bool("stream", true) && !call.query.bool("one-shot");
+  const iter = call.api.engine.containers.stats(call.params[0]!, { stream });
+  const r = res(call);
+  let closed = false;
+  r.on("close", () => (closed = true));
+  let started = false;
+  for await (const s of iter) {
+    if (!started) {
+      r.writeHead(200, { "Content-Type": "application/json" });
+      started = true;
+    }
+    if (closed) break;
+    r.write(JSON.stringify(s) + "\n");
+    if (!stream) break;
+  }
+  if (!started) r.writeHead(200, { "Content-Type": "application/json" });
+  r.end();
+}
+
+async function changes(call: Call): Promise<void> {
+  const ch = await call.api.engine.containers.changes(call.params[0]!);
+  sendJson(res(call), 200, ch.length ? ch : null);
+}
+
+async function exportFs(call: Call): Promise<void> {
+  const tar = await call.api.engine.containers.export(call.params[0]!);
+  const r = res(call);
+  r.writeHead(200, { "Content-Type": "application/x-tar" });
+  tar.pipe(r);
+  await new Promise<void>((ok) => r.once("close", ok));
+}
+
+// ---- archives (docker cp) ----------------------------------------------------------
+
+/** Go's os.FileMode bits, which docker's path stat carries (the CLI checks IsDir and symlinks). */
+export function goFileMode(unixMode: number): number {
+  let m = unixMode & 0o777;
+  const type = unixMode & 0o170000;
+  if (type === 0o040000) m |= 2 ** 31;
+  else if (type === 0o120000) m |= 2 ** 27;
+  else if (type === 0o060000) m |= 2 ** 26;
+  else if (type === 0o020000) m |= 2 ** 26 + 2 ** 21;
+  else if (type === 0o010000) m |= 2 ** 25;
+  else if (type === 0o140000) m |= 2 ** 24;
+  if (unixMode & 0o4000) m |= 2 ** 23;
+  if (unixMode & 0o2000) m |= 2 ** 22;
+  if (unixMode & 0o1000) m |= 2 ** 20;
+  return m;
+}
+
+function statHeader(s: PathStat): string {
+  return Buffer.from(JSON.stringify({ name: s.name, size: s.size, mode: goFileMode(s.mode), mtime: s.mtime, linkTarget: s.linkTarget })).toString("base64");
+}
+
+function archivePath(call: Call): string {
+  const p = call.query.str("path");
+  if (!p) throw invalid("path cannot be empty");
+  return p;
+}
+
+async function archiveHead(call: Call): Promise<void> {
+  const s = await call.api.engine.containers.statPath(call.params[0]!, archivePath(call));
+  const r = res(call);
+  r.writeHead(200, { "X-Docker-Container-Path-Stat": statHeader(s), "Content-Type": "application/x-tar" });
+  r.end();
+}
+
+async function archiveGet(call: Call): Promise<void> {
+  if (call.req.method === "HEAD") return archiveHead(call);
+  const { stat, tar } = await call.api.engine.containers.copyFrom(call.params[0]!, archivePath(call));
+  const r = res(call);
+  r.writeHead(200, { "X-Docker-Container-Path-Stat": statHeader(stat), "Content-Type": "application/x-tar" });
+  tar.pipe(r);
+  await new Promise<void>((ok) => r.once("close", ok));
+}
+
+async function archivePut(call: Call): Promise<void> {
+  await call.api.engine.containers.copyTo(call.params[0]!, archivePath(call), call.req, {
+    noOverwriteDirNonDir: call.query.bool("noOverwriteDirNonDir"),
+    copyUIDGID: call.query.bool("copyUIDGID"),
+  });
+  res(call).writeHead(200);
+  res(call).end();
+}
+
+async function commit(call: Call): Promise<void> {
+  const q = call.query;
+  const container = q.str("container");
+  if (!container) throw invalid("container is required");
+  await readObject(call.req);
+  const repo = q.str("repo");
+  const tag = q.str("tag");
+  const img = await call.api.engine.containers.commit(container, {
+    ref: repo ? (tag ? `${repo}:${tag}` : repo) : undefined,
+    comment: q.str("comment"),
+    author: q.str("author"),
+    changes: q.all("changes").flatMap((c) => c.split("\n")).filter(Boolean),
+    pause: q.bool("pause", true),
+  });
+  sendJson(res(call), 201, { Id: img.id });
+}
+
+/** An upgrade on an endpoint that does not hijack: answer as HTTP on the raw socket. */
+function noUpgrade(h: (call: Call) => Promise<void>): (call: Call) => Promise<void> {
+  return async (call) => {
+    if (call.upgrade) return writeSocketError(call.upgrade.socket, new HttpError(400, "this endpoint cannot be upgraded"));
+    return h(call);
+  };
+}
+
+export function containerRoutes(r: Router): void {
+  const add = (m: string, p: string, h: (call: Call) => Promise<void>): void => void r.add(m, p, noUpgrade(h));
+  add("GET", "/containers/json", list);
+  add("POST", "/containers/create", create);
+  add("POST", "/containers/prune", prune);
+  add("GET", "/containers/{id}/json", inspect);
+  add("GET", "/containers/{id}/top", top);
+  add("GET", "/containers/{id}/logs", logs);
+  add("GET", "/containers/{id}/changes", changes);
+  add("GET", "/containers/{id}/export", exportFs);
+  add("GET", "/containers/{id}/stats", stats);
+  add("POST", "/containers/{id}/resize", resize);
+  add("POST", "/containers/{id}/start", start);
+  add("POST", "/containers/{id}/stop", stop);
+  add("POST", "/containers/{id}/restart", restart);
+  add("POST", "/containers/{id}/kill", kill);
+  add("POST", "/containers/{id}/update", () => Promise.reject(new HttpError(501, "container update is not implemented in capsa yet")));
+  add("POST", "/containers/{id}/rename", rename);
+  add("POST", "/containers/{id}/pause", pause);
+  add("POST", "/containers/{id}/unpause", unpause);
+  r.add("POST", "/containers/{id}/attach", attach);
+  r.add("GET", "/containers/{id}/attach/ws", () => Promise.reject(new HttpError(501, "websocket attach is not supported by capsa")));
+  add("POST", "/containers/{id}/wait", wait);
+  add("DELETE", "/containers/{id}", remove);
+  add("HEAD", "/containers/{id}/archive", archiveHead);
+  add("GET", "/containers/{id}/archive", archiveGet);
+  add("PUT", "/containers/{id}/archive", archivePut);
+  add("POST", "/commit", commit);
+}

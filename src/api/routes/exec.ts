@@ -1,0 +1,135 @@
+// Exec: POST /containers/{id}/exec (create), POST /exec/{id}/start (hijacked,
+// or detached), GET /exec/{id}/json (inspect: Running, ExitCode), and resize.
+import type { AttachStreams } from "../../engine/api.ts";
+import { CapsaError, conflict, invalid } from "../../util/errors.ts";
+import type { ExecRecord } from "../exec-registry.ts";
+import { attachStreams, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
+import { HttpError, readObject, sendJson } from "../http.ts";
+import type { Call, Router } from "../router.ts";
+
+const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
+
+async function create(call: Call): Promise<void> {
+  const body = await readObject(call.req);
+  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+  if (c.State.Paused) throw conflict(`Container ${c.Id} is paused, unpause the container before exec`);
+  const cmd = strings(body.Cmd);
+  if (!cmd || cmd.length === 0) throw invalid("No exec command specified");
+  const size = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? ([Number(body.ConsoleSize[0]), Number(body.ConsoleSize[1])] as [number, number]) : undefined;
+  const rec = call.api.execs.create(c.Id, {
+    Cmd: cmd,
+    Env: strings(body.Env),
+    User: typeof body.User === "string" && body.User ? body.User : undefined,
+    WorkingDir: typeof body.WorkingDir === "string" && body.WorkingDir ? body.WorkingDir : undefined,
+    Tty: body.Tty === true,
+    AttachStdin: body.AttachStdin === true,
+    AttachStdout: body.AttachStdout === true,
+    AttachStderr: body.AttachStderr === true,
+    Privileged: body.Privileged === true,
+    ConsoleSize: size,
+  });
+  call.api.events.emit("container", `exec_create: ${cmd.join(" ")}`, c.Id, { execID: rec.id });
+  sendJson(call.res!, 201, { Id: rec.id });
+}
+
+/** Runs the exec; errors (command not found, …) become stderr text and docker's 126/127 exit codes. */
+async function run(call: Call, rec: ExecRecord, streams: AttachStreams | undefined, detach: boolean): Promise<void> {
+  rec.running = true;
+  call.api.events.emit("container", `exec_start: ${rec.opts.Cmd.join(" ")}`, rec.containerId, { execID: rec.id });
+  try {
+    const r = await call.api.engine.containers.exec(rec.containerId, { ...rec.opts, Detach: detach }, streams);
+    rec.exitCode = r.exitCode;
+  } catch (e) {
+    rec.exitCode = e instanceof CapsaError && e.exitCode !== 125 ? e.exitCode : 126;
+    const w = streams?.stderr ?? streams?.stdout;
+    w?.write(`${e instanceof Error ? e.message : String(e)}\r\n`);
+  } finally {
+    rec.running = false;
+    rec.resize = undefined;
+    call.api.events.emit("container", "exec_die", rec.containerId, { execID: rec.id, exitCode: String(rec.exitCode) });
+  }
+}
+
+async function start(call: Call): Promise<void> {
+  const rec = call.api.execs.get(call.params[0]!);
+  if (rec.started) throw conflict(`Exec ${rec.id} has already been started`);
+  let body: Record<string, unknown>;
+  let rest: Buffer = Buffer.alloc(0);
+  if (call.upgrade) {
+    const len = Number(call.req.headers["content-length"] ?? 0);
+    const r = await readUpgradeBody(call.upgrade.socket, call.upgrade.head, len);
+    rest = r.rest;
+    const text = r.body.toString("utf8").trim();
+    try {
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      throw invalid("invalid JSON body");
+    }
+  } else body = await readObject(call.req);
+  // The container may have stopped since create.
+  const c = await call.api.engine.containers.inspect(rec.containerId);
+  if (!c.State.Running) throw conflict(`Container ${rec.containerId} is not running`);
+  rec.started = true;
+  const tty = rec.opts.Tty ?? false;
+  if (body.Detach === true) {
+    void run(call, rec, undefined, true);
+    call.res?.writeHead(200);
+    call.res?.end();
+    return;
+  }
+  const size = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? [Number(body.ConsoleSize[0]), Number(body.ConsoleSize[1])] : rec.opts.ConsoleSize;
+  const onResize: AttachStreams["onResize"] = (fn) => {
+    rec.resize = fn;
+    if (size && size[0] && size[1]) fn(size[0], size[1]);
+  };
+  const o = { tty, stdin: rec.opts.AttachStdin ?? false, stdout: rec.opts.AttachStdout, stderr: rec.opts.AttachStderr };
+  if (call.upgrade) {
+    const { socket } = call.upgrade;
+    writeUpgrade(socket, tty);
+    await run(call, rec, attachStreams(socket, o.stdin ? stdinFrom(socket, rest) : undefined, o, onResize), false);
+    socket.end();
+  } else {
+    const r = call.res!;
+    r.writeHead(200, { "Content-Type": streamContentType(tty) });
+    r.flushHeaders();
+    await run(call, rec, attachStreams(r, undefined, { ...o, stdin: false }, onResize), false);
+    r.end();
+  }
+}
+
+async function inspect(call: Call): Promise<void> {
+  const rec = call.api.execs.get(call.params[0]!);
+  const [entrypoint, ...args] = rec.opts.Cmd;
+  sendJson(call.res!, 200, {
+    ID: rec.id,
+    Running: rec.running,
+    ExitCode: rec.exitCode,
+    ProcessConfig: { tty: rec.opts.Tty ?? false, entrypoint, arguments: args, privileged: rec.opts.Privileged ?? false, user: rec.opts.User ?? "" },
+    OpenStdin: rec.opts.AttachStdin ?? false,
+    OpenStderr: rec.opts.AttachStderr,
+    OpenStdout: rec.opts.AttachStdout,
+    CanRemove: false,
+    ContainerID: rec.containerId,
+    DetachKeys: "",
+    Pid: 0,
+  });
+}
+
+async function resize(call: Call): Promise<void> {
+  const rec = call.api.execs.get(call.params[0]!);
+  const h = call.query.int("h") ?? 0;
+  const w = call.query.int("w") ?? 0;
+  if (!rec.running && rec.started) throw conflict(`Exec ${rec.id} is not running`);
+  rec.resize?.(h, w);
+  call.res!.writeHead(201);
+  call.res!.end();
+}
+
+export function execRoutes(r: Router): void {
+  const plain = (h: (call: Call) => Promise<void>) => (call: Call) => (call.upgrade ? Promise.reject(new HttpError(400, "this endpoint cannot be upgraded")) : h(call));
+  r.add("POST", "/containers/{id}/exec", plain(create));
+  r.add("POST", "/exec/{id}/start", start);
+  r.add("GET", "/exec/{id}/json", plain(inspect));
+  r.add("POST", "/exec/{id}/resize", plain(resize));
+}

@@ -1,0 +1,223 @@
+// /images/*: list, inspect, history, tag, delete, load, get (save), create
+// (import with fromSrc, pull with fromImage), push, prune.
+import { PassThrough } from "node:stream";
+import type { ImageRecord } from "../../engine/types.ts";
+import { familiarString } from "../../image/reference.ts";
+import type { ProgressEvent } from "../../registry/types.ts";
+import { invalid } from "../../util/errors.ts";
+import { HttpError, jsonStream, sendJson } from "../http.ts";
+import type { Call, Router } from "../router.ts";
+
+const unix = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
+const familiar = (refs: string[]): string[] => refs.map((r) => familiarString(r));
+
+export function imageSummary(img: ImageRecord): Record<string, unknown> {
+  return {
+    Id: img.id,
+    ParentId: "",
+    RepoTags: familiar(img.repoTags),
+    RepoDigests: familiar(img.repoDigests),
+    Created: unix(img.created),
+    Size: img.size,
+    SharedSize: -1,
+    VirtualSize: img.size,
+    Labels: img.config.config?.Labels ?? null,
+    Containers: -1,
+  };
+}
+
+/** docker's ImageInspect. */
+export function imageInspect(img: ImageRecord): Record<string, unknown> {
+  const c = img.config.config ?? {};
+  const last = img.config.history?.at(-1);
+  return {
+    Id: img.id,
+    RepoTags: familiar(img.repoTags),
+    RepoDigests: familiar(img.repoDigests),
+    Parent: "",
+    Comment: last?.comment ?? "",
+    Created: img.created,
+    Container: "",
+    DockerVersion: "",
+    Author: img.config.author ?? "",
+    Config: {
+      Hostname: "",
+      Domainname: "",
+      User: c.User ?? "",
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      ExposedPorts: c.ExposedPorts,
+      Tty: false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: c.Env ?? null,
+      Cmd: c.Cmd ?? null,
+      Healthcheck: c.Healthcheck,
+      Image: "",
+      Volumes: c.Volumes ?? null,
+      WorkingDir: c.WorkingDir ?? "",
+      Entrypoint: c.Entrypoint ?? null,
+      OnBuild: c.OnBuild ?? null,
+      Labels: c.Labels ?? null,
+      StopSignal: c.StopSignal,
+      Shell: c.Shell,
+    },
+    Architecture: img.config.architecture,
+    Variant: img.config.variant,
+    Os: img.config.os,
+    Size: img.size,
+    VirtualSize: img.size,
+    GraphDriver: { Name: "overlay2", Data: null },
+    RootFS: { Type: "layers", Layers: img.config.rootfs.diff_ids },
+    Metadata: { LastTagTime: "0001-01-01T00:00:00Z" },
+  };
+}
+
+async function list(call: Call): Promise<void> {
+  const imgs = call.api.engine.images.list({ all: call.query.bool("all"), filters: call.query.filters() });
+  sendJson(call.res!, 200, imgs.map(imageSummary));
+}
+
+async function inspect(call: Call): Promise<void> {
+  sendJson(call.res!, 200, imageInspect(call.api.engine.images.inspect(call.params[0]!)));
+}
+
+async function history(call: Call): Promise<void> {
+  sendJson(call.res!, 200, call.api.engine.images.history(call.params[0]!));
+}
+
+async function tag(call: Call): Promise<void> {
+  const repo = call.query.str("repo");
+  if (!repo) throw invalid("repository name must have at least one component");
+  const t = call.query.str("tag");
+  const target = t ? `${repo}:${t}` : repo;
+  call.api.engine.images.tag(call.params[0]!, target);
+  call.api.events.emit("image", "tag", call.api.engine.images.inspect(target).id, { name: familiarString(target) });
+  call.res!.writeHead(201);
+  call.res!.end();
+}
+
+async function remove(call: Call): Promise<void> {
+  const out = call.api.engine.images.remove(call.params[0]!, { force: call.query.bool("force"), noPrune: call.query.bool("noprune") });
+  for (const r of out) {
+    if (r.Untagged) call.api.events.emit("image", "untag", r.Untagged, { name: r.Untagged });
+    if (r.Deleted) call.api.events.emit("image", "delete", r.Deleted, {});
+  }
+  sendJson(call.res!, 200, out.map((r) => (r.Untagged ? { Untagged: familiarString(r.Untagged) } : r)));
+}
+
+/** POST /images/load: a `docker save` (or OCI) archive in the body. */
+async function load(call: Call): Promise<void> {
+  const lines = await call.api.engine.images.load(call.req);
+  const write = jsonStream(call.res!);
+  for (const l of lines) write({ stream: l.endsWith("\n") ? l : l + "\n" });
+  call.res!.end();
+}
+
+/** GET /images/get?names=a&names=b and GET /images/{name}/get: a docker-archive tar. */
+async function save(call: Call): Promise<void> {
+  const names = call.params[0] ? [call.params[0]] : call.query.all("names");
+  if (names.length === 0) throw invalid("no image names given");
+  for (const n of names) call.api.engine.images.inspect(n); // 404 before the 200 header
+  const res = call.res!;
+  const out = new PassThrough();
+  res.writeHead(200, { "Content-Type": "application/x-tar" });
+  out.pipe(res);
+  try {
+    await call.api.engine.images.save(names, out);
+  } finally {
+    out.end();
+  }
+}
+
+function progressMessage(e: ProgressEvent): Record<string, unknown> {
+  const m: Record<string, unknown> = { status: e.status };
+  if (e.id) m.id = e.id;
+  if (e.current !== undefined || e.total !== undefined) m.progressDetail = { current: e.current, total: e.total };
+  return m;
+}
+
+function streamError(write: (o: unknown) => void, e: unknown): void {
+  const message = e instanceof Error ? e.message : String(e);
+  write({ errorDetail: { message }, error: message });
+}
+
+/** POST /images/create: import (fromSrc=- with the tar as body) or pull (fromImage). */
+async function create(call: Call): Promise<void> {
+  const q = call.query;
+  const fromSrc = q.str("fromSrc");
+  const fromImage = q.str("fromImage");
+  if (fromSrc !== undefined) {
+    if (fromSrc !== "-") throw new HttpError(501, "importing from a URL is not supported by capsa: pass the archive as the request body (fromSrc=-)");
+    const repo = q.str("repo");
+    const t = q.str("tag");
+    const ref = repo ? (t ? `${repo}:${t}` : repo) : undefined;
+    const img = await call.api.engine.images.importRootfs(call.req, { ref, changes: q.all("changes"), message: q.str("message") });
+    call.api.events.emit("image", "import", img.id, ref ? { name: familiarString(ref) } : {});
+    const write = jsonStream(call.res!);
+    write({ status: img.id });
+    call.res!.end();
+    return;
+  }
+  if (!fromImage) throw invalid("fromImage or fromSrc is required");
+  const t = q.str("tag");
+  const platform = q.str("platform") || undefined;
+  const write = jsonStream(call.res!);
+  const progress = (e: ProgressEvent): void => write(progressMessage(e));
+  try {
+    if (!t && !fromImage.includes("@") && !/:[^/]+$/.test(fromImage)) {
+      const imgs = await call.api.engine.images.pullAllTags(fromImage, { platform, progress });
+      write({ status: `Status: Downloaded ${imgs.length} tags for ${fromImage}` });
+    } else {
+      const ref = t ? (t.startsWith("sha256:") ? `${fromImage}@${t}` : `${fromImage}:${t}`) : fromImage;
+      const img = await call.api.engine.images.pull(ref, { platform, progress });
+      if (img.repoDigests[0]) write({ status: `Digest: ${img.repoDigests[0].split("@")[1] ?? ""}` });
+      write({ status: `Status: Image is up to date for ${familiarString(ref)}` });
+      call.api.events.emit("image", "pull", familiarString(ref), { name: familiarString(ref) });
+    }
+  } catch (e) {
+    streamError(write, e);
+  }
+  call.res!.end();
+}
+
+/** POST /images/{name}/push?tag=. Credentials come from capsa's own store (`docker login` against capsa fills it). */
+async function push(call: Call): Promise<void> {
+  const name = call.params[0]!;
+  const t = call.query.str("tag");
+  const ref = t ? `${name}:${t}` : name;
+  const write = jsonStream(call.res!);
+  write({ status: `The push refers to repository [${familiarString(name)}]` });
+  try {
+    const r = await call.api.engine.images.push(ref, undefined, { progress: (e) => write(progressMessage(e)) });
+    write({ status: `${r.tag}: digest: ${r.digest} size: ${r.size}` });
+    write({ progressDetail: {}, aux: { Tag: r.tag, Digest: r.digest, Size: r.size } });
+    call.api.events.emit("image", "push", ref, { name: familiarString(ref) });
+  } catch (e) {
+    streamError(write, e);
+  }
+  call.res!.end();
+}
+
+async function prune(call: Call): Promise<void> {
+  const f = call.query.filters();
+  const dangling = f?.dangling?.[0];
+  const r = call.api.engine.images.prune({ all: dangling === "false" || dangling === "0" });
+  sendJson(call.res!, 200, { ImagesDeleted: r.ImagesDeleted.length ? r.ImagesDeleted : null, SpaceReclaimed: r.SpaceReclaimed });
+}
+
+export function imageRoutes(r: Router): void {
+  r.add("GET", "/images/json", list);
+  r.add("POST", "/images/load", load);
+  r.add("GET", "/images/get", save);
+  r.add("POST", "/images/create", create);
+  r.add("POST", "/images/prune", prune);
+  r.add("GET", "/images/search", () => Promise.reject(new HttpError(501, "image search is not supported by capsa")));
+  r.add("GET", "/images/{name*}/json", inspect);
+  r.add("GET", "/images/{name*}/history", history);
+  r.add("GET", "/images/{name*}/get", save);
+  r.add("POST", "/images/{name*}/tag", tag);
+  r.add("POST", "/images/{name*}/push", push);
+  r.add("DELETE", "/images/{name*}", remove);
+}

@@ -1,0 +1,47 @@
+// /volumes: create, list, inspect, remove, prune.
+import { readObject, sendJson } from "../http.ts";
+import type { Call, Router } from "../router.ts";
+
+const strMap = (v: unknown): Record<string, string> | undefined =>
+  v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, String(x)])) : undefined;
+
+async function create(call: Call): Promise<void> {
+  const body = await readObject(call.req);
+  const driver = typeof body.Driver === "string" ? body.Driver : "";
+  if (driver && driver !== "local") {
+    const { invalid } = await import("../../util/errors.ts");
+    throw invalid(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+  }
+  const v = call.api.engine.volumes.create({ name: typeof body.Name === "string" && body.Name ? body.Name : undefined, labels: strMap(body.Labels), options: strMap(body.DriverOpts) });
+  call.api.events.emit("volume", "create", v.Name, { driver: "local" });
+  sendJson(call.res!, 201, v);
+}
+
+async function list(call: Call): Promise<void> {
+  sendJson(call.res!, 200, { Volumes: call.api.engine.volumes.list({ filters: call.query.filters() }), Warnings: null });
+}
+
+async function inspect(call: Call): Promise<void> {
+  sendJson(call.res!, 200, call.api.engine.volumes.inspect(call.params[0]!));
+}
+
+async function remove(call: Call): Promise<void> {
+  call.api.engine.volumes.remove(call.params[0]!, { force: call.query.bool("force") });
+  call.api.events.emit("volume", "destroy", call.params[0]!, { driver: "local" });
+  call.res!.writeHead(204);
+  call.res!.end();
+}
+
+async function prune(call: Call): Promise<void> {
+  const all = call.query.filters()?.all?.[0];
+  const r = call.api.engine.volumes.prune({ all: all === "true" || all === "1" });
+  sendJson(call.res!, 200, { VolumesDeleted: r.VolumesDeleted.length ? r.VolumesDeleted : null, SpaceReclaimed: r.SpaceReclaimed });
+}
+
+export function volumeRoutes(r: Router): void {
+  r.add("POST", "/volumes/create", create);
+  r.add("GET", "/volumes", list);
+  r.add("POST", "/volumes/prune", prune);
+  r.add("GET", "/volumes/{name}", inspect);
+  r.add("DELETE", "/volumes/{name}", remove);
+}

@@ -1,0 +1,113 @@
+// The Docker Engine API server. Node's own http module, no framework: the
+// routes are a plain table, and attach/exec need the raw connection after an
+// HTTP upgrade, which frameworks get in the way of (see docs/api.md).
+// Every handler calls the engine's public contract (EngineApi) and nothing else.
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { EngineApi } from "../engine/api.ts";
+import { VERSION } from "../engine/system.ts";
+import { EventBus } from "./events.ts";
+import { ExecRegistry } from "./exec-registry.ts";
+import { PendingAttaches, writeSocketError } from "./hijack.ts";
+import { HttpError, Query, sendError } from "./http.ts";
+import { type ApiContext, type Call, Router } from "./router.ts";
+import { containerRoutes } from "./routes/containers.ts";
+import { execRoutes } from "./routes/exec.ts";
+import { imageRoutes } from "./routes/images.ts";
+import { systemRoutes } from "./routes/system.ts";
+import { unsupportedRoutes } from "./routes/unsupported.ts";
+import { volumeRoutes } from "./routes/volumes.ts";
+import { DEFAULT_VERSION, splitVersion } from "./version.ts";
+
+export interface ApiServerOptions {
+  /** Called for each request when set (method, path, status) — `--debug` logging. */
+  log?: (line: string) => void;
+}
+
+export function buildRouter(): Router {
+  const r = new Router();
+  systemRoutes(r);
+  containerRoutes(r);
+  execRoutes(r);
+  imageRoutes(r);
+  volumeRoutes(r);
+  unsupportedRoutes(r);
+  return r;
+}
+
+/** Headers dockerd sends on every response; clients read Api-Version and OSType from any of them. */
+function commonHeaders(): Record<string, string> {
+  return { "Api-Version": DEFAULT_VERSION, "Docker-Experimental": "false", OSType: "linux", Server: `capsa/${VERSION} (linux)` };
+}
+
+/**
+ * The service: one engine, one set of in-memory state (events, execs, pending
+ * attaches), served on any number of listeners (unix socket, TCP, TLS).
+ */
+export class ApiService {
+  readonly api: ApiContext;
+  private readonly router = buildRouter();
+  /** Hijacked connections: the http server no longer tracks them, shutdown must. */
+  private readonly hijacked = new Set<Duplex>();
+
+  constructor(
+    engine: EngineApi,
+    private readonly opts: ApiServerOptions = {},
+  ) {
+    this.api = { engine, events: new EventBus(), execs: new ExecRegistry(), attaches: new PendingAttaches() };
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upgrade: Call["upgrade"]): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://capsa");
+    const { version, path } = splitVersion(url.pathname);
+    const m = this.router.match(req.method ?? "GET", path);
+    if (!("handler" in m)) {
+      if (m.methodMismatch) throw new HttpError(405, "method not allowed");
+      throw new HttpError(404, "page not found");
+    }
+    await m.handler({ req, res, upgrade, params: m.params, query: new Query(url.searchParams), version, api: this.api });
+  }
+
+  /** Installs the request and upgrade handlers on an http or https server. */
+  install<S extends http.Server>(server: S): S {
+    const log = this.opts.log;
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      for (const [k, v] of Object.entries(commonHeaders())) res.setHeader(k, v);
+      res.on("finish", () => log?.(`${req.method} ${req.url} ${res.statusCode}`));
+      this.dispatch(req, res, undefined).catch((e: unknown) => {
+        log?.(`${req.method} ${req.url} error: ${e instanceof Error ? e.message : String(e)}`);
+        sendError(res, e);
+      });
+    });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      log?.(`${req.method} ${req.url} upgrade`);
+      this.hijacked.add(socket);
+      socket.on("close", () => this.hijacked.delete(socket));
+      socket.on("error", () => undefined);
+      this.dispatch(req, undefined, { socket, head }).catch((e: unknown) => {
+        log?.(`${req.method} ${req.url} error: ${e instanceof Error ? e.message : String(e)}`);
+        writeSocketError(socket, e);
+      });
+    });
+    // A client that stops sending mid-headers must not hold a connection forever.
+    server.headersTimeout = 60_000;
+    server.requestTimeout = 0; // streams (logs -f, events, attach) are long-lived on purpose
+    server.on("clientError", (_e: Error, socket: Duplex) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+    return server;
+  }
+
+  /** Ends hijacked connections (attach, exec); the containers keep running. */
+  closeHijacked(): void {
+    for (const s of this.hijacked) s.destroy();
+    this.hijacked.clear();
+  }
+}
+
+/** A plain-HTTP server for one engine (tests, and unix sockets). */
+export function createApiServer(engine: EngineApi, opts: ApiServerOptions = {}): http.Server & { service: ApiService } {
+  const service = new ApiService(engine, opts);
+  return Object.assign(service.install(http.createServer()), { service });
+}
