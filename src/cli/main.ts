@@ -16,6 +16,7 @@ const images: Loader = () => import("./images.ts");
 const volumes: Loader = () => import("./volumes.ts");
 const system: Loader = () => import("./system.ts");
 const registry: Loader = () => import("./registry.ts");
+const service: Loader = () => import("./service.ts");
 const build: Loader = () => import("./build.ts");
 
 /** Top-level verbs: name → [module, key in its table, one-line help]. */
@@ -139,6 +140,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
       info: [system, "info"],
       prune: [system, "system prune"],
       reset: [system, "system reset"],
+      service: [service, "system service"],
     },
   },
 };
