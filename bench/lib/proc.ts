@@ -111,17 +111,27 @@ export function which(name: string): string | undefined {
   return undefined;
 }
 
-/** Runs fn over items with at most `limit` in flight; results in input order. */
+/**
+ * Runs fn over items with at most `limit` in flight; results in input order.
+ * After a failure no new item starts, the ones in flight finish, and then the
+ * first error is thrown: nothing keeps running behind the caller's back.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failed: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (error) {
+        failed ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failed.error;
   return out;
 }
 
