@@ -104,14 +104,12 @@ function globIn(tree: SourceTree, pattern: string): string[] {
 export function hashSources(tree: SourceTree, sources: CopySource[]): string {
   const h = crypto.createHash("sha256");
   const visit = (abs: string, rel: string, top: boolean): void => {
-    if (!top && tree.context && tree.ignore.excluded(rel)) {
-      if (!tree.ignore.hasNegations) return;
-    }
     const st = top ? fs.statSync(abs) : fs.lstatSync(abs);
+    if (!top && tree.context && tree.ignore.excluded(rel) && (!st.isDirectory() || tree.ignore.skipDir(rel))) return;
     h.update(`${rel}\0${st.mode}\0`);
     if (st.isSymbolicLink()) h.update(`L${fs.readlinkSync(abs)}\0`);
     else if (st.isFile()) {
-      if (!(tree.context && tree.ignore.excluded(rel))) h.update(`F${st.size}\0`).update(fs.readFileSync(abs));
+      h.update(`F${st.size}\0`).update(fs.readFileSync(abs));
     } else if (st.isDirectory()) {
       for (const c of fs.readdirSync(abs).sort()) visit(path.join(abs, c), rel ? `${rel}/${c}` : c, false);
     }
@@ -149,7 +147,7 @@ export async function copyInto(tree: SourceTree, sources: CopySource[], opts: Co
         const r = prefix ? `${prefix}/${rel}` : rel;
         if (!tree.ignore.excluded(r)) return false;
         if (!tree.ignore.hasNegations) return true;
-        return !fs.lstatSync(path.join(s.abs, rel)).isDirectory();
+        return fs.lstatSync(path.join(s.abs, rel)).isDirectory() ? tree.ignore.skipDir(r) : true;
       };
       const stream = packDir(s.abs, { name: destRel, exclude });
       await extractInto(opts.rootfs, retar(stream, (h) => (stripSlash(h.name) === destRel ? null : fixHeader(h, tree, opts))));

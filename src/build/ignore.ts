@@ -9,6 +9,8 @@ import path from "node:path";
 interface Pattern {
   re: RegExp;
   negate: boolean;
+  /** The pattern's literal beginning (up to its first wildcard). */
+  prefix: string;
 }
 
 export class IgnoreMatcher {
@@ -25,10 +27,10 @@ export class IgnoreMatcher {
         negate = true;
         p = p.slice(1).trim();
       }
-      p = path.posix.normalize(p);
+      p = path.posix.normalize(p).replace(/\/+$/, "");
       if (p.length > 1 && p.startsWith("/")) p = p.slice(1);
       if (p === "." || p === "") continue;
-      this.patterns.push({ re: compile(p), negate });
+      this.patterns.push({ re: compile(p), negate, prefix: /^[^*?[\\]*/.exec(p)![0] });
     }
     this.hasNegations = this.patterns.some((p) => p.negate);
   }
@@ -53,7 +55,9 @@ export class IgnoreMatcher {
 
   /** For a directory walk: skip the whole subtree only when nothing below could be re-included. */
   skipDir(rel: string): boolean {
-    return this.excluded(rel) && !this.hasNegations;
+    if (!this.excluded(rel)) return false;
+    const dir = rel + "/";
+    return !this.patterns.some((p) => p.negate && (p.prefix.startsWith(dir) || dir.startsWith(p.prefix)));
   }
 }
 

@@ -1,0 +1,312 @@
+// capsa build through the real CLI on a busybox image: multi-stage into
+// scratch, the layer cache (which steps ran), .dockerignore, escapes out of the
+// context, errors that point at the line, the resulting config, and a
+// round trip of the built image through podman.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+
+let t: TestRoot;
+let work: string;
+before(() => {
+  t = makeTestRoot("build");
+  importBusybox(t, "busybox:latest");
+  work = fs.mkdtempSync(path.join(t.root, "..", path.basename(t.root) + "-ctx-"));
+});
+after(() => {
+  t.cleanup();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+type R = { status: number | null; stderr: string; stdout: string };
+const ok = (r: R): string => {
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+};
+
+/** A fresh context dir with these files ("name" → content; a trailing "/" makes a directory). */
+function context(name: string, files: Record<string, string>): string {
+  const dir = path.join(work, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [f, body] of Object.entries(files)) {
+    const p = path.join(dir, f);
+    if (f.endsWith("/")) fs.mkdirSync(p, { recursive: true });
+    else {
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.writeFileSync(p, body);
+    }
+  }
+  return dir;
+}
+
+const build = (args: string[], opts: { input?: string | Buffer } = {}): R => t.capsa(["build", ...args], { timeoutMs: 180_000, ...opts });
+const inspect = (ref: string): { Id: string; Config: Record<string, unknown>; RootFS: { Layers: string[] } } =>
+  (JSON.parse(ok(t.capsa(["image", "inspect", ref]))) as { Id: string; Config: Record<string, unknown>; RootFS: { Layers: string[] } }[])[0]!;
+
+/** Which step numbers ran and which came from the cache, from docker's classic output. */
+function steps(out: string): { ran: number[]; cached: number[] } {
+  const ran: number[] = [];
+  const cached: number[] = [];
+  let step = 0;
+  for (const line of out.split("\n")) {
+    const m = /^Step (\d+)\/\d+ : /.exec(line);
+    if (m) step = Number(m[1]);
+    else if (line === " ---> Using cache") cached.push(step);
+    else if (line.startsWith(" ---> Running in ")) ran.push(step);
+  }
+  return { ran, cached };
+}
+
+const MULTI = `# a generated "program" in one stage, copied into scratch
+FROM busybox AS compile
+ARG GREETING=hello
+WORKDIR /src
+COPY gen.sh .
+RUN sh gen.sh "$GREETING" > /src/app && chmod 0755 /src/app
+
+FROM scratch
+COPY --from=compile /bin/busybox /bin/busybox
+COPY --from=compile /src/app /app
+ENTRYPOINT ["/bin/busybox", "sh", "/app"]
+`;
+const GEN = 'printf \'echo "%s from a built program"\\n\' "$1"\n';
+
+void describe("capsa build", () => {
+  void it("builds a multi-stage image into scratch that runs", () => {
+    const dir = context("multi", { Containerfile: MULTI, "gen.sh": GEN });
+    const out = ok(build(["-t", "multi:1", "--build-arg", "GREETING=hi", dir]));
+    assert.match(out, /^Step 1\/9 : FROM busybox AS compile$/m);
+    assert.match(out, /Successfully tagged multi:1/);
+    const run = ok(t.capsa(["run", "--rm", "multi:1"]));
+    assert.equal(run, "hi from a built program\n");
+    const img = inspect("multi:1");
+    assert.equal(img.RootFS.Layers.length, 2, "scratch + two COPY layers");
+    // Only the final stage is the image: nothing of busybox's rootfs but /bin/busybox.
+    const ls = t.capsa(["run", "--rm", "--entrypoint", "/bin/busybox", "multi:1", "ls", "/"]);
+    assert.deepEqual(ok(ls).trim().split(/\s+/).sort(), ["app", "bin", "dev", "etc", "proc", "sys"].filter((d) => ok(ls).includes(d)).sort());
+  });
+
+  void it("reuses cached steps and reruns from a changed COPY input on", () => {
+    const dir = context("cache", {
+      Containerfile: "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nENV X=1\n",
+      "a.txt": "first\n",
+    });
+    const cold = steps(ok(build(["-t", "cache:1", dir])));
+    assert.deepEqual(cold, { ran: [2, 4], cached: [] });
+    const warm = ok(build(["-t", "cache:1", dir]));
+    assert.deepEqual(steps(warm), { ran: [], cached: [2, 3, 4, 5] });
+    const id1 = inspect("cache:1").Id;
+    // Touching a file keeps the cache (content, not mtime, is hashed).
+    fs.utimesSync(path.join(dir, "a.txt"), new Date(), new Date(Date.now() + 5000));
+    assert.deepEqual(steps(ok(build(["-t", "cache:1", dir]))), { ran: [], cached: [2, 3, 4, 5] });
+    assert.equal(inspect("cache:1").Id, id1, "an unchanged rebuild gives the same image");
+    fs.writeFileSync(path.join(dir, "a.txt"), "second\n");
+    assert.deepEqual(steps(ok(build(["-t", "cache:1", dir]))), { ran: [4], cached: [2] });
+    assert.equal(ok(t.capsa(["run", "--rm", "cache:1", "cat", "/copy"])), "second\n");
+    // --no-cache runs everything again.
+    assert.deepEqual(steps(ok(build(["--no-cache", "-t", "cache:2", dir]))).ran, [2, 4]);
+  });
+
+  void it("honours .dockerignore with docker's pattern rules", () => {
+    const dir = context("ignore", {
+      Containerfile: "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . | sort\n",
+      ".dockerignore": "# comment\n*.log\nsecret/\n!keep.log\n**/tmp-*\nContainerfile\n",
+      "a.txt": "a",
+      "x.log": "x",
+      "keep.log": "k",
+      "secret/key": "s",
+      "sub/tmp-1": "t",
+      "sub/ok": "o",
+    });
+    ok(build(["-t", "ign:1", dir]));
+    const listing = ok(t.capsa(["run", "--rm", "ign:1", "find", "/ctx", "-type", "f"])).trim().split("\n").sort();
+    assert.deepEqual(listing, ["/ctx/.dockerignore", "/ctx/a.txt", "/ctx/keep.log", "/ctx/sub/ok"]);
+    // An ignored file named directly is "not found".
+    const direct = context("ignore2", { Containerfile: "FROM busybox\nCOPY x.log /\n", ".dockerignore": "x.log\n", "x.log": "x" });
+    const r = build([direct]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /Containerfile:2: .*file not found in build context or excluded by \.dockerignore/);
+  });
+
+  void it("refuses to copy from outside the context (../, symlinks out)", () => {
+    const dir = context("escape", { Containerfile: "FROM busybox\nCOPY ../outside.txt /x\n", "in.txt": "in" });
+    fs.writeFileSync(path.join(work, "outside.txt"), "secret");
+    let r = build(["-t", "esc:1", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /Containerfile:2: COPY failed: forbidden path outside the build context: \.\.\/outside\.txt/);
+    fs.writeFileSync(path.join(dir, "Containerfile"), "FROM busybox\nCOPY link /x\n");
+    fs.symlinkSync("/etc/passwd", path.join(dir, "link"));
+    r = build(["-t", "esc:1", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /Containerfile:2: COPY failed: forbidden path outside the build context: link/);
+    fs.writeFileSync(path.join(dir, "Containerfile"), "FROM busybox\nCOPY dirlink/passwd /x\n");
+    fs.symlinkSync("/etc", path.join(dir, "dirlink"));
+    r = build(["-t", "esc:1", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /forbidden path outside the build context/);
+    // A symlink inside a copied directory is copied as a link, never followed.
+    fs.rmSync(path.join(dir, "link"));
+    fs.rmSync(path.join(dir, "dirlink"));
+    fs.mkdirSync(path.join(dir, "d"));
+    fs.symlinkSync("/etc/shadow", path.join(dir, "d", "l"));
+    fs.writeFileSync(path.join(dir, "Containerfile"), "FROM busybox\nCOPY d /d\n");
+    ok(build(["-t", "esc:2", dir]));
+    assert.equal(ok(t.capsa(["run", "--rm", "esc:2", "readlink", "/d/l"])), "/etc/shadow\n");
+    assert.equal(t.capsa(["image", "inspect", "esc:1"]).status, 1, "no image tagged by failed builds");
+  });
+
+  void it("reports syntax errors, unknown stages and failing RUNs at their line, and tags nothing", () => {
+    const dir = context("errors", { Containerfile: "FROM busybox\nRUN true\nFOO bar\n" });
+    let r = build(["-t", "bad:1", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /Containerfile:3: unknown instruction: FOO/);
+    fs.writeFileSync(path.join(dir, "Containerfile"), "FROM busybox\nCOPY --from=nowhere /x /x\n");
+    r = build(["-t", "bad:1", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /Containerfile:2: .*nowhere/);
+    fs.writeFileSync(path.join(dir, "Containerfile"), "FROM busybox\nRUN echo before\nRUN echo failing; false\nRUN echo after\n");
+    r = build(["-t", "bad:1", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /before/);
+    assert.match(r.stdout, /failing/);
+    assert.doesNotMatch(r.stdout, /Step 4\/4/);
+    assert.match(r.stderr, /Containerfile:3: The command '\/bin\/sh -c echo failing; false' returned a non-zero code: 1/);
+    r = build(["--target", "nope", dir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /target stage "nope" could not be found/);
+    assert.equal(t.capsa(["image", "inspect", "bad:1"]).status, 1);
+    // The failed RUN's container is gone, and no scratch mounts are left.
+    assert.equal(ok(t.capsa(["ps", "-aq"])).trim(), "");
+    const mounts = fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(t.root));
+    assert.deepEqual(mounts, []);
+    assert.deepEqual(fs.readdirSync(path.join(t.root, "tmp")).filter((n) => n.startsWith("build-")), []);
+  });
+
+  void it("writes ARG/ENV/WORKDIR/USER/CMD/ENTRYPOINT/LABEL/EXPOSE/VOLUME/STOPSIGNAL/HEALTHCHECK into the config", () => {
+    const dir = context("config", {
+      Dockerfile: [
+        "# escape=`",
+        "ARG BASE=busybox",
+        "FROM ${BASE}",
+        "ARG VERSION=1.0",
+        'ENV APP_HOME=/opt/app APP_VERSION=$VERSION `',
+        '    GREETING="hello world"',
+        "WORKDIR $APP_HOME",
+        "WORKDIR sub",
+        "LABEL org.example.version=$VERSION other=x",
+        "EXPOSE 8080 53/udp",
+        "VOLUME /data",
+        "USER app",
+        "STOPSIGNAL SIGINT",
+        "HEALTHCHECK --interval=5s --retries=2 CMD true",
+        "SHELL [\"/bin/sh\", \"-ec\"]",
+        'ENTRYPOINT ["/bin/sh", "-c"]',
+        "CMD echo $GREETING from $(pwd) as $(whoami)",
+        "",
+      ].join("\n"),
+    });
+    ok(build(["-t", "cfg:1", "--build-arg", "VERSION=2.5", "--label", "built.by=capsa", "--iidfile", path.join(work, "iid"), dir]));
+    const img = inspect("cfg:1");
+    assert.equal(fs.readFileSync(path.join(work, "iid"), "utf8"), img.Id);
+    const c = img.Config;
+    assert.ok((c.Env as string[]).includes("APP_HOME=/opt/app"));
+    assert.ok((c.Env as string[]).includes("APP_VERSION=2.5"));
+    assert.ok((c.Env as string[]).includes("GREETING=hello world"));
+    assert.ok(!(c.Env as string[]).some((e) => e.startsWith("VERSION=")), "ARGs are not kept in the image");
+    assert.equal(c.WorkingDir, "/opt/app/sub");
+    assert.equal(c.User, "app");
+    assert.deepEqual(c.Labels, { "org.example.version": "2.5", other: "x", "built.by": "capsa" });
+    assert.deepEqual(Object.keys(c.ExposedPorts as object).sort(), ["53/udp", "8080/tcp"]);
+    assert.deepEqual(Object.keys(c.Volumes as object), ["/data"]);
+    assert.equal(c.StopSignal, "SIGINT");
+    assert.deepEqual((c.Healthcheck as { Test: string[] }).Test, ["CMD-SHELL", "true"]);
+    assert.equal((c.Healthcheck as { Interval: number }).Interval, 5e9);
+    assert.deepEqual(c.Entrypoint, ["/bin/sh", "-c"]);
+    assert.deepEqual(c.Cmd, ["/bin/sh", "-ec", "echo $GREETING from $(pwd) as $(whoami)"]);
+    const hist = ok(t.capsa(["history", "--no-trunc", "--format", "{{.CreatedBy}}", "cfg:1"]));
+    assert.match(hist, /#\(nop\) {2}ENV APP_HOME=\/opt\/app APP_VERSION=2.5 GREETING=hello world/);
+    assert.match(hist, /#\(nop\) {2}USER app/);
+  });
+
+  void it("runs exec-form RUN, heredocs, COPY --chown/--chmod, globs and ADD of a local tar", () => {
+    const dir = context("copy", {
+      Containerfile: [
+        "FROM busybox",
+        'RUN ["/bin/sh", "-c", "echo exec form > /exec"]',
+        "RUN <<EOF",
+        "echo line one > /heredoc",
+        "echo line two >> /heredoc",
+        "EOF",
+        "COPY --chown=app:staff --chmod=0640 *.txt /files/",
+        "COPY dir /into",
+        "ADD bundle.tar /unpacked/",
+        "",
+      ].join("\n"),
+      "a.txt": "a",
+      "b.txt": "b",
+      "c.md": "c",
+      "dir/x/y": "y",
+    });
+    spawnSync("tar", ["-C", path.join(dir, "dir"), "-cf", path.join(dir, "bundle.tar"), "x"]);
+    ok(build(["-t", "copy:1", dir]));
+    const sh = (cmd: string): string => ok(t.capsa(["run", "--rm", "copy:1", "sh", "-c", cmd]));
+    assert.equal(sh("cat /exec"), "exec form\n");
+    assert.equal(sh("cat /heredoc"), "line one\nline two\n");
+    assert.equal(sh("ls /files | sort | tr '\\n' ' '"), "a.txt b.txt ");
+    assert.equal(sh("stat -c '%u:%g %a' /files/a.txt"), "1000:50 640\n");
+    assert.equal(sh("cat /into/x/y"), "y");
+    assert.equal(sh("cat /unpacked/x/y"), "y");
+  });
+
+  void it("builds from a Containerfile or a tar context on stdin", () => {
+    ok(build(["-t", "stdin:1", "-"], { input: "FROM busybox\nRUN echo from-stdin > /f\n" }));
+    assert.equal(ok(t.capsa(["run", "--rm", "stdin:1", "cat", "/f"])), "from-stdin\n");
+    const dir = context("tarctx", { Dockerfile: "FROM busybox\nCOPY msg /msg\n", msg: "in a tar\n" });
+    const tarball = spawnSync("tar", ["-C", dir, "-cf", "-", "."], { maxBuffer: 1 << 24 }).stdout;
+    ok(build(["-t", "stdin:2", "-"], { input: tarball }));
+    assert.equal(ok(t.capsa(["run", "--rm", "stdin:2", "cat", "/msg"])), "in a tar\n");
+  });
+
+  void it("round-trips the built image through podman (save → podman load → podman run)", { skip: podmanMissing() }, () => {
+    const dir = context("podman", { Containerfile: MULTI, "gen.sh": GEN });
+    ok(build(["-t", "localhost/multi:podman", dir]));
+    const archive = path.join(work, "multi.tar");
+    ok(t.capsa(["save", "-o", archive, "localhost/multi:podman"]));
+    // podman refuses a runroot path longer than 50 characters.
+    const pdir = fs.mkdtempSync("/tmp/cpb-");
+    const { env, args } = podmanEnv(pdir);
+    try {
+      const load = spawnSync("podman", [...args, "load", "-i", archive], { env, encoding: "utf8", timeout: 120_000 });
+      assert.equal(load.status, 0, load.stderr);
+      const run = spawnSync("podman", [...args, "run", "--rm", "--runtime", "runc", "--network", "none", "localhost/multi:podman"], { env, encoding: "utf8", timeout: 120_000 });
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, "hello from a built program\n");
+    } finally {
+      spawnSync("podman", [...args, "rmi", "-a", "-f"], { env });
+      spawnSync("umount", ["-R", path.join(pdir, "podman-root")]);
+      fs.rmSync(pdir, { recursive: true, force: true });
+    }
+  });
+});
+
+function podmanMissing(): string | false {
+  if (spawnSync("sh", ["-c", "command -v podman"]).status !== 0) return "podman is not installed (apt-get install podman)";
+  if (spawnSync("sh", ["-c", "command -v runc"]).status !== 0) return "runc is not installed";
+  return false;
+}
+
+/** Podman on a private root, with its configuration in the test's temp dir only. */
+function podmanEnv(dir: string): { env: NodeJS.ProcessEnv; args: string[] } {
+  const conf = path.join(dir, "containers.conf");
+  fs.writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
+  const storage = path.join(dir, "storage.conf");
+  fs.writeFileSync(storage, `[storage]\ndriver = "vfs"\nrunroot = "${dir}/podman-run"\ngraphroot = "${dir}/podman-root"\n`);
+  return {
+    env: { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, XDG_RUNTIME_DIR: path.join(dir, "xdg") },
+    args: ["--root", path.join(dir, "podman-root"), "--runroot", path.join(dir, "podman-run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"],
+  };
+}
