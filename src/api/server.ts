@@ -11,9 +11,11 @@ import { ExecRegistry } from "./exec-registry.ts";
 import { PendingAttaches, writeSocketError } from "./hijack.ts";
 import { HttpError, Query, sendError } from "./http.ts";
 import { type ApiContext, type Call, Router } from "./router.ts";
+import { buildRoutes } from "./routes/build.ts";
 import { containerRoutes } from "./routes/containers.ts";
 import { execRoutes } from "./routes/exec.ts";
 import { imageRoutes } from "./routes/images.ts";
+import { networkRoutes } from "./routes/networks.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { unsupportedRoutes } from "./routes/unsupported.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
@@ -31,6 +33,8 @@ export function buildRouter(): Router {
   execRoutes(r);
   imageRoutes(r);
   volumeRoutes(r);
+  networkRoutes(r);
+  buildRoutes(r);
   unsupportedRoutes(r);
   return r;
 }

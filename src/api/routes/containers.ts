@@ -128,6 +128,7 @@ async function start(call: Call): Promise<void> {
   const api = call.api;
   const before = await api.engine.containers.inspect(id);
   if (before.State.Running) throw new CapsaError("not-modified", "container already started");
+  await exitRecorded(api, before.Id);
   const pending = api.attaches.take(before.Id);
   const [first, ...others] = pending;
   if (first) {
@@ -162,20 +163,34 @@ async function start(call: Call): Promise<void> {
   sendEmpty(res(call), 204);
 }
 
+/**
+ * Waits for this service's exit watcher to finish recording an exit (it
+ * releases the container's mounts and network), so that a start right after
+ * a stop does not race with that release.
+ */
+async function exitRecorded(api: ApiContext, id: string): Promise<void> {
+  await watchers.get(api)?.get(id)?.catch(() => undefined);
+}
+
 async function stop(call: Call): Promise<void> {
   const id = call.params[0]!;
   const c = await call.api.engine.containers.inspect(id);
   if (!c.State.Running) throw new CapsaError("not-modified", "container already stopped");
   await call.api.engine.containers.stop(c.Id, { timeout: call.query.int("t"), signal: call.query.str("signal") || undefined });
+  await exitRecorded(call.api, c.Id);
   await emit(call.api, "stop", c.Id);
   sendEmpty(res(call), 204);
 }
 
+/** stop, then start: the engine's restart, with the exit recorded in between. */
 async function restart(call: Call): Promise<void> {
-  const c = await call.api.engine.containers.inspect(call.params[0]!);
-  await call.api.engine.containers.restart(c.Id, { timeout: call.query.int("t") });
-  void watchExit(call.api, c.Id).catch(() => undefined);
-  await emit(call.api, "restart", c.Id);
+  const api = call.api;
+  const c = await api.engine.containers.inspect(call.params[0]!);
+  if (c.State.Running) await api.engine.containers.stop(c.Id, { timeout: call.query.int("t") });
+  await exitRecorded(api, c.Id);
+  await api.engine.containers.start(c.Id);
+  void watchExit(api, c.Id).catch(() => undefined);
+  await emit(api, "restart", c.Id);
   sendEmpty(res(call), 204);
 }
 
@@ -203,8 +218,9 @@ async function unpause(call: Call): Promise<void> {
 async function rename(call: Call): Promise<void> {
   const name = call.query.str("name");
   if (!name) throw invalid("new name cannot be blank");
-  call.api.engine.containers.rename(call.params[0]!, name);
-  await emit(call.api, "rename", call.params[0]!);
+  const { id, attrs } = await containerAttrs(call.api, call.params[0]!);
+  call.api.engine.containers.rename(id, name);
+  call.api.events.emit("container", "rename", id, { ...attrs, name, oldName: `/${attrs.name ?? ""}` });
   sendEmpty(res(call), 204);
 }
 
@@ -351,7 +367,7 @@ async function logs(call: Call): Promise<void> {
   const err = framedWriter(r, tty ? "raw" : STDERR);
   for await (const e of call.api.engine.containers.logs(c.Id, { follow: q.bool("follow"), tail, since: seconds(q.str("since")), until: seconds(q.str("until")), stdout, stderr })) {
     if (closed) break;
-    const data = timestamps ? Buffer.concat([Buffer.from(e.time + " "), e.data]) : e.data;
+    const data = timestamps ? Buffer.concat([Buffer.from(e.time.replace(/\+00:00$/, "Z") + " "), e.data]) : e.data;
     const w = e.stream === "stderr" ? err : out;
     if (!w.write(data)) await new Promise((ok) => w.once("drain", ok));
   }
@@ -414,17 +430,18 @@ async function exportFs(call: Call): Promise<void> {
 
 /** Go's os.FileMode bits, which docker's path stat carries (the CLI checks IsDir and symlinks). */
 export function goFileMode(unixMode: number): number {
-  let m = unixMode & 0o777;
+  // Go's type bits sit above bit 20, past JavaScript's signed 32-bit bitwise operators: add, don't OR.
   const type = unixMode & 0o170000;
-  if (type === 0o040000) m |= 2 ** 31;
-  else if (type === 0o120000) m |= 2 ** 27;
-  else if (type === 0o060000) m |= 2 ** 26;
-  else if (type === 0o020000) m |= 2 ** 26 + 2 ** 21;
-  else if (type === 0o010000) m |= 2 ** 25;
-  else if (type === 0o140000) m |= 2 ** 24;
-  if (unixMode & 0o4000) m |= 2 ** 23;
-  if (unixMode & 0o2000) m |= 2 ** 22;
-  if (unixMode & 0o1000) m |= 2 ** 20;
+  let m = unixMode & 0o777;
+  if (type === 0o040000) m += 2 ** 31;
+  else if (type === 0o120000) m += 2 ** 27;
+  else if (type === 0o060000) m += 2 ** 26;
+  else if (type === 0o020000) m += 2 ** 26 + 2 ** 21;
+  else if (type === 0o010000) m += 2 ** 25;
+  else if (type === 0o140000) m += 2 ** 24;
+  if (unixMode & 0o4000) m += 2 ** 23;
+  if (unixMode & 0o2000) m += 2 ** 22;
+  if (unixMode & 0o1000) m += 2 ** 20;
   return m;
 }
 

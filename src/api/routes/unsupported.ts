@@ -1,7 +1,6 @@
 // Endpoints capsa does not serve (yet). Swarm answers as a node outside a
 // swarm does (503); the rest answer 501 with what is missing, so a client's
-// error names it. When the engine grows networks or build, their routes
-// replace the entries here.
+// error names it.
 import { HttpError } from "../http.ts";
 import type { Router } from "../router.ts";
 
@@ -17,13 +16,10 @@ export function unsupportedRoutes(r: Router): void {
     }
   }
   for (const m of ["GET", "POST", "DELETE"]) {
-    r.add(m, "/networks", fail(501, "networks are not implemented in capsa's engine yet"));
-    r.add(m, "/networks/{rest*}", fail(501, "networks are not implemented in capsa's engine yet"));
     r.add(m, "/plugins", fail(501, "plugins are not supported by capsa"));
     r.add(m, "/plugins/{rest*}", fail(501, "plugins are not supported by capsa"));
     r.add(m, "/distribution/{rest*}", fail(501, "distribution inspect is not implemented in capsa yet"));
   }
-  r.add("POST", "/build", fail(501, "build is not implemented in capsa's engine yet"));
-  r.add("POST", "/build/prune", fail(501, "build is not implemented in capsa's engine yet"));
+  r.add("POST", "/build/prune", fail(501, "build cache pruning through the API is not implemented in capsa yet"));
   r.add("POST", "/session", fail(501, "BuildKit sessions are not supported by capsa; use the classic builder (DOCKER_BUILDKIT=0)"));
 }

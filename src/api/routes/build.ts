@@ -1,0 +1,67 @@
+// POST /build, the classic builder's endpoint: the body is the context as a
+// tar (plain or compressed), the output is docker's JSON stream ({"stream"}
+// lines, then {"aux":{"ID"}}), errors arrive in-stream as {"error"}.
+import { Writable } from "node:stream";
+import { familiarString } from "../../image/reference.ts";
+import { invalid } from "../../util/errors.ts";
+import { HttpError, jsonStream } from "../http.ts";
+import type { Call, Router } from "../router.ts";
+
+function jsonMap(raw: string | undefined, what: string): Record<string, string> | undefined {
+  if (!raw) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw invalid(`invalid ${what}: ${raw}`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw invalid(`invalid ${what}: ${raw}`);
+  // buildargs values may be null (take the value from the environment: there is none here).
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== null).map(([k, x]) => [k, String(x as string)]));
+}
+
+async function build(call: Call): Promise<void> {
+  const q = call.query;
+  if (q.str("remote")) throw new HttpError(501, "building from a remote context is not supported by capsa: send the context as the request body");
+  const tags = q.all("t").filter(Boolean);
+  const abort = new AbortController();
+  const res = call.res!;
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const opts = {
+    contextTar: call.req,
+    dockerfile: q.str("dockerfile") || undefined,
+    tags,
+    buildArgs: jsonMap(q.str("buildargs"), "buildargs"),
+    labels: jsonMap(q.str("labels"), "labels"),
+    target: q.str("target") || undefined,
+    noCache: q.bool("nocache"),
+    pull: q.bool("pull"),
+    network: q.str("networkmode") || undefined,
+    quiet: q.bool("q"),
+    signal: abort.signal,
+  };
+  const write = jsonStream(res);
+  const output = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      write({ stream: chunk.toString("utf8") });
+      cb();
+    },
+  });
+  try {
+    const r = await call.api.engine.build({ ...opts, output });
+    write({ aux: { ID: r.id } });
+    write({ stream: `Successfully built ${r.id.replace(/^sha256:/, "").slice(0, 12)}\n` });
+    for (const t of r.tags) write({ stream: `Successfully tagged ${familiarString(t)}\n` });
+    for (const t of r.tags) call.api.events.emit("image", "tag", r.id, { name: familiarString(t) });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    write({ errorDetail: { message }, error: message });
+  }
+  res.end();
+}
+
+export function buildRoutes(r: Router): void {
+  r.add("POST", "/build", build);
+}

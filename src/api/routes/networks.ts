@@ -1,0 +1,69 @@
+// /networks: create, list, inspect, connect, disconnect, delete, prune.
+import type { NetworkCreateOptions } from "../../network/types.ts";
+import { invalid } from "../../util/errors.ts";
+import { readObject, sendJson } from "../http.ts";
+import type { Call, Router } from "../router.ts";
+
+async function create(call: Call): Promise<void> {
+  const body = await readObject(call.req);
+  if (typeof body.Name !== "string" || !body.Name) throw invalid("network name is required");
+  const r = call.api.engine.networks.create(body as unknown as NetworkCreateOptions);
+  call.api.events.emit("network", "create", r.Id, { name: body.Name, type: typeof body.Driver === "string" && body.Driver ? body.Driver : "bridge" });
+  sendJson(call.res!, 201, r);
+}
+
+async function list(call: Call): Promise<void> {
+  sendJson(call.res!, 200, await call.api.engine.networks.list({ filters: call.query.filters() }));
+}
+
+async function inspect(call: Call): Promise<void> {
+  sendJson(call.res!, 200, await call.api.engine.networks.inspect(call.params[0]!));
+}
+
+async function remove(call: Call): Promise<void> {
+  const n = await call.api.engine.networks.inspect(call.params[0]!);
+  await call.api.engine.networks.remove(n.Id);
+  call.api.events.emit("network", "destroy", n.Id, { name: n.Name, type: n.Driver });
+  call.res!.writeHead(204);
+  call.res!.end();
+}
+
+async function prune(call: Call): Promise<void> {
+  const r = await call.api.engine.networks.prune();
+  sendJson(call.res!, 200, { NetworksDeleted: r.NetworksDeleted.length ? r.NetworksDeleted : null });
+}
+
+interface ConnectBody {
+  Container?: string;
+  Force?: boolean;
+  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null };
+}
+
+async function connect(call: Call): Promise<void> {
+  const body = (await readObject(call.req)) as ConnectBody;
+  if (!body.Container) throw invalid("container is required");
+  const ep = body.EndpointConfig;
+  await call.api.engine.networks.connect(call.params[0]!, body.Container, { aliases: ep?.Aliases ?? undefined, ipv4Address: ep?.IPAMConfig?.IPv4Address || undefined });
+  call.api.events.emit("network", "connect", call.params[0]!, { container: body.Container });
+  call.res!.writeHead(200);
+  call.res!.end();
+}
+
+async function disconnect(call: Call): Promise<void> {
+  const body = (await readObject(call.req)) as ConnectBody;
+  if (!body.Container) throw invalid("container is required");
+  await call.api.engine.networks.disconnect(call.params[0]!, body.Container, { force: body.Force === true });
+  call.api.events.emit("network", "disconnect", call.params[0]!, { container: body.Container });
+  call.res!.writeHead(200);
+  call.res!.end();
+}
+
+export function networkRoutes(r: Router): void {
+  r.add("GET", "/networks", list);
+  r.add("POST", "/networks/create", create);
+  r.add("POST", "/networks/prune", prune);
+  r.add("GET", "/networks/{id}", inspect);
+  r.add("DELETE", "/networks/{id}", remove);
+  r.add("POST", "/networks/{id}/connect", connect);
+  r.add("POST", "/networks/{id}/disconnect", disconnect);
+}
