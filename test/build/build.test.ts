@@ -3,11 +3,11 @@
 // context, errors that point at the line, the resulting config, and a
 // round trip of the built image through podman.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 
 let t: TestRoot;
 let work: string;
@@ -269,6 +269,30 @@ void describe("capsa build", () => {
     const tarball = spawnSync("tar", ["-C", dir, "-cf", "-", "."], { maxBuffer: 1 << 24 }).stdout;
     ok(build(["-t", "stdin:2", "-"], { input: tarball }));
     assert.equal(ok(t.capsa(["run", "--rm", "stdin:2", "cat", "/msg"])), "in a tar\n");
+  });
+
+  void it("stops cleanly on Ctrl-C: the RUN container is removed and nothing is tagged", async () => {
+    const dir = context("interrupt", { Containerfile: "FROM busybox\nRUN echo started; sleep 60\n" });
+    const child = spawn(process.execPath, [CLI, "build", "-t", "intr:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const started = new Promise<void>((resolve) => {
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes("started")) resolve();
+      });
+    });
+    await started;
+    const t0 = Date.now();
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 1, stderr);
+    assert.ok(Date.now() - t0 < 30_000, "did not wait for the sleep");
+    assert.match(stderr, /build canceled/);
+    assert.equal(t.capsa(["image", "inspect", "intr:1"]).status, 1);
+    assert.equal(ok(t.capsa(["ps", "-aq"])).trim(), "");
+    assert.deepEqual(fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(t.root)), []);
   });
 
   void it("round-trips the built image through podman (save → podman load → podman run)", { skip: podmanMissing() }, () => {
