@@ -270,6 +270,23 @@ export async function main(argv: string[]): Promise<number> {
   return execute(verb, name, args);
 }
 
+// Networks (src/cli/network.ts).
+const networks: Loader = () => import("./network.ts");
+GROUPS.network = {
+  help: "Manage networks",
+  verbs: {
+    connect: [networks, "network connect"],
+    create: [networks, "network create"],
+    disconnect: [networks, "network disconnect"],
+    inspect: [networks, "network inspect"],
+    ls: [networks, "network ls"],
+    list: [networks, "network ls"],
+    prune: [networks, "network prune"],
+    rm: [networks, "network rm"],
+    remove: [networks, "network rm"],
+  },
+};
+
 // Only when run as the program, not when a test imports this module.
 if (!process.env.CAPSA_CLI_NO_MAIN) {
   main(process.argv.slice(2)).then(

@@ -96,6 +96,8 @@ export class System implements SystemApi {
     for (const c of this.ctx.store.list()) {
       await this.containers.remove(c.id, { force: true, volumes: true }).catch(() => undefined);
     }
+    // Networks: endpoints left by a crash (veths, iptables rules, IPAM leases), namespaces, bridges.
+    await this.ctx.networks.reset().catch(() => undefined);
     // Anything the records did not account for (a crashed create): unmount below the root, deepest first.
     const mounts = fs
       .readFileSync("/proc/self/mountinfo", "utf8")

@@ -1,0 +1,680 @@
+// Networks: the SDK verbs (create, ls, inspect, rm, prune, connect,
+// disconnect) and the hooks the container lifecycle calls: setUp before the
+// bundle is written, tearDown when the container's resources are released.
+// Each network is a CNI conflist (bridge + host-local, portmap, firewall)
+// under <root>/networks; each container gets a namespace file under
+// <runRoot>/netns; names resolve through the /etc/hosts capsa keeps for every
+// running container on a user-defined network.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import type { NetworkApi } from "../engine/api.ts";
+import type { ContainerRecord, EndpointSettings, HostConfig } from "../engine/types.ts";
+import type { Ctx } from "../engine/containers/context.ts";
+import type { SpecNetwork } from "../runtime/spec.ts";
+import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/errors.ts";
+import { type Cidr, contains, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
+import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
+import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
+import { allocatePorts, wantedPorts } from "./ports.ts";
+import { type EndpointRecord, type NetworkRecord, NetworkStore, type PublishedPort } from "./store.ts";
+import type { EndpointView, NetworkCreateOptions, NetworkInspect } from "./types.ts";
+
+export const DEFAULT_NETWORK = "bridge";
+/** Where automatic subnets come from (one /24 each); CAPSA_DEFAULT_BRIDGE_SUBNET fixes the default bridge's. */
+export const AUTO_POOL = "10.77.0.0/16";
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+const LOOPBACK: ConfList = { cniVersion: CNI_VERSION, name: "capsa-loopback", plugins: [{ type: "loopback" }] };
+
+/** What start needs from the network: how runc joins it, the container's own address, the hosts file. */
+export interface NetworkSetup {
+  spec: SpecNetwork;
+  /** /etc/hosts content, when the network decides it. */
+  hosts?: string;
+}
+
+export type HostsRenderer = (c: ContainerRecord, ownAddress?: string) => string;
+
+const isSpecial = (mode: string): boolean => mode === "none" || mode === "host" || mode.startsWith("container:");
+
+export class Networks implements NetworkApi {
+  readonly store: NetworkStore;
+  /** bundle.ts's /etc/hosts base (set by the engine, to keep this module free of an import cycle). */
+  baseHosts: HostsRenderer = () => "127.0.0.1\tlocalhost\n";
+
+  constructor(private readonly ctx: Ctx) {
+    this.store = new NetworkStore(ctx.db);
+  }
+
+  private get dir(): string {
+    return path.join(this.ctx.paths.root, "networks");
+  }
+
+  confListPath(n: NetworkRecord): string {
+    return path.join(this.dir, `${n.Name}.conflist`);
+  }
+
+  private ipamDir(): string {
+    return path.join(this.dir, "ipam");
+  }
+
+  // ---------- the SDK verbs ----------
+
+  create(opts: NetworkCreateOptions): { Id: string; Warning: string } {
+    if (!NAME_RE.test(opts.Name ?? "")) throw invalid(`invalid network name "${opts.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (["none", "host", "default", DEFAULT_NETWORK].includes(opts.Name)) throw conflict(`${opts.Name} is a pre-defined network and cannot be created`);
+    return { Id: this.createRecord(opts).Id, Warning: "" };
+  }
+
+  private createRecord(opts: NetworkCreateOptions): NetworkRecord {
+    const driver = opts.Driver || "bridge";
+    if (driver !== "bridge") throw invalid(`network driver "${driver}" is not supported (only bridge)`);
+    if (opts.EnableIPv6) throw invalid("IPv6 networks are not supported yet");
+    if (this.store.find(opts.Name)?.Name === opts.Name) throw conflict(`network with name ${opts.Name} already exists`);
+    const configs = opts.IPAM?.Config ?? [];
+    if (configs.length > 1) throw invalid("only one IPAM config (one IPv4 subnet) per network is supported");
+    const cfg = configs[0] ?? {};
+    const mine = this.store.list().map((n) => ({ name: n.Name, cidr: parseCidr(n.Subnet)! }));
+    let subnet: Cidr;
+    if (cfg.Subnet) {
+      const c = parseCidr(cfg.Subnet);
+      if (!c || !cfg.Subnet.includes("/")) throw invalid(`invalid subnet ${cfg.Subnet}: expected an IPv4 CIDR such as 10.1.0.0/24`);
+      if (c.prefix > 30) throw invalid(`subnet ${cfg.Subnet} is too small (at most /30)`);
+      const other = mine.find((m) => overlaps(m.cidr, c));
+      if (other) throw conflict(`invalid pool request: Pool overlaps with other one on this address space (subnet ${formatCidr(c)} overlaps network ${other.name}'s ${formatCidr(other.cidr)})`);
+      const route = hostSubnets().find((h) => overlaps(h, c) && h.prefix < 32);
+      if (route) throw conflict(`subnet ${formatCidr(c)} overlaps ${formatCidr(route)}, which the host already routes`);
+      subnet = c;
+    } else {
+      const env = opts.Name === DEFAULT_NETWORK ? process.env.CAPSA_DEFAULT_BRIDGE_SUBNET : undefined;
+      const seed = crypto.createHash("sha256").update(this.ctx.paths.root + "\0" + opts.Name).digest().readUInt16BE(0);
+      subnet = env ? (parseCidr(env) ?? pickSubnet(parseCidr(AUTO_POOL)!, [], seed)) : pickSubnet(parseCidr(AUTO_POOL)!, [...mine.map((m) => m.cidr), ...hostSubnets()], seed);
+    }
+    let gateway = firstHost(subnet);
+    if (cfg.Gateway) {
+      const g = parseIp(cfg.Gateway);
+      if (g === undefined || !contains(subnet, g) || g === subnet.base) throw invalid(`invalid gateway ${cfg.Gateway}: not a host address in ${formatCidr(subnet)}`);
+      gateway = g;
+    }
+    const id = crypto.randomBytes(32).toString("hex");
+    const n: NetworkRecord = {
+      Id: id,
+      Name: opts.Name,
+      Created: new Date().toISOString(),
+      Driver: "bridge",
+      Internal: !!opts.Internal,
+      Labels: opts.Labels ?? {},
+      Options: opts.Options ?? {},
+      Subnet: formatCidr(subnet),
+      Gateway: formatIp(gateway),
+      Bridge: "cps-" + crypto.createHash("sha256").update(this.ctx.paths.root + "\0" + id).digest("hex").slice(0, 10),
+    };
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    this.writeConfList(n);
+    try {
+      this.store.insert(n);
+    } catch (e) {
+      fs.rmSync(this.confListPath(n), { force: true });
+      throw e;
+    }
+    return n;
+  }
+
+  /** The conflist is the network's definition for CNI: readable, and a user may add plugins to it. */
+  confList(n: NetworkRecord): ConfList {
+    try {
+      return JSON.parse(fs.readFileSync(this.confListPath(n), "utf8")) as ConfList;
+    } catch {
+      return this.buildConfList(n);
+    }
+  }
+
+  private buildConfList(n: NetworkRecord): ConfList {
+    const plugins: ConfList["plugins"] = [
+      {
+        type: "bridge",
+        bridge: n.Bridge,
+        isGateway: true,
+        ipMasq: !n.Internal,
+        hairpinMode: true,
+        ipam: {
+          type: "host-local",
+          ranges: [[{ subnet: n.Subnet, gateway: n.Gateway }]],
+          routes: n.Internal ? [] : [{ dst: "0.0.0.0/0" }],
+          dataDir: this.ipamDir(),
+        },
+      },
+    ];
+    if (!n.Internal) plugins.push({ type: "portmap", capabilities: { portMappings: true } });
+    plugins.push({ type: "firewall", backend: "iptables" });
+    return { cniVersion: CNI_VERSION, name: n.Name, plugins };
+  }
+
+  private writeConfList(n: NetworkRecord): void {
+    const file = this.confListPath(n);
+    fs.writeFileSync(file + ".tmp", JSON.stringify(this.buildConfList(n), null, 2) + "\n", { mode: 0o644 });
+    fs.renameSync(file + ".tmp", file);
+  }
+
+  /** The default bridge network, created on first use. */
+  ensureDefault(): NetworkRecord {
+    const found = this.store.find(DEFAULT_NETWORK);
+    if (found) return found;
+    try {
+      return this.createRecord({ Name: DEFAULT_NETWORK, Options: { "com.docker.network.bridge.default_bridge": "true" } });
+    } catch (e) {
+      const again = this.store.find(DEFAULT_NETWORK);
+      if (again) return again;
+      throw e;
+    }
+  }
+
+  async list(opts: { filters?: Record<string, string[]> } = {}): Promise<NetworkInspect[]> {
+    await this.reconcile();
+    this.ensureDefault();
+    const f = opts.filters ?? {};
+    return this.store
+      .list()
+      .filter((n) => !f.name?.length || f.name.some((x) => n.Name.includes(x)))
+      .filter((n) => !f.id?.length || f.id.some((x) => n.Id.startsWith(x)))
+      .filter((n) => !f.driver?.length || f.driver.includes(n.Driver))
+      .filter((n) => !f.type?.length || f.type.includes(n.Name === DEFAULT_NETWORK ? "builtin" : "custom"))
+      .filter(
+        (n) =>
+          !f.label?.length ||
+          f.label.every((l) => {
+            const [k, v] = l.split("=", 2) as [string, string | undefined];
+            return k in n.Labels && (v === undefined || n.Labels[k] === v);
+          }),
+      )
+      .map((n) => this.view(n));
+  }
+
+  async inspect(ref: string): Promise<NetworkInspect> {
+    await this.reconcile();
+    if (ref === DEFAULT_NETWORK) this.ensureDefault();
+    return this.view(this.store.get(ref));
+  }
+
+  private view(n: NetworkRecord): NetworkInspect {
+    const containers: NetworkInspect["Containers"] = {};
+    for (const ep of this.store.endpoints({ networkId: n.Id })) {
+      if (!ep.result) continue;
+      const c = this.ctx.store.find(ep.containerId);
+      const a = addressOf(ep.result);
+      containers[ep.containerId] = { Name: c?.name ?? "", EndpointID: endpointId(ep), MacAddress: macOf(ep.result, ep.ifName), IPv4Address: a?.cidr ?? "", IPv6Address: "" };
+    }
+    return {
+      Name: n.Name,
+      Id: n.Id,
+      Created: n.Created,
+      Scope: "local",
+      Driver: n.Driver,
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: {}, Config: [{ Subnet: n.Subnet, Gateway: n.Gateway }] },
+      Internal: n.Internal,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: "" },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: n.Options,
+      Labels: n.Labels,
+      Capsa: { ConfList: this.confListPath(n), Bridge: n.Bridge },
+    };
+  }
+
+  async remove(ref: string): Promise<void> {
+    await this.reconcile();
+    if (["none", "host"].includes(ref)) throw conflict(`${ref} is a pre-defined network and cannot be removed`);
+    const n = this.store.get(ref);
+    if (n.Name === DEFAULT_NETWORK) throw conflict(`${n.Name} is a pre-defined network and cannot be removed`);
+    const users = this.store.endpoints({ networkId: n.Id });
+    if (users.length) {
+      const names = users.map((u) => this.ctx.store.find(u.containerId)?.name ?? u.containerId.slice(0, 12));
+      throw conflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints (${names.join(", ")})`);
+    }
+    this.destroy(n);
+  }
+
+  /** Deletes the bridge device, the conflist, the IPAM state and the record. */
+  private destroy(n: NetworkRecord): void {
+    try {
+      execFileSync("ip", ["link", "del", n.Bridge], { stdio: "ignore" });
+    } catch {
+      /* never created (no container ran on it) or already gone */
+    }
+    fs.rmSync(this.confListPath(n), { force: true });
+    fs.rmSync(path.join(this.ipamDir(), n.Name), { recursive: true, force: true });
+    this.store.delete(n.Id);
+  }
+
+  async prune(): Promise<{ NetworksDeleted: string[] }> {
+    await this.reconcile();
+    const deleted: string[] = [];
+    for (const n of this.store.list()) {
+      if (n.Name === DEFAULT_NETWORK || this.store.endpoints({ networkId: n.Id }).length) continue;
+      this.destroy(n);
+      deleted.push(n.Name);
+    }
+    return { NetworksDeleted: deleted };
+  }
+
+  async connect(ref: string, container: string, opts: { aliases?: string[]; ipv4Address?: string } = {}): Promise<void> {
+    const n = ref === DEFAULT_NETWORK ? this.ensureDefault() : this.store.get(ref);
+    const c = this.ctx.store.get(container);
+    const mode = c.hostConfig.NetworkMode ?? DEFAULT_NETWORK;
+    if (isSpecial(mode)) throw conflict(`container ${c.name} uses network mode "${mode}" and cannot be connected to ${n.Name}`);
+    const cfg: EndpointSettings = {};
+    if (opts.aliases?.length) cfg.Aliases = opts.aliases;
+    if (opts.ipv4Address) cfg.IPAMConfig = { IPv4Address: opts.ipv4Address };
+    this.validateEndpoint(n, cfg);
+    if (!this.store.addEndpoint(c.id, n.Id, cfg)) throw conflict(`endpoint with name ${c.name} already exists in network ${n.Name}`);
+    if (!c.state.Running) return;
+    const ep = this.store.endpoints({ containerId: c.id, networkId: n.Id })[0]!;
+    const file = netnsPath(this.ctx.paths.runRoot, c.id);
+    if (!fs.existsSync(file)) return;
+    const used = new Set(this.store.endpoints({ containerId: c.id }).map((e) => e.ifName));
+    let i = 0;
+    while (used.has(`eth${i}`)) i++;
+    try {
+      await this.attach(c, ep, file, `eth${i}`);
+      this.store.clearOwner(c.id);
+    } catch (e) {
+      await this.detachOne(c.id, ep).catch(() => undefined);
+      this.store.removeEndpoint(c.id, n.Id);
+      throw e;
+    }
+    this.refreshHosts([n.Id]);
+  }
+
+  async disconnect(ref: string, container: string, _opts: { force?: boolean } = {}): Promise<void> {
+    const n = this.store.get(ref);
+    const c = this.ctx.store.get(container);
+    const ep = this.store.endpoints({ containerId: c.id, networkId: n.Id })[0];
+    if (!ep) throw conflict(`container ${c.id} is not connected to network ${n.Name}`);
+    await this.detachOne(c.id, ep);
+    this.store.removeEndpoint(c.id, n.Id);
+    this.refreshHosts([n.Id]);
+    // The container's own hosts file loses that network's peers.
+    if (c.state.Running) this.rewriteHosts(c);
+  }
+
+  // ---------- hooks for the container lifecycle ----------
+
+  /** At create: checks NetworkMode and the endpoints asked for, and records them. Returns the normalised mode. */
+  register(containerId: string, h: HostConfig, endpoints: Record<string, EndpointSettings> | undefined): void {
+    const mode = h.NetworkMode || DEFAULT_NETWORK;
+    const eps = { ...(endpoints ?? {}) };
+    if (isSpecial(mode)) {
+      if (mode.startsWith("container:") && !this.ctx.store.find(mode.slice("container:".length))) throw notFound(`No such container: ${mode.slice("container:".length)}`);
+      if (h.PortBindings && Object.keys(h.PortBindings).length && mode !== "none") {
+        throw invalid(`conflicting options: port publishing and the network mode "${mode}"`);
+      }
+      return;
+    }
+    const nets: [NetworkRecord, EndpointSettings][] = [];
+    const primary = mode === DEFAULT_NETWORK ? this.ensureDefault() : this.store.find(mode);
+    if (!primary) throw notFound(`network ${mode} not found`);
+    nets.push([primary, eps[mode] ?? eps[primary.Name] ?? {}]);
+    for (const [name, cfg] of Object.entries(eps)) {
+      if (name === mode || name === primary.Name) continue;
+      const n = name === DEFAULT_NETWORK ? this.ensureDefault() : this.store.find(name);
+      if (!n) throw notFound(`network ${name} not found`);
+      nets.push([n, cfg]);
+    }
+    for (const [n, cfg] of nets) this.validateEndpoint(n, cfg);
+    for (const [n, cfg] of nets) this.store.addEndpoint(containerId, n.Id, cfg);
+  }
+
+  private validateEndpoint(n: NetworkRecord, cfg: EndpointSettings): void {
+    const ip = cfg.IPAMConfig?.IPv4Address;
+    if (ip) {
+      if (n.Name === DEFAULT_NETWORK) throw invalid("user specified IP address is supported on user defined networks only");
+      const v = parseIp(ip);
+      if (v === undefined || !contains(parseCidr(n.Subnet)!, v)) throw invalid(`invalid IP address ${ip}: not in network ${n.Name}'s subnet ${n.Subnet}`);
+    }
+    if (cfg.Aliases?.length && n.Name === DEFAULT_NETWORK) throw invalid("network-scoped alias is supported only for containers in user defined networks");
+  }
+
+  /** Before the bundle is written: the namespace, CNI ADD for each network, published ports. */
+  async setUp(c: ContainerRecord): Promise<NetworkSetup> {
+    const mode = c.hostConfig.NetworkMode || DEFAULT_NETWORK;
+    if (mode === "host") return { spec: { mode: "host" } };
+    if (mode === "none") return { spec: { mode: "none" } };
+    if (mode.startsWith("container:")) return this.joinContainer(mode.slice("container:".length));
+    await this.reconcile();
+    let eps = this.store.endpoints({ containerId: c.id });
+    if (!eps.length) {
+      this.register(c.id, c.hostConfig, undefined);
+      eps = this.store.endpoints({ containerId: c.id });
+    }
+    const file = netnsPath(this.ctx.paths.runRoot, c.id);
+    // Claim the endpoints first: a crash from here on leaves rows that reconcile() undoes.
+    for (const ep of eps) this.store.setAttached(c.id, ep.networkId, { ifName: "", netns: file, result: null, ports: [], ownerPid: process.pid });
+    try {
+      createNetns(this.ctx.paths.runRoot, c.id);
+      await addNetwork(LOOPBACK, { containerId: c.id, netns: file, ifName: "lo" });
+      for (const [i, ep] of eps.entries()) await this.attach(c, ep, file, `eth${i}`);
+    } catch (e) {
+      await this.tearDown(c).catch(() => undefined);
+      throw e instanceof CapsaError ? e : new CapsaError("system", `network set-up for ${c.name}: ${errorMessage(e)}`);
+    }
+    return { spec: { mode: "path", path: file }, hosts: this.renderHosts(c) };
+  }
+
+  private joinContainer(ref: string): NetworkSetup {
+    const x = this.ctx.store.find(ref);
+    if (!x) throw notFound(`No such container: ${ref}`);
+    if (!x.state.Running) throw conflict(`cannot join network of a non running container: ${x.name}`);
+    const xmode = x.hostConfig.NetworkMode || DEFAULT_NETWORK;
+    if (xmode === "host") return { spec: { mode: "host" } };
+    if (xmode.startsWith("container:")) return this.joinContainer(xmode.slice("container:".length));
+    const file = netnsPath(this.ctx.paths.runRoot, x.id);
+    const p = fs.existsSync(file) ? file : `/proc/${x.state.Pid}/ns/net`;
+    let hosts: string | undefined;
+    try {
+      hosts = fs.readFileSync(path.join(this.ctx.paths.containers, x.id, "hosts"), "utf8");
+    } catch {
+      /* x's bundle is gone: the default hosts file will do */
+    }
+    return { spec: { mode: "path", path: p }, ...(hosts !== undefined ? { hosts } : {}) };
+  }
+
+  private async attach(c: ContainerRecord, ep: EndpointRecord, file: string, ifName: string): Promise<void> {
+    const n = this.networkById(ep.networkId);
+    if (!n) throw notFound(`network ${ep.networkId} not found`);
+    const all = this.store.endpoints({ containerId: c.id });
+    const primary = all[0]?.networkId === n.Id;
+    let ports: PublishedPort[] = [];
+    if (primary && !n.Internal) {
+      const taken = this.store.endpoints().filter((e) => e.containerId !== c.id).flatMap((e) => e.ports);
+      ports = await allocatePorts(wantedPorts(c.config, c.hostConfig), taken);
+    }
+    this.store.setAttached(c.id, n.Id, { ifName, netns: file, result: null, ports, ownerPid: process.pid });
+    const args: Record<string, string> = {};
+    if (ep.config.IPAMConfig?.IPv4Address) args.IP = ep.config.IPAMConfig.IPv4Address;
+    const mac = ep.config.MacAddress || (primary ? c.config.MacAddress : undefined);
+    if (mac) args.MAC = mac;
+    const result = await addNetwork(this.confList(n), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
+    this.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
+  }
+
+  /** After the container runs: its peers learn its name. */
+  started(c: ContainerRecord): void {
+    const eps = this.store.endpoints({ containerId: c.id });
+    if (!eps.length) return;
+    this.store.clearOwner(c.id);
+    this.refreshHosts(eps.map((e) => e.networkId), c.id);
+  }
+
+  /** CNI DEL for every network (reverse order), then the namespace. Idempotent. */
+  async tearDown(c: { id: string }): Promise<void> {
+    const eps = this.store.endpoints({ containerId: c.id }).filter((e) => e.netns);
+    for (const ep of [...eps].reverse()) await this.detachOne(c.id, ep).catch(() => undefined);
+    const file = netnsPath(this.ctx.paths.runRoot, c.id);
+    if (fs.existsSync(file)) {
+      await delNetwork(LOOPBACK, { containerId: c.id, netns: file, ifName: "lo" }, undefined).catch(() => undefined);
+      removeNetns(file);
+    }
+    if (eps.length) this.refreshHosts(eps.map((e) => e.networkId), c.id);
+  }
+
+  private async detachOne(containerId: string, ep: EndpointRecord): Promise<void> {
+    const n = this.networkById(ep.networkId);
+    try {
+      if (n && ep.netns) {
+        const netns = fs.existsSync(ep.netns) ? ep.netns : "";
+        const ifName = ep.ifName || `eth${ep.position}`;
+        // A crash between ADD and storing its result: rebuild what DEL needs (firewall rules are per address) from the IPAM lease.
+        const result = ep.result ?? this.resultFromLease(n, containerId);
+        await delNetwork(this.confList(n), { containerId, netns, ifName, runtimeConfig: { portMappings: cniPorts(ep.ports) } }, result);
+      }
+    } finally {
+      this.store.setAttached(containerId, ep.networkId, { ifName: "", netns: "", result: null, ports: [], ownerPid: 0 });
+    }
+  }
+
+  private resultFromLease(n: NetworkRecord, containerId: string): CniResult | undefined {
+    const dir = path.join(this.ipamDir(), n.Name);
+    let files: string[] = [];
+    try {
+      files = fs.readdirSync(dir).filter((f) => parseIp(f) !== undefined);
+    } catch {
+      return undefined;
+    }
+    const prefix = n.Subnet.split("/")[1];
+    const ips = files
+      .filter((f) => {
+        try {
+          return fs.readFileSync(path.join(dir, f), "utf8").split(/\r?\n/)[0] === containerId;
+        } catch {
+          return false;
+        }
+      })
+      .map((f) => ({ address: `${f}/${prefix}`, gateway: n.Gateway }));
+    return ips.length ? { cniVersion: CNI_VERSION, ips } : undefined;
+  }
+
+  /** When the container record goes away. */
+  forget(containerId: string): void {
+    this.store.removeContainer(containerId);
+  }
+
+  private networkById(id: string): NetworkRecord | undefined {
+    return this.store.list().find((n) => n.Id === id);
+  }
+
+  /**
+   * Undoes attachments that a crashed process left half-done: endpoints held
+   * for a container that is not running by a process that is gone, endpoints
+   * of containers that no longer exist, namespace files nobody owns.
+   */
+  async reconcile(): Promise<void> {
+    const stale = new Set<string>();
+    const owned = new Set<string>();
+    for (const ep of this.store.endpoints()) {
+      const c = this.ctx.store.find(ep.containerId);
+      if (!c) {
+        stale.add(ep.containerId);
+        continue;
+      }
+      if (!ep.netns) continue;
+      const live = c.state.Running || c.state.Status === "restarting" || (ep.ownerPid !== 0 && pidAlive(ep.ownerPid));
+      if (live) owned.add(c.id);
+      else stale.add(c.id);
+    }
+    for (const file of listNetns(this.ctx.paths.runRoot)) {
+      const id = path.basename(file);
+      const c = this.ctx.store.find(id);
+      if (!owned.has(id) && !(c && (c.state.Running || c.state.Status === "restarting"))) stale.add(id);
+    }
+    for (const id of stale) {
+      // Decide again on fresh rows: another process may have claimed the container since the lists were read.
+      if (owned.has(id) || this.inUse(id)) continue;
+      await this.tearDown({ id }).catch(() => undefined);
+      if (!this.ctx.store.find(id)) this.store.removeContainer(id);
+    }
+  }
+
+  /** Running, or being attached by a live process. */
+  private inUse(id: string): boolean {
+    const c = this.ctx.store.find(id);
+    if (c && (c.state.Running || c.state.Status === "restarting")) return true;
+    return this.store.endpoints({ containerId: id }).some((e) => e.ownerPid !== 0 && pidAlive(e.ownerPid));
+  }
+
+  /** `system reset`: every endpoint torn down, every network (bridges, conflists, IPAM state) removed. */
+  async reset(): Promise<void> {
+    await this.reconcile();
+    for (const ep of this.store.endpoints()) await this.tearDown({ id: ep.containerId }).catch(() => undefined);
+    for (const file of listNetns(this.ctx.paths.runRoot)) removeNetns(file);
+    for (const ep of this.store.endpoints()) this.store.removeContainer(ep.containerId);
+    for (const n of this.store.list()) this.destroy(n);
+  }
+
+  // ---------- views for inspect and ps ----------
+
+  /** docker's NetworkSettings for a container. */
+  settings(c: ContainerRecord): {
+    SandboxKey: string;
+    Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+    IPAddress: string;
+    Gateway: string;
+    MacAddress: string;
+    Networks: Record<string, EndpointView>;
+  } {
+    const mode = c.hostConfig.NetworkMode || DEFAULT_NETWORK;
+    const eps = this.store.endpoints({ containerId: c.id });
+    const networks: Record<string, EndpointView> = {};
+    const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+    if (c.state.Running) {
+      for (const key of Object.keys(c.config.ExposedPorts ?? {})) ports[key.includes("/") ? key : `${key}/tcp`] = null;
+    }
+    for (const ep of eps) {
+      const n = this.networkById(ep.networkId);
+      if (!n) continue;
+      const a = ep.result ? addressOf(ep.result) : undefined;
+      networks[n.Name] = {
+        IPAMConfig: ep.config.IPAMConfig?.IPv4Address ? { IPv4Address: ep.config.IPAMConfig.IPv4Address } : null,
+        Links: null,
+        Aliases: ep.config.Aliases?.length ? ep.config.Aliases : null,
+        MacAddress: ep.result ? macOf(ep.result, ep.ifName) : "",
+        NetworkID: n.Id,
+        EndpointID: ep.result ? endpointId(ep) : "",
+        Gateway: a?.gateway ?? "",
+        IPAddress: a?.ip ?? "",
+        IPPrefixLen: a?.prefix ?? 0,
+        IPv6Gateway: "",
+        GlobalIPv6Address: "",
+        GlobalIPv6PrefixLen: 0,
+        DriverOpts: null,
+        DNSNames: n.Name === DEFAULT_NETWORK ? null : [c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)],
+      };
+      for (const p of ep.ports) (ports[`${p.ContainerPort}/${p.Protocol}`] ??= []).push({ HostIp: p.HostIp || "0.0.0.0", HostPort: String(p.HostPort) });
+    }
+    if (mode === "host" || mode === "none") networks[mode] = emptyEndpoint(mode);
+    const first = eps[0];
+    const fa = first?.result ? addressOf(first.result) : undefined;
+    return {
+      SandboxKey: first?.netns ?? "",
+      Ports: ports,
+      IPAddress: fa?.ip ?? "",
+      Gateway: fa?.gateway ?? "",
+      MacAddress: first?.result ? macOf(first.result, first.ifName) : "",
+      Networks: networks,
+    };
+  }
+
+  /** ps's Ports column. */
+  summaryPorts(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+    if (!c.state.Running) return [];
+    const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+    const published = new Set<string>();
+    for (const ep of this.store.endpoints({ containerId: c.id })) {
+      for (const p of ep.ports) {
+        published.add(`${p.ContainerPort}/${p.Protocol}`);
+        out.push({ IP: p.HostIp || "0.0.0.0", PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Protocol });
+      }
+    }
+    for (const key of Object.keys(c.config.ExposedPorts ?? {})) {
+      const [port = "", proto = "tcp"] = key.split("/");
+      if (!published.has(`${port}/${proto}`)) out.push({ PrivatePort: Number(port), Type: proto });
+    }
+    return out;
+  }
+
+  // ---------- names: /etc/hosts ----------
+
+  /** The container's /etc/hosts: the base, its own address, then its peers on user-defined networks. */
+  renderHosts(c: ContainerRecord): string {
+    const eps = this.store.endpoints({ containerId: c.id });
+    const own = eps.map((e) => (e.result ? addressOf(e.result)?.ip : undefined)).find((x) => x);
+    let text = this.baseHosts(c, own);
+    for (const ep of eps) {
+      const n = this.networkById(ep.networkId);
+      if (!n || n.Name === DEFAULT_NETWORK || !ep.result) continue;
+      const lines: string[] = [];
+      for (const peer of this.store.endpoints({ networkId: n.Id })) {
+        const ip = peer.result ? addressOf(peer.result)?.ip : undefined;
+        const pc = ip ? this.ctx.store.find(peer.containerId) : undefined;
+        if (!ip || !pc) continue;
+        const names = [pc.name, ...(peer.config.Aliases ?? []), ...(peer.containerId === c.id ? [] : [pc.id.slice(0, 12)])];
+        lines.push(`${ip}\t${[...new Set(names)].join(" ")}`);
+      }
+      if (lines.length) text += `# capsa network ${n.Name}\n${lines.join("\n")}\n`;
+    }
+    return text;
+  }
+
+  /** Rewrites (in place: the bind mount follows the inode) the hosts file of every running container on these networks. */
+  refreshHosts(networkIds: string[], except?: string): void {
+    const ids = new Set<string>();
+    for (const nid of new Set(networkIds)) for (const ep of this.store.endpoints({ networkId: nid })) if (ep.result && ep.containerId !== except) ids.add(ep.containerId);
+    for (const id of ids) {
+      const c = this.ctx.store.find(id);
+      if (c?.state.Running) this.rewriteHosts(c);
+    }
+  }
+
+  private rewriteHosts(c: ContainerRecord): void {
+    const file = path.join(this.ctx.paths.containers, c.id, "hosts");
+    if (!fs.existsSync(file)) return;
+    try {
+      fs.writeFileSync(file, this.renderHosts(c));
+    } catch {
+      /* the container is going away */
+    }
+  }
+}
+
+function cniPorts(ports: PublishedPort[]): { hostPort: number; containerPort: number; protocol: string; hostIP?: string }[] {
+  return ports.map((p) => ({ hostPort: p.HostPort, containerPort: p.ContainerPort, protocol: p.Protocol, ...(p.HostIp ? { hostIP: p.HostIp } : {}) }));
+}
+
+function addressOf(r: CniResult): { ip: string; prefix: number; cidr: string; gateway: string } | undefined {
+  const a = (r.ips ?? []).find((x) => net4(x.address));
+  if (!a) return undefined;
+  const [ip = "", prefix = "32"] = a.address.split("/");
+  return { ip, prefix: Number(prefix), cidr: a.address, gateway: a.gateway ?? "" };
+}
+
+const net4 = (cidr: string): boolean => parseIp(cidr.split("/")[0] ?? "") !== undefined;
+
+function macOf(r: CniResult, ifName: string): string {
+  return r.interfaces?.find((i) => i.name === ifName && i.sandbox)?.mac ?? r.interfaces?.find((i) => i.sandbox)?.mac ?? "";
+}
+
+function endpointId(ep: EndpointRecord): string {
+  return crypto.createHash("sha256").update(`${ep.containerId}/${ep.networkId}`).digest("hex");
+}
+
+function emptyEndpoint(name: string): EndpointView {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: "",
+    NetworkID: name,
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DriverOpts: null,
+    DNSNames: null,
+  };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,296 @@
+// Networks end to end through the real CLI, CNI plugins, kernel and iptables.
+// Every subnet is a 10.x /24 nobody on the host uses, chosen at run time; the
+// only traffic leaves for loopback, the containers and namespaces made here,
+// and the Debian mirror named in /etc/apt (for the NAT/internal test).
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import dgram from "node:dgram";
+import net from "node:net";
+import { after, before, describe, it } from "node:test";
+import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { hostSubnets, formatCidr } from "../../src/network/cidr.ts";
+import { debianMirror, debianRootfsTar } from "../fixtures/debian.ts";
+import { freePort, freeSubnet, leftovers, prefixOf, resolveHost, vethNames } from "./fixtures.ts";
+
+let t: TestRoot;
+const defaultSubnet = freeSubnet();
+const subnets = [defaultSubnet];
+const ports: number[] = [];
+const bridges: string[] = [];
+const peerNs = `capsa-test-peer-${process.pid}`;
+const peerVeth = `cpt${process.pid % 100000}`;
+let baselineVeths = new Set<string>();
+
+type R = { status: number | null; stderr: string; stdout: string };
+const ok = (r: R, what: string): string => {
+  assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function network(name: string, ...flags: string[]): string {
+  const subnet = freeSubnet();
+  subnets.push(subnet);
+  ok(t.capsa(["network", "create", "--subnet", subnet, ...flags, name]), `network create ${name}`);
+  bridges.push(ok(t.capsa(["network", "inspect", "-f", "{{.Capsa.Bridge}}", name]), "inspect").trim());
+  return subnet;
+}
+
+async function httpGet(url: string, timeoutMs = 3000): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return await res.text();
+}
+
+async function eventually<T>(f: () => Promise<T> | T, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await sleep(200);
+    }
+  }
+}
+
+const hostsOf = (name: string): string => ok(t.capsa(["exec", name, "cat", "/etc/hosts"]), "exec cat /etc/hosts");
+
+function state(): ReturnType<typeof leftovers> {
+  return leftovers(t.root, { bridges, subnets, ports, baselineVeths, netnsNames: [peerNs] });
+}
+
+before(() => {
+  baselineVeths = vethNames();
+  t = makeTestRoot("net");
+  t.env.CAPSA_DEFAULT_BRIDGE_SUBNET = defaultSubnet;
+  importBusybox(t, "bb:1");
+  const before = state();
+  assert.deepEqual(before, { veths: [], bridges: [], netns: [], rules: [], leases: [] }, "the test's subnets are in use before it starts");
+});
+
+after(() => {
+  spawnSync("ip", ["netns", "del", peerNs]);
+  spawnSync("ip", ["link", "del", peerVeth]);
+  t.cleanup();
+});
+
+void describe("networks", () => {
+  void it("the default bridge exists without set-up, uses the subnet given for it and NATs out; ip, route, hosts agree with inspect", () => {
+    ok(t.capsa(["run", "-d", "--name", "plain", "bb:1", "sleep", "60"]), "run");
+    const ip = ok(t.capsa(["inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "plain"]), "inspect").trim();
+    assert.ok(ip.startsWith(prefixOf(defaultSubnet)), `${ip} not in ${defaultSubnet}`);
+    const inside = ok(t.capsa(["exec", "plain", "sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts; hostname"]), "exec");
+    assert.match(inside, new RegExp(`inet ${ip.replace(/\./g, "\\.")}/24`));
+    assert.match(inside, /default via \S+ dev eth0/);
+    const hostname = inside.trim().split("\n").at(-1)!;
+    assert.match(inside, new RegExp(`${ip.replace(/\./g, "\\.")}\\t${hostname}`));
+    const ls = ok(t.capsa(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]), "network ls");
+    assert.match(ls, /^bridge bridge$/m);
+    bridges.push(ok(t.capsa(["network", "inspect", "-f", "{{.Capsa.Bridge}}", "bridge"]), "inspect").trim());
+    const conf = JSON.parse(ok(t.capsa(["network", "inspect", "-f", "{{json .Capsa.ConfList}}", "bridge"]), "inspect")) as string;
+    assert.match(conf, /networks\/bridge\.conflist$/);
+    ok(t.capsa(["rm", "-f", "plain"]), "rm");
+  });
+
+  void it("two containers resolve and reach each other by name and alias", () => {
+    network(`nt${process.pid}a`);
+    const net = `nt${process.pid}a`;
+    ok(t.capsa(["run", "-d", "--network", net, "--name", "db", "--network-alias", "database", "bb:1", "httpd", "-f", "-p", "80", "-h", "/etc"]), "run db");
+    const dbHost = ok(t.capsa(["inspect", "-f", "{{.Config.Hostname}}", "db"]), "inspect").trim();
+    const out = ok(
+      t.capsa(["run", "--rm", "--network", net, "--cap-add", "NET_RAW", "bb:1", "sh", "-c", "for i in 1 2 3 4 5; do timeout 3 wget -q -O - http://db/hostname && break; sleep 0.3; done; timeout 3 wget -q -O - http://database/hostname; ping -c1 -W2 db >/dev/null && echo pinged"]),
+      "client",
+    );
+    assert.equal(out, `${dbHost}\n${dbHost}\npinged\n`);
+  });
+
+  void it("names follow start, stop, connect and disconnect", async () => {
+    const net = `nt${process.pid}a`;
+    const net2 = `nt${process.pid}b`;
+    network(net2);
+    ok(t.capsa(["run", "-d", "--network", net, "--name", "peer", "bb:1", "sleep", "120"]), "run peer");
+    assert.match(hostsOf("peer"), /\tdb database /);
+    ok(t.capsa(["stop", "-t", "0", "db"]), "stop db");
+    assert.doesNotMatch(hostsOf("peer"), /\bdb\b/);
+    ok(t.capsa(["start", "db"]), "start db");
+    assert.match(hostsOf("peer"), /\tdb database /);
+
+    ok(t.capsa(["run", "-d", "--network", net2, "--name", "peer2", "bb:1", "sleep", "120"]), "run peer2");
+    assert.doesNotMatch(hostsOf("peer2"), /\bdb\b/);
+    ok(t.capsa(["network", "connect", "--alias", "store", net2, "db"]), "connect");
+    assert.match(hostsOf("peer2"), /\tdb store /);
+    const viaAlias = await eventually(() => ok(t.capsa(["exec", "peer2", "timeout", "3", "wget", "-q", "-O", "-", "http://store/hostname"]), "wget store"));
+    assert.ok(viaAlias.trim().length > 0);
+    const nets = JSON.parse(ok(t.capsa(["inspect", "-f", "{{json .NetworkSettings.Networks}}", "db"]), "inspect")) as Record<string, { IPAddress: string }>;
+    assert.deepEqual(Object.keys(nets).sort(), [net, net2].sort());
+    assert.ok(nets[net2]!.IPAddress.startsWith(prefixOf(subnets.at(-1)!)));
+    ok(t.capsa(["network", "disconnect", net2, "db"]), "disconnect");
+    assert.doesNotMatch(hostsOf("peer2"), /\bdb\b/);
+    assert.notEqual(t.capsa(["exec", "peer2", "timeout", "3", "wget", "-q", "-O", "-", "http://store/hostname"]).status, 0);
+    const rm = t.capsa(["network", "rm", net2]);
+    assert.equal(rm.status, 1);
+    assert.match(rm.stderr, /active endpoints \(peer2\)/);
+    ok(t.capsa(["rm", "-f", "peer2"]), "rm peer2");
+    ok(t.capsa(["network", "rm", net2]), "network rm");
+  });
+
+  void it("publishes TCP and UDP ports to the host's loopback; random ports, -P and `port`", async () => {
+    const tcp = await freePort();
+    const udp = await freePort();
+    ports.push(tcp, udp);
+    ok(t.capsa(["run", "-d", "--name", "web", "-p", `${tcp}:80`, "-p", "127.0.0.1::8080", "--expose", "9000", "-P", "bb:1", "httpd", "-f", "-p", "80", "-h", "/etc"]), "run web");
+    const webHost = ok(t.capsa(["inspect", "-f", "{{.Config.Hostname}}", "web"]), "inspect").trim();
+    const body = await eventually(() => httpGet(`http://127.0.0.1:${tcp}/hostname`));
+    assert.equal(body.trim(), webHost);
+    const port = ok(t.capsa(["port", "web"]), "port");
+    assert.match(port, new RegExp(`^80/tcp -> 0\\.0\\.0\\.0:${tcp}$`, "m"));
+    const random = /^8080\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(port);
+    assert.ok(random && Number(random[1]) >= 32768, port);
+    assert.match(port, /^9000\/tcp -> 0\.0\.0\.0:\d+$/m);
+    ports.push(Number(random[1]));
+    assert.match(ok(t.capsa(["ps", "--format", "{{.Ports}}", "-f", "name=web"]), "ps"), new RegExp(`0\\.0\\.0\\.0:${tcp}->80/tcp`));
+
+    // busybox's nc has no UDP here: a perl echo server in a Debian image answers each datagram.
+    const imp = t.capsa(["import", debianRootfsTar(), "deb:1"], { timeoutMs: 300_000 });
+    assert.equal(imp.status, 0, imp.stderr);
+    const echo = 'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 5353, Proto => "udp") or die $!; while (1) { $s->recv(my $m, 1500); $s->send("echo:$m"); }';
+    ok(t.capsa(["run", "-d", "--name", "echo", "-p", `${udp}:5353/udp`, "deb:1", "perl", "-e", echo]), "run udp");
+    const sock = dgram.createSocket("udp4");
+    try {
+      const reply = await eventually(
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error("no UDP reply")), 1000);
+            sock.once("message", (m) => {
+              clearTimeout(timer);
+              resolve(m.toString());
+            });
+            sock.send(`hello-udp-${udp}`, udp, "127.0.0.1");
+          }),
+        20_000,
+      );
+      assert.equal(reply, `echo:hello-udp-${udp}`);
+    } finally {
+      sock.close();
+    }
+    ok(t.capsa(["rm", "-f", "echo"]), "rm echo");
+  });
+
+  void it("another host reaches a published port through the host's address on its link", async () => {
+    const tcp = Number(/0\.0\.0\.0:(\d+)->80/.exec(ok(t.capsa(["ps", "--format", "{{.Ports}}", "-f", "name=web"]), "ps"))![1]);
+    const link = freeSubnet();
+    subnets.push(link);
+    const p = prefixOf(link);
+    const run = (...args: string[]): void => {
+      const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
+      assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
+    };
+    run("ip", "netns", "add", peerNs);
+    run("ip", "link", "add", peerVeth, "type", "veth", "peer", "name", peerVeth + "p");
+    run("ip", "link", "set", peerVeth + "p", "netns", peerNs);
+    run("ip", "addr", "add", `${p}1/24`, "dev", peerVeth);
+    run("ip", "link", "set", peerVeth, "up");
+    run("ip", "-n", peerNs, "addr", "add", `${p}2/24`, "dev", peerVeth + "p");
+    run("ip", "-n", peerNs, "link", "set", peerVeth + "p", "up");
+    run("ip", "-n", peerNs, "link", "set", "lo", "up");
+    const webHost = ok(t.capsa(["inspect", "-f", "{{.Config.Hostname}}", "web"]), "inspect").trim();
+    const body = await eventually(() => {
+      const r = spawnSync("ip", ["netns", "exec", peerNs, "curl", "-s", "-m", "3", `http://${p}1:${tcp}/hostname`], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`curl from the other host: ${r.status} ${r.stderr}`);
+      return r.stdout;
+    });
+    assert.equal(body.trim(), webHost);
+    run("ip", "netns", "del", peerNs);
+    spawnSync("ip", ["link", "del", peerVeth]);
+    ok(t.capsa(["rm", "-f", "web"]), "rm web");
+  });
+
+  void it("a port already taken is a clear error before the container starts", async () => {
+    const taken = await freePort();
+    ports.push(taken);
+    ok(t.capsa(["run", "-d", "--name", "first", "-p", `${taken}:80`, "bb:1", "httpd", "-f", "-p", "80"]), "run first");
+    const second = t.capsa(["run", "-d", "--name", "second", "-p", `${taken}:80`, "bb:1", "httpd", "-f", "-p", "80"]);
+    assert.equal(second.status, 125);
+    assert.match(second.stderr, new RegExp(`Bind for 0\\.0\\.0\\.0:${taken} failed: port is already allocated`));
+    assert.equal(ok(t.capsa(["inspect", "-f", "{{.State.Running}}", "second"]), "inspect").trim(), "false");
+    // A socket of the host's own.
+    const hostPort = await freePort();
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(hostPort, "127.0.0.1", () => r()));
+    try {
+      const r = t.capsa(["run", "--rm", "-p", `${hostPort}:80`, "bb:1", "true"]);
+      assert.equal(r.status, 125);
+      assert.match(r.stderr, /port is already allocated/);
+    } finally {
+      srv.close();
+    }
+    ok(t.capsa(["rm", "-f", "first", "second"]), "rm");
+  });
+
+  void it("overlapping subnets are rejected clearly, with each other and with the host's routes", () => {
+    const net = `nt${process.pid}a`;
+    const sub = ok(t.capsa(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", net]), "inspect").trim();
+    const inner = sub.replace(/\.0\/24$/, ".128/25");
+    const r = t.capsa(["network", "create", "--subnet", inner, `nt${process.pid}x`]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /overlaps/);
+    const hostNet = hostSubnets().find((s) => s.prefix >= 8 && s.prefix < 32);
+    if (hostNet) {
+      const h = t.capsa(["network", "create", "--subnet", formatCidr(hostNet), `nt${process.pid}y`]);
+      assert.equal(h.status, 1);
+      assert.match(h.stderr, /overlaps .* host already routes/);
+    }
+    assert.doesNotMatch(ok(t.capsa(["network", "ls", "-q", "--no-trunc", "--format", "{{.Name}}"]), "ls"), /nt\d+[xy]/);
+  });
+
+  void it("--network none has only loopback; host sees the host's interfaces; container:<x> shares x's stack", () => {
+    assert.equal(ok(t.capsa(["run", "--rm", "--network", "none", "bb:1", "sh", "-c", "ip -o link | cut -d: -f2"]), "none").trim(), "lo");
+    const hostIfs = spawnSync("ip", ["-o", "link"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map((l) => l.split(":")[1]!.trim().split("@")[0]!);
+    const inHost = ok(t.capsa(["run", "--rm", "--network", "host", "bb:1", "sh", "-c", "ip -o link | cut -d: -f2"]), "host").split("\n").map((s) => s.trim().split("@")[0]!);
+    for (const i of hostIfs.filter((n) => !n.startsWith("veth") && !n.startsWith("cps-"))) assert.ok(inHost.includes(i), `host interface ${i} missing in --network host`);
+    const ip = ok(t.capsa(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]), "inspect").trim();
+    const dbHost = ok(t.capsa(["inspect", "-f", "{{.Config.Hostname}}", "db"]), "inspect").trim();
+    const shared = ok(t.capsa(["run", "--rm", "--network", "container:db", "bb:1", "sh", "-c", "ip -o -4 addr show eth0; timeout 3 wget -q -O - http://127.0.0.1/hostname"]), "container:db");
+    assert.match(shared, new RegExp(`inet ${ip.replace(/\./g, "\\.")}/`));
+    assert.match(shared, new RegExp(`^${dbHost}$`, "m"));
+  });
+
+  void it("an --internal network cannot reach outside while the bridge can (HTTP HEAD to the package mirror)", () => {
+    const mirror = debianMirror();
+    const host = new URL(mirror).hostname;
+    const ip = resolveHost(host);
+    const internal = `nt${process.pid}i`;
+    network(internal, "--internal");
+    const probe = ["timeout", "10", "wget", "-q", "--spider", `${mirror}/`];
+    const out = t.capsa(["run", "--rm", "--add-host", `${host}:${ip}`, "bb:1", ...probe]);
+    assert.equal(out.status, 0, `bridge → mirror: ${out.stderr}`);
+    const blocked = t.capsa(["run", "--rm", "--network", internal, "--add-host", `${host}:${ip}`, "bb:1", ...probe]);
+    assert.notEqual(blocked.status, 0, "an internal network reached the mirror");
+    ok(t.capsa(["network", "rm", internal]), "network rm");
+  });
+
+  void it("a CLI killed at any point of `run` leaves nothing once the containers are removed", async () => {
+    const net = `nt${process.pid}a`;
+    for (const delay of [80, 250, 500, 900, 1500]) {
+      const child = spawn(process.execPath, [CLI, "run", "--network", net, "-p", "80", "--name", `crash${delay}`, "bb:1", "sleep", "30"], { env: t.env, stdio: "ignore" });
+      await sleep(delay);
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+    }
+    for (const delay of [80, 250, 500, 900, 1500]) t.capsa(["rm", "-f", `crash${delay}`]);
+    ok(t.capsa(["rm", "-f", "db", "peer"]), "rm");
+    ok(t.capsa(["network", "ls"]), "network ls"); // reconciles
+    const s = state();
+    assert.deepEqual({ ...s, bridges: [] }, { veths: [], bridges: [], netns: [], rules: [], leases: [] });
+    ok(t.capsa(["network", "rm", net]), "network rm");
+  });
+
+  void it("system reset leaves no veth, bridge, namespace, iptables rule or lease", () => {
+    ok(t.capsa(["network", "create", "--subnet", subnets[1]!, `nt${process.pid}z`]), "create");
+    bridges.push(ok(t.capsa(["network", "inspect", "-f", "{{.Capsa.Bridge}}", `nt${process.pid}z`]), "inspect").trim());
+    ok(t.capsa(["run", "-d", "--network", `nt${process.pid}z`, "--name", "last", "bb:1", "sleep", "60"]), "run");
+    ok(t.capsa(["run", "-d", "--name", "last2", "-p", `${ports[0]}:80`, "bb:1", "sleep", "60"]), "run");
+    ok(t.capsa(["system", "reset", "--force"]), "reset");
+    assert.deepEqual(state(), { veths: [], bridges: [], netns: [], rules: [], leases: [] });
+  });
+});
