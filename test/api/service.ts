@@ -1,0 +1,81 @@
+// Runs `capsa system service` on a private unix socket for a test, with its own
+// state root; stop() ends it by its pid (SIGTERM, then SIGKILL) even when a test failed.
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { CLI, makeTestRoot, type TestRoot } from "../helpers.ts";
+
+export interface Service {
+  t: TestRoot;
+  socket: string;
+  /** Environment for docker clients: DOCKER_HOST at the socket, a private DOCKER_CONFIG. */
+  env: NodeJS.ProcessEnv;
+  /** Runs the real docker CLI against the service. */
+  docker(args: string[], opts?: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
+  /** One raw HTTP request over the socket. */
+  request(method: string, p: string, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>;
+  /** The service's stderr so far (for failure messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export async function startService(label: string): Promise<Service> {
+  const t = makeTestRoot(label);
+  const socket = path.join(t.root, "capsa.sock");
+  const dockerConfig = path.join(t.root, "docker-config");
+  fs.mkdirSync(dockerConfig);
+  let stderr = "";
+  const child: ChildProcess = spawn(process.execPath, [CLI, "system", "service", "--host", `unix://${socket}`, "--debug"], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig };
+  delete env.DOCKER_API_VERSION;
+  delete env.DOCKER_CONTEXT;
+  delete env.DOCKER_TLS_VERIFY;
+
+  const request: Service["request"] = (method, p, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: socket, agent: false, method, path: p, headers: body ? { "Content-Type": "application/json" } : {} }, (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      process.kill(child.pid, "SIGTERM");
+      const killer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, "SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    t.cleanup();
+  };
+
+  // Ready when a ping answers.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await request("GET", "/_ping")).status === 200) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`capsa system service did not come up: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    t,
+    socket,
+    env,
+    docker: (args, opts = {}) => spawnSync("docker", args, { env: { ...env, ...opts.env }, input: opts.input, encoding: "utf8", timeout: opts.timeoutMs ?? 60_000 }),
+    request,
+    log: () => stderr,
+    stop,
+  };
+}
