@@ -4,6 +4,7 @@
 // upper dir is committed, the other instructions as config-only images. Each
 // step's result is cached by (parent image, instruction, inputs); a cached
 // step costs a file read. Only the final stage's image is tagged, at the end.
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -825,6 +826,24 @@ function removeMountStubs(upper: string, lowers: string[]): void {
     if (lowers.some((l) => fs.existsSync(path.join(l, rel)))) continue;
     fs.rmSync(p);
   }
+  // /etc itself was copied up only to hold those mount points: drop it when it is
+  // now empty and unchanged (same mode and owner as below, not opaque).
+  const etc = path.join(upper, "etc");
+  try {
+    const st = fs.lstatSync(etc);
+    if (!st.isDirectory() || fs.readdirSync(etc).length > 0 || isOpaque(etc)) return;
+    const below = lowers.map((l) => path.join(l, "etc")).find((d) => fs.existsSync(d));
+    if (!below) return;
+    const b = fs.lstatSync(below);
+    if (b.isDirectory() && b.mode === st.mode && b.uid === st.uid && b.gid === st.gid) fs.rmdirSync(etc);
+  } catch {
+    /* nothing to tidy */
+  }
+}
+
+function isOpaque(dir: string): boolean {
+  const r = spawnSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", dir], { encoding: "utf8" });
+  return r.status === 0 && r.stdout.trim() === "y";
 }
 
 /** Go durations ("30s", "1m30s", "500ms") in nanoseconds. */

@@ -7,6 +7,7 @@
 // ids, then publish files and insert rows in one write transaction. A failure
 // before that leaves nothing behind; deletions take the same write lock, so a
 // concurrent rmi never removes a layer that a load is about to reference.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Transform, type Readable, type Writable } from "node:stream";
@@ -205,6 +206,11 @@ export class ImageStore implements ImageApi {
   list(opts: { all?: boolean; filters?: Record<string, string[]> } = {}): ImageRecord[] {
     const rows = this.db.prepare("SELECT id, manifest_digest, config, created, size FROM images ORDER BY created DESC, id").all() as ImageRow[];
     let images = rows.map((r) => this.toRecord(r));
+    if (!opts.all) {
+      // As docker: untagged images that other images were built on (a build's intermediate steps) show with -a only.
+      const parents = intermediateIds(images);
+      images = images.filter((i) => i.repoTags.length > 0 || !parents.has(i.id));
+    }
     const f = opts.filters ?? {};
     for (const [key, values] of Object.entries(f)) {
       for (const v of values) {
@@ -764,16 +770,21 @@ export class ImageStore implements ImageApi {
   prune(opts: { all?: boolean } = {}): { ImagesDeleted: RemoveResult; SpaceReclaimed: number } {
     const out: RemoveResult = [];
     let reclaimed = 0;
-    for (const img of this.list()) {
-      if (!opts.all && img.repoTags.length > 0) continue;
-      if (this.usedBy(img.id)) continue;
-      for (const t of [...img.repoTags, ...img.repoDigests]) {
-        this.db.prepare("DELETE FROM image_refs WHERE ref = ?").run(t);
-        out.push({ Untagged: familiarString(t) });
+    // Removing an image can leave its (intermediate) parent dangling: repeat until nothing changes.
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const img of this.list()) {
+        if (!opts.all && img.repoTags.length > 0) continue;
+        if (this.usedBy(img.id)) continue;
+        for (const t of [...img.repoTags, ...img.repoDigests]) {
+          this.db.prepare("DELETE FROM image_refs WHERE ref = ?").run(t);
+          out.push({ Untagged: familiarString(t) });
+        }
+        const r = this.deleteImage(img.id);
+        out.push(...r.deleted);
+        reclaimed += r.reclaimed;
+        progress = true;
       }
-      const r = this.deleteImage(img.id);
-      out.push(...r.deleted);
-      reclaimed += r.reclaimed;
     }
     reclaimed += this.collectGarbage();
     return { ImagesDeleted: out, SpaceReclaimed: reclaimed };
@@ -805,6 +816,35 @@ export class ImageStore implements ImageApi {
       .immediate();
     return reclaimed;
   }
+}
+
+/** A key per history step (entries and the diff ids so far), so an image's chain can be matched against another's prefix. */
+function historyKeys(cfg: OciImageConfig): string[] {
+  const diffIds = cfg.rootfs?.diff_ids ?? [];
+  const keys: string[] = [];
+  let key = "";
+  let layer = 0;
+  for (const e of cfg.history ?? []) {
+    const d = e.empty_layer ? "" : (diffIds[layer++] ?? "");
+    key = crypto.createHash("sha256").update(key).update(JSON.stringify([e.created ?? "", e.created_by ?? "", !!e.empty_layer, d])).digest("hex");
+    keys.push(key);
+  }
+  return layer === diffIds.length ? keys : [];
+}
+
+/** IDs of images whose whole history is a proper prefix of another image's: the parents (build steps) of others. */
+export function intermediateIds(images: ImageRecord[]): Set<string> {
+  const prefixes = new Set<string>();
+  const own = new Map<string, string>();
+  for (const img of images) {
+    const keys = historyKeys(img.config);
+    if (keys.length === 0) continue;
+    own.set(img.id, keys[keys.length - 1]!);
+    for (let i = 0; i < keys.length - 1; i++) prefixes.add(keys[i]!);
+  }
+  const out = new Set<string>();
+  for (const [id, key] of own) if (prefixes.has(key)) out.add(id);
+  return out;
 }
 
 function headOf(blob: BlobWriter): Buffer {
