@@ -60,3 +60,30 @@ export class BuildCache {
     }
   }
 }
+
+function du(p: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.size;
+  return fs.readdirSync(p).reduce((n, c) => n + du(path.join(p, c)), 0);
+}
+
+/** `builder prune`: every cache entry and every RUN --mount=type=cache directory under the state root. */
+export function pruneBuildCache(root: string): { CachesDeleted: string[]; SpaceReclaimed: number } {
+  const deleted: string[] = [];
+  let reclaimed = 0;
+  const cache = new BuildCache(path.join(root, "build-cache"));
+  for (const f of fs.existsSync(cache.dir) ? fs.readdirSync(cache.dir) : []) if (!f.startsWith(".")) deleted.push(f);
+  cache.clear();
+  const mounts = path.join(root, "build-cache-mounts");
+  for (const d of fs.existsSync(mounts) ? fs.readdirSync(mounts) : []) {
+    reclaimed += du(path.join(mounts, d));
+    fs.rmSync(path.join(mounts, d), { recursive: true, force: true });
+    deleted.push(d);
+  }
+  return { CachesDeleted: deleted, SpaceReclaimed: reclaimed };
+}

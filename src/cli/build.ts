@@ -7,7 +7,8 @@ import { Readable } from "node:stream";
 import type { BuildOptions } from "../build/types.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import { validReference } from "./container-flags.ts";
-import { passThroughTo, type VerbTable } from "./verb.ts";
+import { humanSize } from "./units.ts";
+import { confirm, passThroughTo, type VerbTable } from "./verb.ts";
 
 async function readAll(input: NodeJS.ReadStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -119,6 +120,23 @@ export const verbs: VerbTable = {
         process.off("SIGINT", onSigint);
         process.off("SIGTERM", onSigint);
       }
+    },
+  },
+
+  "builder prune": {
+    command: (v) =>
+      newCommand(v, "[OPTIONS]", "Remove build cache")
+        .option("-a, --all", "Remove all build cache (the same here)")
+        .option("-f, --force", "Do not prompt for confirmation"),
+    args: [0, 0],
+    async run(ctx, opts) {
+      const o = opts as { force?: boolean };
+      if (!o.force && !(await confirm(ctx, "WARNING! This will remove all build cache.\nAre you sure you want to continue?"))) return 0;
+      const engine = await ctx.engine();
+      const r = await engine.pruneBuildCache();
+      if (r.CachesDeleted.length) ctx.out(`Deleted build cache objects:\n${r.CachesDeleted.map((c) => c + "\n").join("")}\n`);
+      ctx.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
+      return 0;
     },
   },
 };

@@ -62,6 +62,13 @@ const VERBS: Record<string, [Loader, string, string]> = {
 
 /** Management groups: sub-verb → [module, key]. */
 const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, string]> }> = {
+  builder: {
+    help: "Manage builds",
+    verbs: {
+      build: [build, "build"],
+      prune: [build, "builder prune"],
+    },
+  },
   container: {
     help: "Manage containers",
     verbs: {

@@ -172,4 +172,6 @@ export interface EngineApi {
   close(): void;
   /** Builds an image from a Containerfile/Dockerfile (src/build); tags it only when every step succeeded. */
   build(opts: BuildOptions): Promise<BuildResult>;
+  /** Forgets the build cache (step → image entries) and removes RUN --mount=type=cache directories. */
+  pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
 }

@@ -60,6 +60,11 @@ export class Engine implements EngineApi {
     const { build } = await import("../build/builder.ts");
     return build(this, opts);
   }
+
+  async pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+    const { pruneBuildCache } = await import("../build/cache.ts");
+    return pruneBuildCache(this.paths.root);
+  }
 }
 
 function usesVolume(h: HostConfig, name: string): boolean {

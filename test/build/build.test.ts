@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
@@ -295,6 +296,56 @@ void describe("capsa build", () => {
     assert.deepEqual(fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(t.root)), []);
   });
 
+  void it("ADDs a URL (from a loopback server this test starts), keeping RUN --mount=type=cache content between builds", async () => {
+    const server = http.createServer((req, res) => {
+      if (req.url === "/files/tool.sh") {
+        res.writeHead(200, { "Content-Type": "text/plain", "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT" });
+        res.end("echo downloaded\n");
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = context("url", {
+        Containerfile: [
+          "FROM busybox",
+          `ADD http://127.0.0.1:${port}/files/tool.sh /opt/`,
+          "RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /runs",
+          "",
+        ].join("\n"),
+      });
+      // RUN --network host so a later RUN could reach the server too; ADD itself fetches from the builder.
+      let r = await capsaAsync(["build", "--network", "host", "-t", "url:1", dir]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(ok(t.capsa(["run", "--rm", "url:1", "sh", "-c", "stat -c %a /opt/tool.sh; sh /opt/tool.sh; cat /runs"])), "600\ndownloaded\n1\n");
+      r = await capsaAsync(["build", "--no-cache", "-t", "url:2", dir]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(ok(t.capsa(["run", "--rm", "url:2", "cat", "/runs"])), "2\n", "the cache mount kept the first build's line");
+      fs.writeFileSync(path.join(dir, "Containerfile"), `FROM busybox\nADD http://127.0.0.1:${port}/missing /x\n`);
+      r = await capsaAsync(["build", dir]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /Containerfile:2: ADD failed: .*HTTP 404/);
+    } finally {
+      server.close();
+    }
+    ok(t.capsa(["builder", "prune", "-f"]));
+    assert.deepEqual(fs.readdirSync(path.join(t.root, "build-cache-mounts")), []);
+  });
+
+  void it("lists build steps with images -a only", () => {
+    const dir = context("steps", { Containerfile: "FROM busybox\nENV A=1\nRUN touch /x\nENV B=2\n" });
+    const ids = (all: boolean): string[] => ok(t.capsa(["images", ...(all ? ["-a"] : []), "-q", "--no-trunc"])).split("\n").filter(Boolean);
+    const [shown0, all0] = [ids(false), ids(true)];
+    const id = ok(build(["-q", "-t", "steps:1", dir])).trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    const [shown, all] = [ids(false), ids(true)];
+    assert.deepEqual(shown.filter((i) => !shown0.includes(i)), [id]);
+    assert.equal(all.filter((i) => !all0.includes(i)).length, 3, "ENV A and RUN steps, and the image, with -a");
+  });
+
   void it("round-trips the built image through podman (save → podman load → podman run)", { skip: podmanMissing() }, () => {
     const dir = context("podman", { Containerfile: MULTI, "gen.sh": GEN });
     ok(build(["-t", "localhost/multi:podman", dir]));
@@ -316,6 +367,18 @@ void describe("capsa build", () => {
     }
   });
 });
+
+/** The CLI without blocking this process (a server in the test must keep answering). */
+function capsaAsync(args: string[]): Promise<R> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 function podmanMissing(): string | false {
   if (spawnSync("sh", ["-c", "command -v podman"]).status !== 0) return "podman is not installed (apt-get install podman)";
