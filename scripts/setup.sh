@@ -5,7 +5,16 @@
 # is refreshed only when a wanted package is missing, `npm ci` runs only when
 # node_modules is missing or older than package-lock.json, and the bundle
 # build takes about a second.
+#
+#   --no-build   stop after the dependencies (scripts/test.sh builds as a step of its own)
 set -euo pipefail
+build=1
+for arg in "$@"; do
+  case $arg in
+    --no-build) build= ;;
+    *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -88,6 +97,8 @@ else
   log "node_modules: up to date"
 fi
 
-log "npm run build"
-npm run --silent build
+if [[ -n $build ]]; then
+  log "npm run build"
+  npm run --silent build
+fi
 log "done"

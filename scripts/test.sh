@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is needed, then type-checks, lints and runs the whole test
-# suite. Every step runs even when an earlier one fails, so one run shows all
+# Installs what is needed, then builds, type-checks, lints and runs the whole
+# test suite. Every step runs even when an earlier one fails, so one run shows all
 # problems; the exit status is non-zero when any step failed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
-bash scripts/setup.sh || { echo "[test] set-up failed" >&2; exit 1; }
+bash scripts/setup.sh --no-build || { echo "[test] set-up failed" >&2; exit 1; }
 
 failed=()
 step() {
@@ -20,6 +20,7 @@ step() {
   fi
 }
 
+step build npm run --silent build
 step typecheck npm run --silent typecheck
 step lint npm run --silent lint
 step test npm test
