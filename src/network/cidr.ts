@@ -91,3 +91,16 @@ export function pickSubnet(pool: Cidr, taken: Cidr[], seed: number): Cidr {
   }
   throw invalid(`could not find an available, non-overlapping IPv4 address pool in ${formatCidr(pool)}`);
 }
+
+/** The MTU of the interface the default route leaves by (bridges use it, so NAT'd traffic is not fragmented or black-holed). */
+export function defaultRouteMtu(): number | undefined {
+  try {
+    const out = execFileSync("ip", ["-4", "route", "show", "default"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const dev = /\bdev (\S+)/.exec(out)?.[1];
+    if (!dev) return undefined;
+    const mtu = Number(fs.readFileSync(`/sys/class/net/${dev}/mtu`, "utf8").trim());
+    return Number.isInteger(mtu) && mtu >= 576 ? mtu : undefined;
+  } catch {
+    return undefined;
+  }
+}

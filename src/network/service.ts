@@ -14,7 +14,7 @@ import type { ContainerRecord, EndpointSettings, HostConfig } from "../engine/ty
 import type { Ctx } from "../engine/containers/context.ts";
 import type { SpecNetwork } from "../runtime/spec.ts";
 import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/errors.ts";
-import { type Cidr, contains, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
+import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
 import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
 import { allocatePorts, wantedPorts } from "./ports.ts";
@@ -132,6 +132,7 @@ export class Networks implements NetworkApi {
   }
 
   private buildConfList(n: NetworkRecord): ConfList {
+    const mtu = defaultRouteMtu();
     const plugins: ConfList["plugins"] = [
       {
         type: "bridge",
@@ -139,6 +140,7 @@ export class Networks implements NetworkApi {
         isGateway: true,
         ipMasq: !n.Internal,
         hairpinMode: true,
+        ...(mtu !== undefined && mtu < 1500 ? { mtu } : {}),
         ipam: {
           type: "host-local",
           ranges: [[{ subnet: n.Subnet, gateway: n.Gateway }]],

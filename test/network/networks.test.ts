@@ -75,7 +75,7 @@ after(() => {
 });
 
 void describe("networks", () => {
-  void it("the default bridge exists without set-up, uses the subnet given for it and NATs out; ip, route, hosts agree with inspect", () => {
+  void it("the default bridge exists without set-up, uses the subnet given for it; ip, route and hosts agree with inspect", () => {
     ok(t.capsa(["run", "-d", "--name", "plain", "bb:1", "sleep", "60"]), "run");
     const ip = ok(t.capsa(["inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "plain"]), "inspect").trim();
     assert.ok(ip.startsWith(prefixOf(defaultSubnet)), `${ip} not in ${defaultSubnet}`);
@@ -132,6 +132,33 @@ void describe("networks", () => {
     assert.match(rm.stderr, /active endpoints \(peer2\)/);
     ok(t.capsa(["rm", "-f", "peer2"]), "rm peer2");
     ok(t.capsa(["network", "rm", net2]), "network rm");
+  });
+
+  void it("--ip, --mac-address, --hostname, --dns, --dns-search and --add-host are what the container sees and inspect shows", () => {
+    const net = `nt${process.pid}a`;
+    const sub = subnets[1]!;
+    const ip = `${prefixOf(sub)}77`;
+    ok(
+      t.capsa([
+        "run", "-d", "--name", "fixed", "--network", net, "--ip", ip, "--mac-address", "92:d0:c6:0a:29:33", "--hostname", "box1",
+        "--dns", "10.0.0.53", "--dns-search", "example.test", "--add-host", "extra.test:10.9.8.7", "bb:1", "sleep", "60",
+      ]),
+      "run",
+    );
+    const out = ok(t.capsa(["exec", "fixed", "sh", "-c", "ip -o -4 addr show eth0; cat /sys/class/net/eth0/address; hostname; cat /etc/resolv.conf /etc/hosts"]), "exec");
+    const seen = ok(t.capsa(["inspect", "-f", `{{.NetworkSettings.IPAddress}} {{.NetworkSettings.MacAddress}} {{(index .NetworkSettings.Networks "${net}").IPAddress}} {{.Config.Hostname}}`, "fixed"]), "inspect");
+    assert.equal(seen.trim(), `${ip} 92:d0:c6:0a:29:33 ${ip} box1`);
+    assert.match(out, new RegExp(`inet ${ip.replace(/\./g, "\\.")}/24`));
+    assert.match(out, /^92:d0:c6:0a:29:33$/m);
+    assert.match(out, /^box1$/m);
+    assert.match(out, /^nameserver 10\.0\.0\.53$/m);
+    assert.match(out, /^search example\.test$/m);
+    assert.match(out, /^10\.9\.8\.7\textra\.test$/m);
+    assert.match(out, new RegExp(`^${ip.replace(/\./g, "\\.")}\tbox1$`, "m"));
+    const bad = t.capsa(["run", "--rm", "--network", net, "--ip", "192.168.254.3", "bb:1", "true"]);
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /not in network/);
+    ok(t.capsa(["rm", "-f", "fixed"]), "rm");
   });
 
   void it("publishes TCP and UDP ports to the host's loopback; random ports, -P and `port`", async () => {
