@@ -570,6 +570,8 @@ class Builder {
     const { env, argsShown } = this.runEnv(state);
     const createdBy = (argsShown.length ? `|${argsShown.length} ${argsShown.join(" ")} ` : "") + argv.join(" ");
     const network = flagValue(ins, "network") ?? this.opts.network ?? "default";
+    const security = flagValue(ins, "security");
+    if (security !== undefined && security !== "sandbox") throw err(`RUN --security=${security} is not allowed`);
     const mountFlags = flagValues(ins, "mount");
     const key = BuildCache.key(["run", state.imageId, createdBy, env, mountFlags, network === "none"]);
     const hit = this.lookupCache(key);
@@ -685,7 +687,8 @@ class Builder {
     const isAdd = ins.keyword === "ADD";
     const from = flagValue(ins, "from");
     if (isAdd && from !== undefined) throw err("ADD does not support --from (use COPY)");
-    if (flagValue(ins, "parents") !== undefined) throw err(`${ins.keyword} --parents is not supported`);
+    for (const f of ["parents", "exclude", "keep-git-dir"]) if (flagValue(ins, f) !== undefined) throw err(`${ins.keyword} --${f} is not supported yet`);
+    const checksum = flagValue(ins, "checksum");
     const chown = flagValue(ins, "chown");
     const chmodSpec = flagValue(ins, "chmod");
     const chmod = chmodSpec !== undefined ? wrap(err, () => parseChmod(this.expandOne(state, ins, chmodSpec))) : undefined;
@@ -717,7 +720,7 @@ class Builder {
         groups.push({ tree, sources, hash: hashSources(tree, sources) });
       } else if (/^https?:\/\//i.test(w)) {
         if (!isAdd) throw err(`source can't be a URL for COPY`);
-        const { tree, sources } = await this.download(w, ins);
+        const { tree, sources } = await this.download(w, ins, checksum);
         groups.push({ tree, sources, hash: hashSources(tree, sources) });
       } else if (fromTree) {
         const sources = wrap(err, () => resolveSources(fromTree, w));
@@ -765,7 +768,7 @@ class Builder {
   }
 
   /** ADD <url>: downloaded into a temp dir (mode 0600, as docker), named after the URL's last path component. */
-  private async download(url: string, ins: Instruction): Promise<{ tree: SourceTree; sources: CopySource[] }> {
+  private async download(url: string, ins: Instruction, checksum: string | undefined): Promise<{ tree: SourceTree; sources: CopySource[] }> {
     const err = (m: string): BuildError => atLine(this.file.file, ins.line, m);
     let res: Response;
     try {
@@ -777,7 +780,12 @@ class Builder {
     const name = decodeURIComponent(new URL(url).pathname.split("/").filter(Boolean).pop() ?? "") || "__unnamed__";
     const dir = this.tmpDir("url");
     const file = path.join(dir, name);
-    fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
+    const body = Buffer.from(await res.arrayBuffer());
+    if (checksum !== undefined) {
+      const actual = "sha256:" + crypto.createHash("sha256").update(body).digest("hex");
+      if (actual !== checksum) throw err(`ADD failed: ${url}: digest mismatch: expected ${checksum}, got ${actual}`);
+    }
+    fs.writeFileSync(file, body, { mode: 0o600 });
     const lm = res.headers.get("last-modified");
     if (lm && !Number.isNaN(Date.parse(lm))) fs.utimesSync(file, new Date(lm), new Date(lm));
     const tree: SourceTree = { dir, ignore: IgnoreMatcher.none(), context: false };
