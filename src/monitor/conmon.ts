@@ -125,7 +125,8 @@ function commonArgs(o: { runtimePath: string; runtimeRoot: string; bundle: strin
   return a;
 }
 
-function spawnConmon(args: string[], extraFds: number, extraEnv: Record<string, string> = {}): { proc: ReturnType<typeof spawn>; sync: SyncReader; stderr: () => string } {
+/** conmon runs in the bundle directory: some versions write files (e.g. `oom`) relative to their working directory. */
+function spawnConmon(args: string[], extraFds: number, cwd: string, extraEnv: Record<string, string> = {}): { proc: ReturnType<typeof spawn>; sync: SyncReader; stderr: () => string } {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, _OCI_SYNCPIPE: "3" };
   const stdio: ("ignore" | "pipe")[] = ["ignore", "ignore", "pipe", "pipe"];
   if (extraFds > 0) {
@@ -133,7 +134,7 @@ function spawnConmon(args: string[], extraFds: number, extraEnv: Record<string, 
     env._OCI_ATTACHPIPE = "5";
     stdio.push("pipe", "pipe");
   }
-  const proc = spawn(CONMON, args, { env, stdio, detached: true });
+  const proc = spawn(CONMON, args, { env, stdio, detached: true, cwd });
   let err = "";
   proc.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
   const sync = new SyncReader(proc.stdio[3] as Readable);
@@ -162,7 +163,7 @@ export async function createUnderMonitor(o: MonitorOptions): Promise<{ pid: numb
     for (const a of o.exitCommand.slice(1)) args.push("--exit-command-arg", a);
     if (o.exitDelaySeconds) args.push("--exit-delay", String(o.exitDelaySeconds));
   }
-  const { proc, sync, stderr } = spawnConmon(args, 0, o.env);
+  const { proc, sync, stderr } = spawnConmon(args, 0, o.bundle, o.env);
   const spawnError = new Promise<never>((_, reject) => proc.once("error", (e) => reject(systemError(`start monitor (${CONMON})`, e))));
   const msg = await Promise.race([sync.next(), spawnError]);
   (proc.stdio[3] as Readable).destroy();
@@ -197,7 +198,7 @@ export async function execUnderMonitor(o: ExecMonitorOptions): Promise<ExecHandl
     "-l", "none",
   ];
   if (o.attach) args.push("--exec-attach");
-  const { proc, sync, stderr } = spawnConmon(args, o.attach ? 2 : 0);
+  const { proc, sync, stderr } = spawnConmon(args, o.attach ? 2 : 0, o.bundle);
   const startPipe = o.attach ? (proc.stdio as unknown as NodeJS.WritableStream[])[4] : undefined;
   const spawnError = new Promise<never>((_, reject) => proc.once("error", (e) => reject(systemError(`start monitor (${CONMON})`, e))));
   if (startPipe) {
