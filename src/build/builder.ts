@@ -21,7 +21,7 @@ import { copyInto, hashSources, parseChmod, resolveOwner, resolveSources, type C
 import { atLine, BuildError } from "./errors.ts";
 import { IgnoreMatcher, loadIgnore } from "./ignore.ts";
 import { flagValue, flagValues, parseDockerfile, parseTrigger, type Instruction, type ParsedFile, type Stage } from "./parse.ts";
-import { ScratchRootfs } from "./rootfs.ts";
+import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
 import type { BuildOptions, BuildResult } from "./types.ts";
 import { envLookup, expandWord, expandWords, type Lookup } from "./words.ts";
 
@@ -39,6 +39,9 @@ const PLATFORM_ARGS: Record<string, string> = {
   BUILDVARIANT: "",
 };
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
+/** Labels of RUN containers: which build (process) they belong to. */
+const BUILD_LABEL = "io.capsa.build";
+const BUILD_PID_LABEL = "io.capsa.build.pid";
 
 interface StageState {
   imageId: string | null;
@@ -98,7 +101,7 @@ class Builder {
 
   private tmpDir(label: string): string {
     fs.mkdirSync(this.engine.paths.tmp, { recursive: true, mode: 0o700 });
-    const d = fs.mkdtempSync(path.join(this.engine.paths.tmp, `build-${label}-`));
+    const d = fs.mkdtempSync(path.join(this.engine.paths.tmp, `build-${process.pid}-${label}-`));
     this.temps.push(d);
     return d;
   }
@@ -166,6 +169,7 @@ class Builder {
       }
     });
     this.opts.signal?.addEventListener("abort", this.onAbort);
+    await this.removeLeftovers();
     const { text, name } = await this.prepareContext();
     this.file = parseDockerfile(text, name);
     this.evalMetaArgs();
@@ -202,6 +206,16 @@ class Builder {
     this.say(`Successfully built ${id.replace(/^sha256:/, "").slice(0, 12)}`);
     for (const t of tags) this.say(`Successfully tagged ${familiarString(t)}`);
     return this.result;
+  }
+
+  /** What a build killed outright (SIGKILL, a crash) left: its RUN containers and scratch mounts. */
+  private async removeLeftovers(): Promise<void> {
+    removeStaleScratch(this.engine.paths.tmp);
+    const mine = await this.engine.containers.list({ all: true, filters: { label: [BUILD_LABEL] } }).catch(() => []);
+    for (const c of mine) {
+      const pid = Number(c.Labels?.[BUILD_PID_LABEL] ?? 0);
+      if (pid && pid !== process.pid && !pidAlive(pid)) await this.engine.containers.remove(c.Id, { force: true, volumes: true }).catch(() => undefined);
+    }
   }
 
   private evalMetaArgs(): void {
@@ -589,7 +603,7 @@ class Builder {
         Env: env,
         WorkingDir: state.config.WorkingDir ?? "",
         User: state.config.User ?? "",
-        Labels: { "io.capsa.build": "true" },
+        Labels: { [BUILD_LABEL]: "true", [BUILD_PID_LABEL]: String(process.pid) },
       },
       hostConfig: { NetworkMode: network === "default" ? "" : network, ...hostConfig },
     });
@@ -867,4 +881,13 @@ export function parseDuration(s: string): number | undefined {
     end = re.lastIndex;
   }
   return end === s.length && end > 0 ? Math.round(total) : undefined;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

@@ -109,7 +109,8 @@ export function hashSources(tree: SourceTree, sources: CopySource[]): string {
     h.update(`${rel}\0${st.mode}\0`);
     if (st.isSymbolicLink()) h.update(`L${fs.readlinkSync(abs)}\0`);
     else if (st.isFile()) {
-      h.update(`F${st.size}\0`).update(fs.readFileSync(abs));
+      h.update(`F${st.size}\0`);
+      hashFile(h, abs);
     } else if (st.isDirectory()) {
       for (const c of fs.readdirSync(abs).sort()) visit(path.join(abs, c), rel ? `${rel}/${c}` : c, false);
     }
@@ -119,6 +120,21 @@ export function hashSources(tree: SourceTree, sources: CopySource[]): string {
     visit(s.abs, s.rel, true);
   }
   return "sha256:" + h.digest("hex");
+}
+
+/** Feeds a file to the hash in 1 MiB reads (contexts may hold large files). */
+function hashFile(h: crypto.Hash, file: string): void {
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export interface CopyOptions {

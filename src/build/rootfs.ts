@@ -20,7 +20,7 @@ export class ScratchRootfs {
   /** Mounts imageId's layers (none for scratch) under a fresh writable layer. */
   static mount(images: LayerStore, tmpRoot: string, imageId: string | null): ScratchRootfs {
     fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
-    const dir = path.join(tmpRoot, `build-${crypto.randomBytes(6).toString("hex")}`);
+    const dir = path.join(tmpRoot, `build-${process.pid}-${crypto.randomBytes(6).toString("hex")}`);
     fs.mkdirSync(dir, { mode: 0o700 });
     const r = new ScratchRootfs(dir);
     try {
@@ -47,6 +47,37 @@ export class ScratchRootfs {
       this.unmount();
     } finally {
       fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Unmounts and removes scratch dirs (`build-<pid>-*`) of builds whose process is gone (killed with SIGKILL, a crash). */
+export function removeStaleScratch(tmpRoot: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^build-(\d+)-/.exec(n);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    const dir = path.join(tmpRoot, n);
+    const merged = path.join(dir, "rootfs");
+    try {
+      if (isMounted(merged)) unmount(merged);
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* still busy: a later build retries */
     }
   }
 }

@@ -273,7 +273,7 @@ void describe("capsa build", () => {
   });
 
   void it("stops cleanly on Ctrl-C: the RUN container is removed and nothing is tagged", async () => {
-    const dir = context("interrupt", { Containerfile: "FROM busybox\nRUN echo started; sleep 60\n" });
+    const dir = context("interrupt", { Containerfile: "FROM busybox\nRUN echo run-$((40+2)); sleep 60\n" });
     const child = spawn(process.execPath, [CLI, "build", "-t", "intr:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -281,7 +281,7 @@ void describe("capsa build", () => {
     const started = new Promise<void>((resolve) => {
       child.stdout.on("data", (d: Buffer) => {
         stdout += d.toString();
-        if (stdout.includes("started")) resolve();
+        if (stdout.includes("run-42")) resolve();
       });
     });
     await started;
@@ -294,6 +294,19 @@ void describe("capsa build", () => {
     assert.equal(t.capsa(["image", "inspect", "intr:1"]).status, 1);
     assert.equal(ok(t.capsa(["ps", "-aq"])).trim(), "");
     assert.deepEqual(fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(t.root)), []);
+  });
+
+  void it("a later build removes what a killed build (SIGKILL) left running", async () => {
+    const dir = context("killed", { Containerfile: "FROM busybox\nRUN echo run-$((40+2)); sleep 120\n" });
+    const child = spawn(process.execPath, [CLI, "build", "-t", "killed:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
+    await new Promise<void>((resolve) => child.stdout.on("data", (d: Buffer) => d.toString().includes("run-42") && resolve()));
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.on("exit", resolve));
+    assert.notEqual(ok(t.capsa(["ps", "-aq"])).trim(), "", "the RUN container outlived the killed CLI");
+    const other = context("after-kill", { Containerfile: "FROM busybox\nENV AFTER=1\n" });
+    ok(build([other]));
+    assert.equal(ok(t.capsa(["ps", "-aq"])).trim(), "");
+    assert.equal(t.capsa(["image", "inspect", "killed:1"]).status, 1);
   });
 
   void it("ADDs a URL (from a loopback server this test starts), keeping RUN --mount=type=cache content between builds", async () => {
