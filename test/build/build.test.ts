@@ -236,7 +236,7 @@ void describe("capsa build", () => {
   void it("runs exec-form RUN, heredocs, COPY --chown/--chmod, globs and ADD of a local tar", () => {
     const dir = context("copy", {
       Containerfile: [
-        "FROM busybox",
+        "FROM busybox AS files",
         'RUN ["/bin/sh", "-c", "echo exec form > /exec"]',
         "RUN <<EOF",
         "echo line one > /heredoc",
@@ -245,6 +245,12 @@ void describe("capsa build", () => {
         "COPY --chown=app:staff --chmod=0640 *.txt /files/",
         "COPY dir /into",
         "ADD bundle.tar /unpacked/",
+        "RUN --mount=type=bind,source=dir,target=/mnt/ctx cat /mnt/ctx/x/y > /from-bind",
+        "USER app",
+        "RUN id -u > /home/app/uid",
+        "FROM busybox",
+        "COPY --from=0 /from-bind /home/app/uid /stage0/",
+        "RUN --mount=type=bind,from=0,source=/exec,target=/e cp /e /exec-via-mount",
         "",
       ].join("\n"),
       "a.txt": "a",
@@ -255,12 +261,17 @@ void describe("capsa build", () => {
     spawnSync("tar", ["-C", path.join(dir, "dir"), "-cf", path.join(dir, "bundle.tar"), "x"]);
     ok(build(["-t", "copy:1", dir]));
     const sh = (cmd: string): string => ok(t.capsa(["run", "--rm", "copy:1", "sh", "-c", cmd]));
-    assert.equal(sh("cat /exec"), "exec form\n");
-    assert.equal(sh("cat /heredoc"), "line one\nline two\n");
-    assert.equal(sh("ls /files | sort | tr '\\n' ' '"), "a.txt b.txt ");
-    assert.equal(sh("stat -c '%u:%g %a' /files/a.txt"), "1000:50 640\n");
-    assert.equal(sh("cat /into/x/y"), "y");
-    assert.equal(sh("cat /unpacked/x/y"), "y");
+    assert.equal(build(["--target", "0", dir]).status, 1, "--target takes a stage name, as docker's");
+    const sh0 = (cmd: string): string => ok(t.capsa(["run", "--rm", "copy:stage0", "sh", "-c", cmd]));
+    assert.doesNotMatch(ok(build(["--target", "files", "-t", "copy:stage0", dir])), /Running in/, "the stage's steps come from the cache");
+    assert.equal(sh0("cat /exec"), "exec form\n");
+    assert.equal(sh0("cat /heredoc"), "line one\nline two\n");
+    assert.equal(sh0("ls /files | sort | tr '\\n' ' '"), "a.txt b.txt ");
+    assert.equal(sh0("stat -c '%u:%g %a' /files/a.txt"), "1000:50 640\n");
+    assert.equal(sh0("cat /into/x/y"), "y");
+    assert.equal(sh0("cat /unpacked/x/y"), "y");
+    assert.equal(sh("cat /stage0/from-bind /stage0/uid"), "y1000\n");
+    assert.equal(sh("cat /exec-via-mount"), "exec form\n");
   });
 
   void it("builds from a Containerfile or a tar context on stdin", () => {
