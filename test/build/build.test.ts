@@ -373,8 +373,11 @@ void describe("capsa build", () => {
   void it("round-trips the built image through podman (save → podman load → podman run)", { skip: podmanMissing() }, () => {
     const dir = context("podman", { Containerfile: MULTI, "gen.sh": GEN });
     ok(build(["-t", "localhost/multi:podman", dir]));
+    // And one built on busybox whose RUN deletes a file (a whiteout in the layer).
+    const rdir = context("podman-run", { Containerfile: 'FROM busybox\nRUN rm /bin/vi && echo made > /made\nCMD ["sh", "-c", "cat /made; ls /bin/vi || echo vi-gone"]\n' });
+    ok(build(["-t", "localhost/onbusybox:podman", rdir]));
     const archive = path.join(work, "multi.tar");
-    ok(t.capsa(["save", "-o", archive, "localhost/multi:podman"]));
+    ok(t.capsa(["save", "-o", archive, "localhost/multi:podman", "localhost/onbusybox:podman"]));
     // podman refuses a runroot path longer than 50 characters.
     const pdir = fs.mkdtempSync("/tmp/cpb-");
     const { env, args } = podmanEnv(pdir);
@@ -384,6 +387,11 @@ void describe("capsa build", () => {
       const run = spawnSync("podman", [...args, "run", "--rm", "--runtime", "runc", "--network", "none", "localhost/multi:podman"], { env, encoding: "utf8", timeout: 120_000 });
       assert.equal(run.status, 0, run.stderr);
       assert.equal(run.stdout, "hello from a built program\n");
+      const run2 = spawnSync("podman", [...args, "run", "--rm", "--runtime", "runc", "--network", "none", "localhost/onbusybox:podman"], { env, encoding: "utf8", timeout: 120_000 });
+      assert.equal(run2.status, 0, run2.stderr);
+      assert.equal(run2.stdout, "made\nvi-gone\n");
+      const hist = spawnSync("podman", [...args, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "localhost/onbusybox:podman"], { env, encoding: "utf8" });
+      assert.match(hist.stdout, /\/bin\/sh -c rm \/bin\/vi && echo made > \/made/);
     } finally {
       spawnSync("podman", [...args, "rmi", "-a", "-f"], { env });
       spawnSync("umount", ["-R", path.join(pdir, "podman-root")]);
