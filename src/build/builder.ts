@@ -664,8 +664,10 @@ class Builder {
         let tree: SourceTree;
         if (o.from) tree = await this.stageTree(o.from, state, ins);
         else tree = { dir: this.contextDir, ignore: this.ignore, context: true };
-        const [s] = resolveSources(tree, src || ".");
-        mounts.push({ Type: "bind", Source: s!.abs, Target: abs, ReadOnly: o.rw !== "true" && o.readwrite !== "true" });
+        const [s] = wrap(err, () => resolveSources(tree, src || "."));
+        // rw on a stage writes into that step's throw-away view; the context on the host is never writable.
+        const rw = (o.rw === "true" || o.readwrite === "true") && !tree.context;
+        mounts.push({ Type: "bind", Source: s!.abs, Target: abs, ReadOnly: !rw });
       } else if (type === "tmpfs") {
         tmpfs[abs] = o.size ? `size=${o.size}` : "";
       } else {
