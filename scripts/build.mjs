@@ -1,7 +1,11 @@
 // Bundles the CLI and the SDK into dist/ with esbuild. Code splitting keeps
 // `capsa run` start-up lean: the CLI entry is small, and each verb's module
 // (and what only it needs) is a chunk loaded on first use.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// Chunk names carry content hashes: start clean so old chunks do not pile up.
+rmSync("dist", { recursive: true, force: true });
 
 await build({
   entryPoints: { cli: "src/cli/main.ts", sdk: "src/index.ts" },

@@ -337,28 +337,9 @@ export async function extractArchive(source: Readable, targetDir: string, opts: 
   return extractTar(stream, targetDir, opts);
 }
 
-/**
- * Moves a fully prepared directory into place atomically. If finalDir already
- * exists (a concurrent writer won the race) the prepared copy is discarded.
- * Returns true when this call installed it.
- */
-export function installDir(preparedDir: string, finalDir: string): boolean {
-  fs.mkdirSync(path.dirname(finalDir), { recursive: true });
-  if (fs.existsSync(finalDir)) {
-    fs.rmSync(preparedDir, { recursive: true, force: true });
-    return false;
-  }
-  try {
-    fs.renameSync(preparedDir, finalDir);
-    return true;
-  } catch (e) {
-    if (errno(e) === "ENOTEMPTY" || errno(e) === "EEXIST") {
-      fs.rmSync(preparedDir, { recursive: true, force: true });
-      return false;
-    }
-    throw e;
-  }
-}
+import { installDir } from "./install.ts";
+
+export { installDir };
 
 /** A fresh private directory under tmpRoot, for extraction before installDir. */
 export function makeTempDir(tmpRoot: string, label: string): string {

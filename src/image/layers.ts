@@ -10,13 +10,8 @@ import { Transform } from "node:stream";
 import { finished } from "node:stream/promises";
 import { decompressStream, type Compression } from "../archive/compression.ts";
 import { extractTar, makeTempDir } from "../archive/extract.ts";
-import { hexOf } from "./content.ts";
 
-export const LAYER_DIR_HEX = 24;
-
-export function layerDirName(chainId: string): string {
-  return hexOf(chainId).slice(0, LAYER_DIR_HEX);
-}
+export { LAYER_DIR_HEX, layerDirName } from "./layer-dir.ts";
 
 export interface UnpackedLayer {
   /** Temp directory holding the unpacked layer (install it with Staging.dir). */

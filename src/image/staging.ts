@@ -5,7 +5,7 @@
 // `rmi`/`prune` never deletes a blob or layer dir that a load is about to use.
 import fs from "node:fs";
 import type { BlobWriter, ContentStore } from "./content.ts";
-import { installDir } from "../archive/extract.ts";
+import { installDir } from "../archive/install.ts";
 
 export class Staging {
   private readonly writers: BlobWriter[] = [];

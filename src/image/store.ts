@@ -11,18 +11,22 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Transform, type Readable, type Writable } from "node:stream";
-import { decompressStream, detectCompression } from "../archive/compression.ts";
-import { packUpperDir } from "../archive/pack.ts";
 import type { Paths } from "../engine/paths.ts";
 import type { ContainerConfig, HistoryEntry, ImageConfig, ImageRecord, OciImageConfig } from "../engine/types.ts";
 import type { ImageApi } from "../engine/api.ts";
 import type { DB } from "../store/db.ts";
 import { CapsaError, conflict, invalid, notFound } from "../util/errors.ts";
-import { readImageArchive, type ArchiveImage } from "./archive-read.ts";
-import { writeDockerArchive, writeOciArchive, type SaveItem } from "./archive-write.ts";
+import type { ArchiveImage } from "./archive-read.ts";
+import type { SaveItem } from "./archive-write.ts";
+import type * as ArchiveOpsModule from "./archive-ops.ts";
+
+type ArchiveOps = typeof ArchiveOpsModule;
 import { ContentStore, sha256, type BlobWriter } from "./content.ts";
 import { applyChanges } from "./instructions.ts";
-import { diffIdOf, layerDirName, unpackLayer } from "./layers.ts";
+import { layerDirName } from "./layer-dir.ts";
+
+/** Tar and compression code, loaded on first use (see archive-ops.ts). */
+const archiveOps = (): Promise<ArchiveOps> => import("./archive-ops.ts");
 import { MEDIA, chainIds, jsonBytes, layerMediaType, type Manifest } from "./oci.ts";
 import { familiarRepository, familiarString, normalizeReference, parseReference, referenceString, repositoryName, withDefaultTag } from "./reference.ts";
 import { Staging } from "./staging.ts";
@@ -281,7 +285,7 @@ export class ImageStore implements ImageApi {
     const imageConfig = applyChanges({}, opts.changes ?? []);
     const staging = new Staging(this.content);
     try {
-      const { stream } = await decompressStream(source);
+      const { stream } = await (await archiveOps()).decompressStream(source);
       const layer = await this.stageNewLayer(staging, stream, [], "rootfs");
       const created = new Date().toISOString();
       const config: OciImageConfig = {
@@ -313,7 +317,7 @@ export class ImageStore implements ImageApi {
     imageConfig = applyChanges({ ...imageConfig, ...(opts.config ?? {}) }, opts.changes ?? []);
     const staging = new Staging(this.content);
     try {
-      const layer = await this.stageNewLayer(staging, packUpperDir(opts.upperDir), parentLayers, "container changes");
+      const layer = await this.stageNewLayer(staging, (await archiveOps()).packUpperDir(opts.upperDir), parentLayers, "container changes");
       const created = new Date().toISOString();
       const cmd = opts.containerConfig?.Cmd;
       const entry: HistoryEntry = { created, created_by: opts.createdBy ?? (cmd ? cmd.join(" ") : "") };
@@ -361,7 +365,7 @@ export class ImageStore implements ImageApi {
   async load(source: Readable): Promise<string[]> {
     const staging = new Staging(this.content);
     try {
-      const found = await readImageArchive(source, staging);
+      const found = await (await archiveOps()).readImageArchive(source, staging);
       const prepared: PreparedImage[] = [];
       const seen = new Map<string, PreparedLayer>();
       for (const img of found) prepared.push(await this.prepareArchiveImage(staging, img, seen));
@@ -395,7 +399,7 @@ export class ImageStore implements ImageApi {
     });
     tarStream.on("error", (e) => tee.destroy(e));
     tarStream.pipe(tee);
-    const unpacked = await unpackLayer(tee, this.paths.tmp, undefined, what);
+    const unpacked = await (await archiveOps()).unpackLayer(tee, this.paths.tmp, undefined, what);
     const digest = blob.finish(unpacked.diffId, what);
     const chainId = chainIds([...below.map((l) => l.diffId), unpacked.diffId]).pop()!;
     staging.dir(unpacked.tmpDir, path.join(this.paths.layers, layerDirName(chainId)));
@@ -417,19 +421,19 @@ export class ImageStore implements ImageApi {
       const chainId = chains[i]!;
       const diffId = diffIds[i]!;
       const what = `layer ${i + 1} of ${img.layers.length} (${l.digest})`;
-      const mediaType = l.mediaType ?? layerMediaType(detectCompression(headOf(l.blob)));
+      const mediaType = l.mediaType ?? layerMediaType((await archiveOps()).detectCompression(headOf(l.blob)));
       const base = { chainId, diffId, blobDigest: l.digest, blobSize: l.blob.size, mediaType };
       const already = seen.get(chainId) ?? this.existingLayer(chainId);
       if (already) {
         // The directory exists; the blob must still be proven to hold that layer.
         if (l.digest !== diffId) {
-          const actual = await diffIdOf(l.blob.openStaged());
+          const actual = await (await archiveOps()).diffIdOf(l.blob.openStaged());
           if (actual !== diffId) throw invalid(`${what}: diff id mismatch: the image config says ${diffId}, the layer content is ${actual}`);
         }
         layers.push({ ...base, size: already.size });
         continue;
       }
-      const unpacked = await unpackLayer(l.blob.openStaged(), this.paths.tmp, diffId, what).catch((e: unknown) => {
+      const unpacked = await (await archiveOps()).unpackLayer(l.blob.openStaged(), this.paths.tmp, diffId, what).catch((e: unknown) => {
         throw invalid(e instanceof Error ? e.message : String(e));
       });
       staging.dir(unpacked.tmpDir, path.join(this.paths.layers, layerDirName(chainId)));
@@ -520,7 +524,7 @@ export class ImageStore implements ImageApi {
    * verifying its diff id; the dir is published by recordPulled.
    */
   async unpackPulledLayer(staging: Staging, blob: Readable, chainId: string, diffId: string, what: string): Promise<number> {
-    const unpacked = await unpackLayer(blob, this.paths.tmp, diffId, what);
+    const unpacked = await (await archiveOps()).unpackLayer(blob, this.paths.tmp, diffId, what);
     staging.dir(unpacked.tmpDir, path.join(this.paths.layers, layerDirName(chainId)));
     return unpacked.size;
   }
@@ -648,8 +652,8 @@ export class ImageStore implements ImageApi {
       for (const l of item.layers) if (!this.content.has(l.blobDigest)) throw notFound(`save: layer blob ${l.blobDigest} of ${item.id} is missing from the content store`);
     }
     const list = [...items.values()];
-    if (format === "oci-archive") await writeOciArchive(list, this.content, dest);
-    else if (format === "docker-archive") await writeDockerArchive(list, this.content, dest);
+    if (format === "oci-archive") await (await archiveOps()).writeOciArchive(list, this.content, dest);
+    else if (format === "docker-archive") await (await archiveOps()).writeDockerArchive(list, this.content, dest);
     else throw invalid(`unknown archive format ${String(format)}`);
   }
 

@@ -9,13 +9,16 @@ import { unmount } from "../../snapshot/overlay.ts";
 import { type Ctx, containerDir, exitFile, nowIso, persistDir, pidAlive, readIntFile } from "./context.ts";
 import { type RuntimeHandle, runtimeFor } from "./runtime.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";
+import { trace } from "../../util/trace.ts";
 import { cgroupManager, containerCgroupsPath } from "../../cgroups/index.ts";
 
 /** Tears down what a run holds: the runtime's container, the rootfs mount. Idempotent. */
 export async function releaseResources(ctx: Ctx, c: ContainerRecord, runtime?: RuntimeHandle): Promise<void> {
   const rt = runtime ?? (await runtimeFor(ctx, c));
   await rt.delete(c.id, true).catch(() => undefined);
+  trace("runtime delete done");
   unmount(rwLayerPaths(containerDir(ctx, c.id)).merged);
+  trace("unmounted");
   cgroupManager().cleanup(containerCgroupsPath(ctx.paths, c.id));
   // CNI DEL (reverse order), then the namespace; peers' hosts files drop the name.
   await ctx.networks.tearDown(c);

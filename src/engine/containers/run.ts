@@ -9,9 +9,12 @@ import { createContainer } from "./create.ts";
 import { processExit, removeContainer } from "./lifecycle.ts";
 import { startContainer } from "./start.ts";
 import { waitForExitFile } from "./wait.ts";
+import { trace } from "../../util/trace.ts";
 
 export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: RunIo): Promise<{ Id: string; exitCode?: number }> {
+  trace("run: engine open");
   const { Id } = await createContainer(ctx, opts);
+  trace("created");
   io.onCreated?.(Id);
   const c = ctx.store.get(Id);
   const policy = c.hostConfig.RestartPolicy?.Name ?? "no";
@@ -23,7 +26,10 @@ export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: R
     }
     const attachment = await startContainer(ctx, c, { exitCommand: needsExitCommand, attach: io.streams });
     await attachment?.done;
-    return { Id, exitCode: await waitExitCode(ctx, Id) };
+    trace("output ended");
+    const exitCode = await waitExitCode(ctx, Id);
+    trace("exit recorded, cleaned up");
+    return { Id, exitCode };
   } catch (e) {
     if (c.hostConfig.AutoRemove) {
       const cur = ctx.store.find(Id);

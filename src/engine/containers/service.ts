@@ -4,6 +4,7 @@ import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListConta
 import type { CreateContainerOptions } from "../types.ts";
 import type { ContainerStats, LogEntry } from "../views.ts";
 import type { Readable } from "node:stream";
+import type * as FileVerbs from "./files.ts";
 import { readLogs } from "../../monitor/logs.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath } from "../../monitor/conmon.ts";
@@ -11,7 +12,6 @@ import { conflict } from "../../util/errors.ts";
 import { type Ctx, containerDir, logPath, shortId } from "./context.ts";
 import { createContainer } from "./create.ts";
 import { execInContainer } from "./exec.ts";
-import { commitContainer, containerChanges, copyFrom, copyTo, exportContainer, statPath } from "./files.ts";
 import { filterContainers, inspectView, summaryView } from "./inspect.ts";
 import { killContainer, pauseContainer, processExit, reconcile, removeContainer, renameContainer, stopContainer, unpauseContainer } from "./lifecycle.ts";
 import { statsContainer, topContainer } from "./observe.ts";
@@ -19,6 +19,9 @@ import { runContainer, waitExitCode } from "./run.ts";
 import { startContainer } from "./start.ts";
 import { runHealthcheck } from "./health.ts";
 import { exitFileExists, sleep, waitForExitFile } from "./wait.ts";
+
+/** cp, diff, export and commit need the tar code: loaded on first use, never by `run`. */
+const fileVerbs = (): Promise<typeof FileVerbs> => import("./files.ts");
 
 export class Containers implements ContainerApi {
   constructor(private readonly ctx: Ctx) {}
@@ -141,15 +144,15 @@ export class Containers implements ContainerApi {
   }
 
   async copyFrom(idOrName: string, path: string) {
-    return copyFrom(this.ctx, await this.current(idOrName), path);
+    return (await fileVerbs()).copyFrom(this.ctx, await this.current(idOrName), path);
   }
 
   async copyTo(idOrName: string, path: string, tar: Readable, opts?: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }) {
-    return copyTo(this.ctx, await this.current(idOrName), path, tar, opts);
+    return (await fileVerbs()).copyTo(this.ctx, await this.current(idOrName), path, tar, opts);
   }
 
   async statPath(idOrName: string, path: string) {
-    return statPath(this.ctx, await this.current(idOrName), path);
+    return (await fileVerbs()).statPath(this.ctx, await this.current(idOrName), path);
   }
 
   async port(idOrName: string) {
@@ -157,15 +160,15 @@ export class Containers implements ContainerApi {
   }
 
   async changes(idOrName: string) {
-    return containerChanges(this.ctx, this.ctx.store.get(idOrName));
+    return (await fileVerbs()).containerChanges(this.ctx, this.ctx.store.get(idOrName));
   }
 
   async export(idOrName: string) {
-    return exportContainer(this.ctx, await this.current(idOrName));
+    return (await fileVerbs()).exportContainer(this.ctx, await this.current(idOrName));
   }
 
   async commit(idOrName: string, opts?: CommitOptions) {
-    return commitContainer(this.ctx, await this.current(idOrName), opts);
+    return (await fileVerbs()).commitContainer(this.ctx, await this.current(idOrName), opts);
   }
 
   async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {

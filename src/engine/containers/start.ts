@@ -14,6 +14,7 @@ import { type Ctx, containerDir, ensureRunDirs, exitFile, logPath, nowIso, persi
 import { releaseResources } from "./cleanup.ts";
 import { exitCommandFor, monitorEnv } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
+import { trace } from "../../util/trace.ts";
 import { healthEnabled, startHealthLoop } from "./health.ts";
 
 export interface StartOptions {
@@ -36,8 +37,11 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   try {
     const layer = prepareRwLayer(dir);
     mountOverlay(ctx.images.layerDirs(c.imageId), layer);
+    trace("rootfs mounted");
     const network = await ctx.networks.setUp(c);
+    trace("network set up");
     const bundle = await writeBundle(ctx, c, layer.merged, network);
+    trace("bundle written");
     const tty = c.config.Tty ?? false;
     const monitor = await createUnderMonitor({
       id: c.id,
@@ -57,10 +61,13 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       env: monitorEnv(ctx),
       exitDelaySeconds: opts.exitCommand ? restartDelaySeconds(c) : undefined,
     });
+    trace("monitor: runtime create done");
     if (opts.attach) {
       attachment = await attachSocket(attachSocketPath(ctx.paths.sockets, shortId(c.id)), opts.attach, { tty, ctlPath: ctlFifoPath(bundle) });
+      trace("attached");
     }
     await runtime.start(c.id);
+    trace("runtime start done");
     ctx.store.mutate(c.id, (r) => {
       r.state = {
         ...r.state,
