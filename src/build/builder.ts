@@ -587,14 +587,14 @@ class Builder {
     const security = flagValue(ins, "security");
     if (security !== undefined && security !== "sandbox") throw err(`RUN --security=${security} is not allowed`);
     const mountFlags = flagValues(ins, "mount");
-    const key = BuildCache.key(["run", state.imageId, createdBy, env, mountFlags, network === "none"]);
+    const { keys: mountKeys, ...hostConfig } = await this.runMounts(state, ins, mountFlags);
+    const key = BuildCache.key(["run", state.imageId, createdBy, env, mountFlags, mountKeys, network === "none"]);
     const hit = this.lookupCache(key);
     if (hit) {
       this.say(` ---> Using cache\n ---> ${short(hit)}`);
       state.imageId = hit;
       return;
     }
-    const hostConfig = await this.runMounts(state, ins, mountFlags);
     const { Id } = await this.engine.containers.create({
       config: {
         Image: state.imageId,
@@ -636,7 +636,8 @@ class Builder {
   }
 
   /** RUN --mount: type=cache (a directory kept in the state root), bind (context or stage, read-only), tmpfs. */
-  private async runMounts(state: StageState, ins: Instruction, flags: string[]): Promise<{ Mounts?: MountSpec[]; Tmpfs?: Record<string, string> }> {
+  private async runMounts(state: StageState, ins: Instruction, flags: string[]): Promise<{ Mounts?: MountSpec[]; Tmpfs?: Record<string, string>; keys: string[] }> {
+    const keys: string[] = [];
     const err = (m: string): BuildError => atLine(this.file.file, ins.line, m);
     const mounts: MountSpec[] = [];
     const tmpfs: Record<string, string> = {};
@@ -662,9 +663,14 @@ class Builder {
       } else if (type === "bind") {
         const src = o.source ?? o.src ?? "";
         let tree: SourceTree;
-        if (o.from) tree = await this.stageTree(o.from, state, ins);
-        else tree = { dir: this.contextDir, ignore: this.ignore, context: true };
+        if (o.from) {
+          const stage = await this.stageTree(o.from, state, ins);
+          keys.push(stage.imageId ?? "scratch");
+          tree = stage;
+        } else tree = { dir: this.contextDir, ignore: this.ignore, context: true };
         const [s] = wrap(err, () => resolveSources(tree, src || "."));
+        // What the step reads through the mount is part of its cache key, as a COPY's input is.
+        if (!o.from) keys.push(hashSources(tree, [s!]));
         // rw on a stage writes into that step's throw-away view; the context on the host is never writable.
         const rw = (o.rw === "true" || o.readwrite === "true") && !tree.context;
         mounts.push({ Type: "bind", Source: s!.abs, Target: abs, ReadOnly: !rw });
@@ -674,7 +680,7 @@ class Builder {
         throw err(`--mount type=${type} is not supported (cache, bind and tmpfs are)`);
       }
     }
-    return { ...(mounts.length ? { Mounts: mounts } : {}), ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}) };
+    return { ...(mounts.length ? { Mounts: mounts } : {}), ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}), keys };
   }
 
   // ---- COPY / ADD -----------------------------------------------------------

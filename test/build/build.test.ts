@@ -112,6 +112,18 @@ void describe("capsa build", () => {
     assert.deepEqual(steps(ok(build(["--no-cache", "-t", "cache:2", dir]))).ran, [2, 4]);
   });
 
+  void it("counts what a RUN reads through a context bind mount in its cache key", () => {
+    const dir = context("bindcache", { Containerfile: "FROM busybox\nRUN --mount=type=bind,source=m.txt,target=/m cat /m > /out\n", "m.txt": "v1\n" });
+    assert.deepEqual(steps(ok(build(["-t", "bind:1", dir]))).ran, [2]);
+    assert.deepEqual(steps(ok(build(["-t", "bind:1", dir]))).cached, [2]);
+    fs.writeFileSync(path.join(dir, "m.txt"), "v2\n");
+    assert.deepEqual(steps(ok(build(["-t", "bind:1", dir]))).ran, [2]);
+    assert.equal(ok(t.capsa(["run", "--rm", "bind:1", "cat", "/out"])), "v2\n");
+    const r = build([context("bindrw", { Containerfile: "FROM busybox\nRUN --mount=type=bind,target=/c,rw touch /c/written\n" })]);
+    assert.equal(r.status, 1, "the context stays read-only");
+    assert.ok(!fs.existsSync(path.join(work, "bindrw", "written")));
+  });
+
   void it("honours .dockerignore with docker's pattern rules", () => {
     const dir = context("ignore", {
       Containerfile: "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . | sort\n",
