@@ -3,6 +3,7 @@
 // need the engine open it.
 import type { EngineApi } from "../engine/api.ts";
 import type { CliContext, Verb, VerbTable } from "./verb.ts";
+import { trace } from "../util/trace.ts";
 
 type Loader = () => Promise<{ verbs: VerbTable }>;
 const run: Loader = () => import("./run.ts");
@@ -188,7 +189,9 @@ function makeContext(verb: string): CliContext & { close(): void } {
     async engine() {
       if (!engine) {
         const { Engine } = await import("../engine/engine.ts");
+        trace("engine module loaded");
         engine = Engine.open();
+        trace("engine opened");
       }
       return engine;
     },
@@ -236,6 +239,7 @@ export async function execute(verb: Verb, name: string, args: string[]): Promise
 }
 
 export async function main(argv: string[]): Promise<number> {
+  trace("cli main");
   const [first, ...rest] = argv;
   if (first === undefined || first === "--help" || first === "help") {
     process.stdout.write(usage());

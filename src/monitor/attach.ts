@@ -14,6 +14,12 @@ const STDERR = 3;
 type SeqpacketCtor = new () => SeqpacketSocketType;
 
 let ctor: SeqpacketCtor | undefined;
+
+/** Loads the native binding ahead of time (e.g. while the runtime creates the container). */
+export function preloadAttach(): void {
+  SeqpacketSocket();
+}
+
 function SeqpacketSocket(): SeqpacketCtor {
   // Loaded on first use: only attached runs pay for the native module.
   ctor ??= (createRequire(import.meta.url)("node-unix-socket") as { SeqpacketSocket: SeqpacketCtor }).SeqpacketSocket;

@@ -35,6 +35,8 @@ export interface MonitorOptions {
   exitDelaySeconds?: number;
   /** Extra environment for conmon and so for its exit command. */
   env?: Record<string, string>;
+  /** Work to do while conmon and the runtime create the container (the CLI is idle then). */
+  whileCreating?: () => void;
 }
 
 export interface ExecMonitorOptions {
@@ -164,6 +166,7 @@ export async function createUnderMonitor(o: MonitorOptions): Promise<{ pid: numb
     if (o.exitDelaySeconds) args.push("--exit-delay", String(o.exitDelaySeconds));
   }
   const { proc, sync, stderr } = spawnConmon(args, 0, o.bundle, o.env);
+  o.whileCreating?.();
   const spawnError = new Promise<never>((_, reject) => proc.once("error", (e) => reject(systemError(`start monitor (${CONMON})`, e))));
   const msg = await Promise.race([sync.next(), spawnError]);
   (proc.stdio[3] as Readable).destroy();

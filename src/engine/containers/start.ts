@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { AttachStreams } from "../api.ts";
 import type { ContainerRecord } from "../types.ts";
-import { attachSocket, type Attachment } from "../../monitor/attach.ts";
+import { attachSocket, preloadAttach, type Attachment } from "../../monitor/attach.ts";
 import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor/conmon.ts";
 import { mountOverlay, prepareRwLayer } from "../../snapshot/overlay.ts";
 import { CapsaError, errorMessage } from "../../util/errors.ts";
@@ -60,6 +60,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       exitCommand: opts.exitCommand ? exitCommandFor(c.id) : undefined,
       env: monitorEnv(ctx),
       exitDelaySeconds: opts.exitCommand ? restartDelaySeconds(c) : undefined,
+      whileCreating: opts.attach ? preloadAttach : undefined,
     });
     trace("monitor: runtime create done");
     if (opts.attach) {
