@@ -181,7 +181,7 @@ export async function copyInto(tree: SourceTree, sources: CopySource[], opts: Co
     const existing = resolveInRoot(opts.rootfs, destRel);
     if (destIsDir || destRel === "" || isDir(existing)) fileRel = destRel ? `${destRel}/${s.name}` : s.name;
     const parent = path.posix.dirname(fileRel);
-    if (parent !== ".") mkdirInImage(opts.rootfs, parent, undefined);
+    if (parent !== ".") mkdirInImage(opts.rootfs, parent, opts.owner);
     const stream = packDir(s.abs, { name: fileRel });
     await extractInto(opts.rootfs, retar(stream, (h) => fixHeader({ ...h, mode: s.mode ?? h.mode }, tree, opts)));
   }
