@@ -4,7 +4,8 @@
 //   npm run bench -- run-true --short  one scenario, a quick check
 //   npm run bench -- --systems runc,podman --rounds 10 --out DIR
 //
-// Results go to bench/results/latest.{json,md} (short runs: .cache/bench/).
+// Results of a complete run go to bench/results/latest.{json,md}; short or
+// narrowed runs (a scenario, --systems, --rounds) write to .cache/bench/.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -63,7 +64,10 @@ export async function main(argv: string[]): Promise<number> {
   const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
   if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0)) fail(`--rounds: expected a positive integer, got "${values.rounds}"`);
   const opts: Options = { short: values.short, rounds, subject: values.subject };
-  const outDir = path.resolve(values.out ?? (values.short ? path.join(REPO, ".cache", "bench") : path.join(REPO, "bench", "results")));
+  // Only a complete run (every scenario, the default systems and rounds) replaces
+  // the results kept in bench/results; anything narrower goes to .cache/bench.
+  const complete = !values.short && positionals.length === 0 && rounds === undefined && values.systems === ALL_SYSTEMS.join(",");
+  const outDir = path.resolve(values.out ?? (complete ? path.join(REPO, "bench", "results") : path.join(REPO, ".cache", "bench")));
   const log = (line: string) => console.error(`[bench] ${line}`);
   const t0 = performance.now();
 
