@@ -6,13 +6,15 @@
 # node_modules is missing or older than package-lock.json, and the bundle
 # build takes about a second.
 #
+#   --tests      also install the peers and clients the test suite checks capsa against
 #   --no-build   stop after the dependencies (scripts/test.sh builds as a step of its own)
 set -euo pipefail
-build=1
+build=1 tests=
 for arg in "$@"; do
   case $arg in
     --no-build) build= ;;
-    *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
+    --tests) tests=1 ;;
+    *) echo "usage: $0 [--tests] [--no-build]" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,6 +38,14 @@ PACKAGES=(
   ca-certificates kmod procps     # TLS roots, modprobe, ps/pkill for diagnostics
   python3 make g++                # node-gyp's tool chain for better-sqlite3
 )
+if [[ -n $tests ]]; then
+  PACKAGES+=(
+    podman skopeo                 # image archives cross-checked with the peers
+    crun                          # the runtime probe must pass over it where it does not work
+    docker-registry openssl apache2-utils curl  # registry tests: TLS, htpasswd, HTTP checks
+    bsdutils                      # script(1): a pty for `run -it` tests
+  )
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

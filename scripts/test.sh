@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
-bash scripts/setup.sh --no-build || { echo "[test] set-up failed" >&2; exit 1; }
+bash scripts/setup.sh --tests --no-build || { echo "[test] set-up failed" >&2; exit 1; }
 
 failed=()
 step() {
