@@ -76,6 +76,17 @@ void describe("docker CLI against capsa system service", () => {
     assert.equal(ok(["ps", "-aq"]), "", "--rm removed the containers");
   });
 
+  void it("docker run of a missing command exits 127, and --rm still removes the container", () => {
+    const r = s.docker(["run", "--rm", "bb:1", "no-such-cmd"]);
+    assert.equal(r.status, 127);
+    assert.match(r.stderr, /executable file not found/);
+    assert.equal(ok(["ps", "-aq"]), "");
+  });
+
+  void it("short-lived --rm containers report their own exit codes", () => {
+    for (const code of [0, 1, 7]) assert.equal(s.docker(["run", "--rm", "bb:1", "sh", "-c", `exit ${code}`]).status, code);
+  });
+
   void it("docker run -i passes stdin and closes it at its end", () => {
     assert.equal(ok(["run", "--rm", "-i", "bb:1", "sh", "-c", "cat; echo done"], { input: "piped\n" }), "piped\ndone\n");
   });

@@ -51,9 +51,8 @@ async function build(call: Call): Promise<void> {
   });
   try {
     const r = await call.api.engine.build({ ...opts, output });
+    // The builder's own output already ends with "Successfully built/tagged".
     write({ aux: { ID: r.id } });
-    write({ stream: `Successfully built ${r.id.replace(/^sha256:/, "").slice(0, 12)}\n` });
-    for (const t of r.tags) write({ stream: `Successfully tagged ${familiarString(t)}\n` });
     for (const t of r.tags) call.api.events.emit("image", "tag", r.id, { name: familiarString(t) });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -1,6 +1,7 @@
 // /containers/*: the lifecycle (create, start, stop, restart, kill, wait,
 // pause, rename, delete), attach (hijacked), logs, listing and inspection,
 // top, stats, archives for `docker cp`, changes, export, prune; and /commit.
+import { PassThrough } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { AttachStreams, PathStat } from "../../engine/api.ts";
 import type { ContainerConfig, CreateContainerOptions, HostConfig } from "../../engine/types.ts";
@@ -46,15 +47,22 @@ async function emit(api: ApiContext, action: string, idOrName: string, extra: Re
  * the die/destroy events: the engine records the exit once, here.
  */
 const watchers = new WeakMap<ApiContext, Map<string, Promise<number>>>();
-function watchExit(api: ApiContext, id: string): Promise<number> {
+function watcherOf(api: ApiContext, id: string): Promise<number> | undefined {
+  return watchers.get(api)?.get(id);
+}
+/**
+ * attrs come from the caller: an inspect here could itself record the exit
+ * (inspect reconciles) and, with --rm, remove the container before the
+ * watcher reads its code. "next-exit" is for a start in progress.
+ */
+function watchExit(api: ApiContext, id: string, attrs: Record<string, string>, condition: "not-running" | "next-exit" = "not-running"): Promise<number> {
   let m = watchers.get(api);
   if (!m) watchers.set(api, (m = new Map<string, Promise<number>>()));
   const existing = m.get(id);
   if (existing) return existing;
-  const attrsP = containerAttrs(api, id);
-  const p = api.engine.containers.wait(id, "not-running").then(async ({ StatusCode }) => {
+  const p = api.engine.containers.wait(id, condition).then(async ({ StatusCode }) => {
     m.delete(id);
-    const { attrs } = await attrsP;
+    rememberExit(api, [id, attrs.name ?? id], StatusCode);
     api.events.emit("container", "die", id, { ...attrs, exitCode: String(StatusCode) });
     try {
       await api.engine.containers.inspect(id);
@@ -66,6 +74,24 @@ function watchExit(api: ApiContext, id: string): Promise<number> {
   p.catch(() => m.delete(id));
   m.set(id, p);
   return p;
+}
+
+/**
+ * Exit codes of containers that may be gone already (--rm): `docker run`
+ * sends its wait request concurrently with start, so for a short-lived
+ * container the wait can arrive after the removal.
+ */
+const recentExits = new WeakMap<ApiContext, Map<string, { code: number; at: number }>>();
+const RECENT_MS = 60_000;
+function rememberExit(api: ApiContext, keys: string[], code: number): void {
+  let m = recentExits.get(api);
+  if (!m) recentExits.set(api, (m = new Map<string, { code: number; at: number }>()));
+  const now = Date.now();
+  for (const [k, v] of m) if (now - v.at > RECENT_MS) m.delete(k);
+  for (const k of keys) m.set(k, { code, at: now });
+}
+function recentExit(api: ApiContext, key: string): number | undefined {
+  return recentExits.get(api)?.get(key)?.code;
 }
 
 /** Resolves when the container (re)starts: our own start event, or a poll for starts by other front ends. */
@@ -129,38 +155,46 @@ async function start(call: Call): Promise<void> {
   const before = await api.engine.containers.inspect(id);
   if (before.State.Running) throw new CapsaError("not-modified", "container already started");
   await exitRecorded(api, before.Id);
+  const { attrs } = await containerAttrs(api, before.Id);
   const pending = api.attaches.take(before.Id);
   const [first, ...others] = pending;
   if (first) {
-    const p = api.engine.containers.start(before.Id, { attach: first.streams });
+    // The engine resolves at the end of the output; the client wants 204 once
+    // the process is on its way. The engine subscribes to stdin once conmon's
+    // attach socket is connected, right before `runtime start`: that is the signal.
+    const probe = new PassThrough();
+    const attached = new Promise<void>((resolve) => probe.on("newListener", (ev) => ev === "data" && resolve()));
+    first.streams.stdin?.pipe(probe);
+    const p = api.engine.containers.start(before.Id, { attach: { ...first.streams, stdin: probe } });
+    // A failed start is reported by this request; the attach stream just ends.
     p.then(
       () => first.finish(),
-      (e: unknown) => first.finish(e),
+      () => first.finish(),
     );
-    // The engine resolves at the end of the output; the client wants 204 once the process runs.
-    let settled = false;
-    let failure: Error | undefined;
-    p.then(
-      () => (settled = true),
-      (e: unknown) => ((settled = true), (failure = e instanceof Error ? e : new Error(String(e)))),
-    );
-    for (;;) {
-      if (settled) {
-        if (failure) throw failure;
-        break;
-      }
-      const cur = await api.engine.containers.inspect(before.Id).catch(() => undefined);
-      if (!cur || cur.State.StartedAt !== before.State.StartedAt) break;
-      await delay(20);
-    }
+    await Promise.race([p, attached]).catch(async (e: unknown) => {
+      await removeAfterFailedStart(api, before.Id, before.HostConfig.AutoRemove);
+      throw e;
+    });
+    // The exit is watched without reconciling reads in between, so its code survives --rm.
+    void watchExit(api, before.Id, attrs, "next-exit").catch(() => undefined);
   } else {
-    await api.engine.containers.start(before.Id);
+    await api.engine.containers.start(before.Id).catch(async (e: unknown) => {
+      await removeAfterFailedStart(api, before.Id, before.HostConfig.AutoRemove);
+      throw e;
+    });
+    void watchExit(api, before.Id, attrs).catch(() => undefined);
   }
   // Later attach requests for the same start join through a plain attach.
   for (const o of others) api.engine.containers.attach(before.Id, o.streams).then(() => o.finish(), (e: unknown) => o.finish(e));
-  void watchExit(api, before.Id).catch(() => undefined);
-  await emit(api, "start", before.Id);
+  api.events.emit("container", "start", before.Id, attrs);
   sendEmpty(res(call), 204);
+}
+
+/** dockerd removes an AutoRemove container whose start failed; `docker run --rm` waits for that. */
+async function removeAfterFailedStart(api: ApiContext, id: string, autoRemove: boolean | undefined): Promise<void> {
+  if (!autoRemove) return;
+  await api.engine.containers.remove(id, { force: true }).catch(() => undefined);
+  api.events.emit("container", "destroy", id, {});
 }
 
 /**
@@ -188,9 +222,10 @@ async function restart(call: Call): Promise<void> {
   const c = await api.engine.containers.inspect(call.params[0]!);
   if (c.State.Running) await api.engine.containers.stop(c.Id, { timeout: call.query.int("t") });
   await exitRecorded(api, c.Id);
+  const { attrs } = await containerAttrs(api, c.Id);
   await api.engine.containers.start(c.Id);
-  void watchExit(api, c.Id).catch(() => undefined);
-  await emit(api, "restart", c.Id);
+  void watchExit(api, c.Id, attrs).catch(() => undefined);
+  api.events.emit("container", "restart", c.Id, attrs);
   sendEmpty(res(call), 204);
 }
 
@@ -245,7 +280,27 @@ async function wait(call: Call): Promise<void> {
   const api = call.api;
   const condition = call.query.str("condition") || "not-running";
   if (!["not-running", "next-exit", "removed"].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
-  const c = await api.engine.containers.inspect(call.params[0]!);
+  // A start through this service already watches the exit: no read that could race it.
+  const watching = watcherOf(api, call.params[0]!);
+  if (watching) {
+    const r = res(call);
+    r.writeHead(200, { "Content-Type": "application/json" });
+    r.flushHeaders();
+    const StatusCode = await watching.catch(() => recentExit(api, call.params[0]!) ?? 0);
+    if (condition === "removed") {
+      while (!r.destroyed && (await api.engine.containers.inspect(call.params[0]!).then(() => true, () => false))) await delay(100);
+    }
+    r.end(JSON.stringify({ StatusCode }) + "\n");
+    return;
+  }
+  let c;
+  try {
+    c = await api.engine.containers.inspect(call.params[0]!);
+  } catch (e) {
+    const gone = recentExit(api, call.params[0]!);
+    if (gone === undefined || !(e instanceof CapsaError && e.kind === "not-found")) throw e;
+    return sendJson(res(call), 200, { StatusCode: gone });
+  }
   const r = res(call);
   r.writeHead(200, { "Content-Type": "application/json" });
   r.flushHeaders();
@@ -254,9 +309,10 @@ async function wait(call: Call): Promise<void> {
   let code = c.State.ExitCode;
   let error: string | undefined;
   try {
-    if (c.State.Running) code = await watchExit(api, c.Id);
+    const attrs = { name: c.Name.replace(/^\//, ""), image: c.Config.Image ?? "" };
+    if (c.State.Running) code = await watchExit(api, c.Id, attrs);
     else if (condition !== "not-running") {
-      if (await nextStart(api, c.Id, c.State.StartedAt, () => closed)) code = await watchExit(api, c.Id);
+      if (await nextStart(api, c.Id, c.State.StartedAt, () => closed)) code = await (watcherOf(api, c.Id) ?? watchExit(api, c.Id, attrs));
     }
     if (condition === "removed") {
       while (!closed) {
