@@ -89,7 +89,9 @@ export class System implements SystemApi {
     const containers = await this.containers.prune();
     const images = this.ctx.images.prune({ all: opts.all });
     const volumes = opts.volumes ? this.ctx.volumes.prune() : { VolumesDeleted: [], SpaceReclaimed: 0 };
-    return { ContainersDeleted: containers.ContainersDeleted, ImagesDeleted: images.ImagesDeleted, VolumesDeleted: volumes.VolumesDeleted, SpaceReclaimed: containers.SpaceReclaimed + images.SpaceReclaimed + volumes.SpaceReclaimed };
+    // As docker: unused user-defined networks go too (bridge, conflist, IPAM state, DNS server).
+    const networks = await this.ctx.networks.prune();
+    return { ContainersDeleted: containers.ContainersDeleted, NetworksDeleted: networks.NetworksDeleted, ImagesDeleted: images.ImagesDeleted, VolumesDeleted: volumes.VolumesDeleted, SpaceReclaimed: containers.SpaceReclaimed + images.SpaceReclaimed + volumes.SpaceReclaimed };
   }
 
   async reset(): Promise<void> {

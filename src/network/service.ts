@@ -16,7 +16,9 @@ import type { SpecNetwork } from "../runtime/spec.ts";
 import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/errors.ts";
 import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
+import { dnsAvailable, listServers, stopServer, syncServer } from "./dns.ts";
 import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
+import { labelBridge, sweepOrphanBridges, sweepOrphanDns } from "./orphans.ts";
 import { allocatePorts, wantedPorts } from "./ports.ts";
 import { type EndpointRecord, type NetworkRecord, NetworkStore, type PublishedPort } from "./store.ts";
 import type { EndpointView, NetworkCreateOptions, NetworkInspect } from "./types.ts";
@@ -33,6 +35,10 @@ export interface NetworkSetup {
   spec: SpecNetwork;
   /** /etc/hosts content, when the network decides it. */
   hosts?: string;
+  /** /etc/resolv.conf content, when the network decides it (container:<x> copies x's). */
+  resolv?: string;
+  /** The network's DNS server (names of its containers), for resolv.conf. */
+  dnsServer?: string;
 }
 
 export type HostsRenderer = (c: ContainerRecord, ownAddress?: string) => string;
@@ -88,6 +94,7 @@ export class Networks implements NetworkApi {
       if (route) throw conflict(`subnet ${formatCidr(c)} overlaps ${formatCidr(route)}, which the host already routes`);
       subnet = c;
     } else {
+      sweepOrphanBridges(); // their routes would keep subnets taken
       const env = opts.Name === DEFAULT_NETWORK ? process.env.CAPSA_DEFAULT_BRIDGE_SUBNET : undefined;
       const seed = crypto.createHash("sha256").update(this.ctx.paths.root + "\0" + opts.Name).digest().readUInt16BE(0);
       subnet = env ? (parseCidr(env) ?? pickSubnet(parseCidr(AUTO_POOL)!, [], seed)) : pickSubnet(parseCidr(AUTO_POOL)!, [...mine.map((m) => m.cidr), ...hostSubnets()], seed);
@@ -243,6 +250,7 @@ export class Networks implements NetworkApi {
 
   /** Deletes the bridge device, the conflist, the IPAM state and the record. */
   private destroy(n: NetworkRecord): void {
+    stopServer(this.ctx.paths.runRoot, n.Id);
     try {
       execFileSync("ip", ["link", "del", n.Bridge], { stdio: "ignore" });
     } catch {
@@ -364,7 +372,13 @@ export class Networks implements NetworkApi {
       await this.tearDown(c).catch(() => undefined);
       throw e instanceof CapsaError ? e : new CapsaError("system", `network set-up for ${c.name}: ${errorMessage(e)}`);
     }
-    return { spec: { mode: "path", path: file }, hosts: this.renderHosts(c) };
+    // The first user-defined network's resolver answers for the container (names on other networks are in /etc/hosts).
+    let dnsServer: string | undefined;
+    for (const ep of eps) {
+      const n = this.networkById(ep.networkId);
+      if (n && this.syncDns(n) && !dnsServer) dnsServer = n.Gateway;
+    }
+    return { spec: { mode: "path", path: file }, hosts: this.renderHosts(c), ...(dnsServer ? { dnsServer } : {}) };
   }
 
   private joinContainer(ref: string): NetworkSetup {
@@ -376,13 +390,16 @@ export class Networks implements NetworkApi {
     if (xmode.startsWith("container:")) return this.joinContainer(xmode.slice("container:".length));
     const file = netnsPath(this.ctx.paths.runRoot, x.id);
     const p = fs.existsSync(file) ? file : `/proc/${x.state.Pid}/ns/net`;
-    let hosts: string | undefined;
-    try {
-      hosts = fs.readFileSync(path.join(this.ctx.paths.containers, x.id, "hosts"), "utf8");
-    } catch {
-      /* x's bundle is gone: the default hosts file will do */
-    }
-    return { spec: { mode: "path", path: p }, ...(hosts !== undefined ? { hosts } : {}) };
+    const read = (f: string): string | undefined => {
+      try {
+        return fs.readFileSync(path.join(this.ctx.paths.containers, x.id, f), "utf8");
+      } catch {
+        return undefined; // x's bundle is gone: the defaults will do
+      }
+    };
+    const hosts = read("hosts");
+    const resolv = read("resolv.conf");
+    return { spec: { mode: "path", path: p }, ...(hosts !== undefined ? { hosts } : {}), ...(resolv !== undefined ? { resolv } : {}) };
   }
 
   private async attach(c: ContainerRecord, ep: EndpointRecord, file: string, ifName: string): Promise<void> {
@@ -402,6 +419,7 @@ export class Networks implements NetworkApi {
     if (mac) args.MAC = mac;
     const result = await addNetwork(this.confList(n), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
     this.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
+    labelBridge(n.Bridge, this.ctx.paths.root);
   }
 
   /** After the container runs: its peers learn its name. */
@@ -493,6 +511,15 @@ export class Networks implements NetworkApi {
       const c = this.ctx.store.find(id);
       if (!owned.has(id) && !(c && (c.state.Running || c.state.Status === "restarting"))) stale.add(id);
     }
+    // Left host-wide by state roots removed without a reset.
+    sweepOrphanBridges();
+    sweepOrphanDns();
+    // DNS servers of networks that are gone or have nobody attached.
+    const nets = this.store.list();
+    for (const prefix of listServers(this.ctx.paths.runRoot)) {
+      const n = nets.find((x) => x.Id.startsWith(prefix));
+      if (!n || !this.store.endpoints({ networkId: n.Id }).some((e) => e.result)) stopServer(this.ctx.paths.runRoot, prefix);
+    }
     for (const id of stale) {
       // Decide again on fresh rows: another process may have claimed the container since the lists were read.
       if (owned.has(id) || this.inUse(id)) continue;
@@ -513,6 +540,7 @@ export class Networks implements NetworkApi {
     await this.reconcile();
     for (const ep of this.store.endpoints()) await this.tearDown({ id: ep.containerId }).catch(() => undefined);
     for (const file of listNetns(this.ctx.paths.runRoot)) removeNetns(file);
+    for (const prefix of listServers(this.ctx.paths.runRoot)) stopServer(this.ctx.paths.runRoot, prefix);
     for (const ep of this.store.endpoints()) this.store.removeContainer(ep.containerId);
     for (const n of this.store.list()) this.destroy(n);
   }
@@ -570,6 +598,14 @@ export class Networks implements NetworkApi {
     };
   }
 
+  /** ps's network filter: by network name or id (prefix), or the special modes. */
+  isOn(c: ContainerRecord, ref: string): boolean {
+    const mode = c.hostConfig.NetworkMode || DEFAULT_NETWORK;
+    if (mode === ref) return true;
+    const n = this.store.find(ref);
+    return !!n && this.store.endpoints({ containerId: c.id, networkId: n.Id }).length > 0;
+  }
+
   /** ps's Ports column. */
   summaryPorts(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
     if (!c.state.Running) return [];
@@ -611,10 +647,41 @@ export class Networks implements NetworkApi {
     return text;
   }
 
-  /** Rewrites (in place: the bind mount follows the inode) the hosts file of every running container on these networks. */
+  /** The network's names: one line per attached container (address, name, aliases, short id). */
+  private nameLines(n: NetworkRecord): string[] {
+    const lines: string[] = [];
+    for (const ep of this.store.endpoints({ networkId: n.Id })) {
+      const ip = ep.result ? addressOf(ep.result)?.ip : undefined;
+      const c = ip ? this.ctx.store.find(ep.containerId) : undefined;
+      if (ip && c) lines.push(`${ip}\t${[...new Set([c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)])].join(" ")}`);
+    }
+    return lines;
+  }
+
+  /** Brings the network's DNS server in line with its attached containers; true when one answers. Never fails a start: /etc/hosts still has the names. */
+  private syncDns(n: NetworkRecord): boolean {
+    if (n.Name === DEFAULT_NETWORK || !dnsAvailable()) return false;
+    const lines = this.nameLines(n);
+    try {
+      if (!lines.length) {
+        stopServer(this.ctx.paths.runRoot, n.Id);
+        return false;
+      }
+      syncServer(this.ctx.paths.runRoot, n, lines);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Rewrites (in place: the bind mount follows the inode) the hosts file of every running container on these networks, and their DNS names. */
   refreshHosts(networkIds: string[], except?: string): void {
     const ids = new Set<string>();
-    for (const nid of new Set(networkIds)) for (const ep of this.store.endpoints({ networkId: nid })) if (ep.result && ep.containerId !== except) ids.add(ep.containerId);
+    for (const nid of new Set(networkIds)) {
+      const n = this.networkById(nid);
+      if (n) this.syncDns(n);
+      for (const ep of this.store.endpoints({ networkId: nid })) if (ep.result && ep.containerId !== except) ids.add(ep.containerId);
+    }
     for (const id of ids) {
       const c = this.ctx.store.find(id);
       if (c?.state.Running) this.rewriteHosts(c);

@@ -52,6 +52,8 @@ export interface Leftovers {
   rules: string[];
   /** host-local lease files under the state root. */
   leases: string[];
+  /** DNS servers (dnsmasq) serving the state root's networks. */
+  dns: string[];
 }
 
 /**
@@ -84,7 +86,17 @@ export function leftovers(root: string, o: { bridges: string[]; subnets: string[
   for (const d of fs.existsSync(ipam) ? fs.readdirSync(ipam) : []) {
     for (const f of fs.readdirSync(path.join(ipam, d))) if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) leases.push(`${d}/${f}`);
   }
-  return { veths, bridges, netns: [...mounts, ...named], rules, leases };
+  const dns = fs
+    .readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`${root}/run/dns/`);
+      } catch {
+        return false;
+      }
+    });
+  return { veths, bridges, netns: [...mounts, ...named], rules, leases, dns };
 }
 
 export function vethNames(): Set<string> {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
+import fs from "node:fs";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
@@ -20,6 +21,9 @@ const bridges: string[] = [];
 const peerNs = `capsa-test-peer-${process.pid}`;
 const peerVeth = `cpt${process.pid % 100000}`;
 let baselineVeths = new Set<string>();
+const NOTHING = { veths: [], bridges: [], netns: [], rules: [], leases: [], dns: [] };
+/** Names by DNS need Debian's dnsmasq-base; without it they resolve through /etc/hosts only. */
+const HAVE_DNSMASQ = fs.existsSync("/usr/sbin/dnsmasq");
 
 type R = { status: number | null; stderr: string; stdout: string };
 const ok = (r: R, what: string): string => {
@@ -65,7 +69,7 @@ before(() => {
   t.env.CAPSA_DEFAULT_BRIDGE_SUBNET = defaultSubnet;
   importBusybox(t, "bb:1");
   const before = state();
-  assert.deepEqual(before, { veths: [], bridges: [], netns: [], rules: [], leases: [] }, "the test's subnets are in use before it starts");
+  assert.deepEqual(before, NOTHING, "the test's subnets are in use before it starts");
 });
 
 after(() => {
@@ -102,6 +106,11 @@ void describe("networks", () => {
       "client",
     );
     assert.equal(out, `${dbHost}\n${dbHost}\npinged\n`);
+    if (HAVE_DNSMASQ) {
+      const ip = ok(t.capsa(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]), "inspect").trim();
+      const dns = ok(t.capsa(["run", "--rm", "--network", net, "bb:1", "sh", "-c", "nslookup db; nslookup database"]), "nslookup");
+      assert.equal(dns.match(new RegExp(`Address: ${ip.replace(/\./g, "\\.")}$`, "gm"))?.length, 2, dns);
+    }
   });
 
   void it("names follow start, stop, connect and disconnect", async () => {
@@ -112,8 +121,10 @@ void describe("networks", () => {
     assert.match(hostsOf("peer"), /\tdb database /);
     ok(t.capsa(["stop", "-t", "0", "db"]), "stop db");
     assert.doesNotMatch(hostsOf("peer"), /\bdb\b/);
+    if (HAVE_DNSMASQ) assert.notEqual(t.capsa(["exec", "peer", "nslookup", "database"]).status, 0, "a stopped container still resolves by DNS");
     ok(t.capsa(["start", "db"]), "start db");
     assert.match(hostsOf("peer"), /\tdb database /);
+    if (HAVE_DNSMASQ) assert.match(ok(t.capsa(["exec", "peer", "nslookup", "database"]), "nslookup"), /Name:\s+database/);
 
     ok(t.capsa(["run", "-d", "--network", net2, "--name", "peer2", "bb:1", "sleep", "120"]), "run peer2");
     assert.doesNotMatch(hostsOf("peer2"), /\bdb\b/);
@@ -121,6 +132,7 @@ void describe("networks", () => {
     assert.match(hostsOf("peer2"), /\tdb store /);
     const viaAlias = await eventually(() => ok(t.capsa(["exec", "peer2", "timeout", "3", "wget", "-q", "-O", "-", "http://store/hostname"]), "wget store"));
     assert.ok(viaAlias.trim().length > 0);
+    assert.deepEqual(ok(t.capsa(["ps", "-f", `network=${net2}`, "--format", "{{.Names}}"]), "ps").trim().split("\n").sort(), ["db", "peer2"]);
     const nets = JSON.parse(ok(t.capsa(["inspect", "-f", "{{json .NetworkSettings.Networks}}", "db"]), "inspect")) as Record<string, { IPAddress: string }>;
     assert.deepEqual(Object.keys(nets).sort(), [net, net2].sort());
     assert.ok(nets[net2]!.IPAddress.startsWith(prefixOf(subnets.at(-1)!)));
@@ -308,8 +320,27 @@ void describe("networks", () => {
     ok(t.capsa(["rm", "-f", "db", "peer"]), "rm");
     ok(t.capsa(["network", "ls"]), "network ls"); // reconciles
     const s = state();
-    assert.deepEqual({ ...s, bridges: [] }, { veths: [], bridges: [], netns: [], rules: [], leases: [] });
+    assert.deepEqual({ ...s, bridges: [] }, NOTHING);
     ok(t.capsa(["network", "rm", net]), "network rm");
+  });
+
+  void it("a state root deleted without a reset: the next command anywhere removes its bridge", () => {
+    const gone = makeTestRoot("netgone");
+    try {
+      importBusybox(gone, "bb:1");
+      const sub = freeSubnet();
+      subnets.push(sub);
+      ok(gone.capsa(["network", "create", "--subnet", sub, "lost"]), "create");
+      ok(gone.capsa(["run", "--rm", "--network", "lost", "bb:1", "true"]), "run");
+      const bridge = ok(gone.capsa(["network", "inspect", "-f", "{{.Capsa.Bridge}}", "lost"]), "inspect").trim();
+      bridges.push(bridge);
+      assert.ok(fs.existsSync(`/sys/class/net/${bridge}`), "the bridge exists while its root does");
+      fs.rmSync(gone.root, { recursive: true, force: true });
+      ok(t.capsa(["network", "ls"]), "network ls");
+      assert.ok(!fs.existsSync(`/sys/class/net/${bridge}`), `${bridge} outlived its state root`);
+    } finally {
+      gone.cleanup();
+    }
   });
 
   void it("system reset leaves no veth, bridge, namespace, iptables rule or lease", () => {
@@ -318,6 +349,6 @@ void describe("networks", () => {
     ok(t.capsa(["run", "-d", "--network", `nt${process.pid}z`, "--name", "last", "bb:1", "sleep", "60"]), "run");
     ok(t.capsa(["run", "-d", "--name", "last2", "-p", `${ports[0]}:80`, "bb:1", "sleep", "60"]), "run");
     ok(t.capsa(["system", "reset", "--force"]), "reset");
-    assert.deepEqual(state(), { veths: [], bridges: [], netns: [], rules: [], leases: [] });
+    assert.deepEqual(state(), NOTHING);
   });
 });

@@ -37,7 +37,8 @@ export function hostsFile(c: ContainerRecord, ownAddress?: string): string {
   return lines.join("\n") + "\n";
 }
 
-function resolvConf(c: ContainerRecord): string {
+/** `dnsServer`: the network's own resolver (names of containers), used unless --dns is given. */
+function resolvConf(c: ContainerRecord, dnsServer?: string): string {
   let host = "";
   try {
     host = fs.readFileSync("/etc/resolv.conf", "utf8");
@@ -50,6 +51,7 @@ function resolvConf(c: ContainerRecord): string {
   const dns = c.hostConfig.Dns ?? [];
   const search = c.hostConfig.DnsSearch ?? [];
   if (dns.length) lines.push(...dns.map((d) => `nameserver ${d}`));
+  else if (dnsServer) lines.push(`nameserver ${dnsServer}`);
   else lines.push(...kept.filter((l) => /^\s*nameserver\s/.test(l)));
   if (search.length) lines.push(`search ${search.join(" ")}`);
   else lines.push(...kept.filter((l) => /^\s*(search|domain)\s/.test(l)));
@@ -67,7 +69,7 @@ export async function writeBundle(ctx: Ctx, c: ContainerRecord, rootfs: string, 
   };
   fs.writeFileSync(files.hostname, (c.config.Hostname || os.hostname()) + "\n");
   fs.writeFileSync(files.hosts, hostNetwork ? safeRead("/etc/hosts") : (net?.hosts ?? hostsFile(c)));
-  fs.writeFileSync(files.resolv, hostNetwork && !(c.hostConfig.Dns ?? []).length ? safeRead("/etc/resolv.conf") : resolvConf(c));
+  fs.writeFileSync(files.resolv, net?.resolv ?? (hostNetwork && !(c.hostConfig.Dns ?? []).length ? safeRead("/etc/resolv.conf") : resolvConf(c, net?.dnsServer)));
 
   const user = resolveUser(rootfs, c.config.User || undefined, c.hostConfig.GroupAdd ?? []);
   const env = [...(c.config.Env ?? [])];

@@ -112,7 +112,7 @@ export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
   };
 }
 
-/** docker's ps filters: id, name, label, status, ancestor, exited, before, since. */
+/** docker's ps filters: id, name, label, status, ancestor, exited, before, since, network. */
 export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListContainersOptions): ContainerRecord[] {
   const f = opts.filters ?? {};
   let out = list;
@@ -121,6 +121,7 @@ export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListCo
   if (f.name?.length) out = out.filter((c) => f.name!.some((n) => new RegExp(n.replace(/^\//, "")).test(c.name)));
   if (f.label?.length) out = out.filter((c) => f.label!.every((l) => labelMatches(c.config.Labels, l)));
   if (f.status?.length) out = out.filter((c) => f.status!.includes(c.state.Status));
+  if (f.network?.length) out = out.filter((c) => f.network!.some((n) => ctx.networks.isOn(c, n)));
   if (f.exited?.length) out = out.filter((c) => c.state.Status === "exited" && f.exited!.includes(String(c.state.ExitCode)));
   if (f.ancestor?.length) {
     out = out.filter((c) =>
