@@ -17,6 +17,9 @@ export interface Service {
   request(method: string, p: string, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>;
   /** The service's stderr so far (for failure messages). */
   log(): string;
+  /** SIGTERM (SIGKILL after 10 s) and wait for the exit; the state root stays. */
+  terminate(): Promise<void>;
+  /** terminate(), then remove the state root. */
   stop(): Promise<void>;
 }
 
@@ -45,13 +48,16 @@ export async function startService(label: string): Promise<Service> {
       req.end(body);
     });
 
-  const stop = async (): Promise<void> => {
+  const terminate = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null && child.pid) {
       process.kill(child.pid, "SIGTERM");
       const killer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, "SIGKILL"), 10_000);
       await exited;
       clearTimeout(killer);
     }
+  };
+  const stop = async (): Promise<void> => {
+    await terminate();
     t.cleanup();
   };
 
@@ -76,6 +82,7 @@ export async function startService(label: string): Promise<Service> {
     docker: (args, opts = {}) => spawnSync("docker", args, { env: { ...env, ...opts.env }, input: opts.input, encoding: "utf8", timeout: opts.timeoutMs ?? 60_000 }),
     request,
     log: () => stderr,
+    terminate,
     stop,
   };
 }

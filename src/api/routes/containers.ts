@@ -439,10 +439,45 @@ async function list(call: Call): Promise<void> {
   sendJson(res(call), 200, out);
 }
 
+/**
+ * Keys clients index into without checking (docker-py reads
+ * HostConfig.LogConfig.Type). The log driver shows as "json-file": capsa's
+ * logs endpoint serves what docker's json-file driver does, and clients
+ * (docker-py, compose) only read logs for the drivers they know.
+ */
+const HOST_CONFIG_DEFAULTS = {
+  Binds: null,
+  LogConfig: { Type: "json-file", Config: {} },
+  NetworkMode: "bridge",
+  PortBindings: {},
+  RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+  AutoRemove: false,
+  VolumeDriver: "",
+  VolumesFrom: null,
+  CapAdd: null,
+  CapDrop: null,
+  Dns: [],
+  DnsOptions: [],
+  DnsSearch: [],
+  ExtraHosts: null,
+  Privileged: false,
+  PublishAllPorts: false,
+  ReadonlyRootfs: false,
+  SecurityOpt: null,
+  Tmpfs: undefined,
+  Memory: 0,
+  NanoCpus: 0,
+  CpuShares: 0,
+  PidsLimit: null,
+  Devices: [],
+  Ulimits: null,
+  Isolation: "",
+};
+
 async function inspect(call: Call): Promise<void> {
   const c = await call.api.engine.containers.inspect(call.params[0]!);
   const execs = call.api.execs.forContainer(c.Id);
-  sendJson(res(call), 200, { ...c, ExecIDs: execs.length ? execs : null });
+  sendJson(res(call), 200, { ...c, HostConfig: { ...HOST_CONFIG_DEFAULTS, ...c.HostConfig }, ExecIDs: execs.length ? execs : null });
 }
 
 async function top(call: Call): Promise<void> {
