@@ -199,6 +199,44 @@ void describe("docker CLI against capsa system service", () => {
     for (const a of ["create", "start", "die", "destroy"]) assert.ok(actions.includes(a), `${a} in ${actions.join(",")}`);
   });
 
+  void it("docker logs -f follows until the container exits", () => {
+    ok(["run", "-d", "--name", "follow", "bb:1", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"]);
+    assert.equal(ok(["logs", "-f", "follow"]), "line1\nline2\nline3\n");
+    assert.equal(ok(["wait", "follow"]), "0\n");
+    ok(["rm", "follow"]);
+  });
+
+  void it("docker events streams while it runs", async () => {
+    const { spawn } = await import("node:child_process");
+    const ev = spawn("docker", ["events", "--filter", "container=live", "--format", "{{.Action}}"], { env: s.env });
+    let out = "";
+    ev.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      ok(["run", "--rm", "--name", "live", "bb:1", "true"]);
+      const deadline = Date.now() + 10_000;
+      while (!out.includes("destroy") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.match(out, /create\nstart\n(.*\n)*die\n(.*\n)*destroy\n/);
+    } finally {
+      ev.kill();
+    }
+  });
+
+  void it("docker build (classic builder) and docker network through the API", () => {
+    const ctx = path.join(tmp, "ctx");
+    fs.mkdirSync(ctx);
+    fs.writeFileSync(path.join(ctx, "Dockerfile"), 'FROM bb:1\nRUN echo built > /built.txt\nCMD ["cat", "/built.txt"]\n');
+    const b = s.docker(["build", "-t", "app:1", ctx], { timeoutMs: 300_000 });
+    assert.equal(b.status, 0, `${b.stderr}\n${s.log().slice(-2000)}`);
+    assert.match(b.stdout, /Successfully tagged app:1/);
+    assert.equal(ok(["run", "--rm", "app:1"]), "built\n");
+    ok(["network", "create", "--subnet", "10.213.91.0/24", "apitest-net"]);
+    assert.match(ok(["network", "ls", "--format", "{{.Name}}"]), /^apitest-net$/m);
+    assert.match(ok(["run", "--rm", "--network", "apitest-net", "bb:1", "sh", "-c", "ip -4 addr show eth0"]), /inet 10\.213\.91\.\d+\/24/);
+    assert.equal(ok(["network", "rm", "apitest-net"]), "apitest-net\n");
+    ok(["rmi", "app:1"]);
+  });
+
   void it("swarm endpoints answer as a node outside a swarm", () => {
     const r = s.docker(["service", "ls"]);
     assert.equal(r.status, 1);
