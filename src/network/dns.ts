@@ -70,6 +70,15 @@ export function syncServer(runRoot: string, n: { Id: string; Gateway: string; In
   try {
     execFileSync(DNSMASQ, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
   } catch (e) {
+    // Another process started it first (the address is taken): that one reloads instead.
+    for (let i = 0; i < 20; i++) {
+      const other = serverPid(runRoot, n.Id);
+      if (other) {
+        process.kill(other, "SIGHUP");
+        return;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
     throw systemError(`start dnsmasq on ${n.Gateway}`, (e as { stderr?: Buffer }).stderr?.toString().trim() || e);
   }
 }
