@@ -23,7 +23,7 @@ import { IgnoreMatcher, loadIgnore } from "./ignore.ts";
 import { flagValue, flagValues, parseDockerfile, parseTrigger, type Instruction, type ParsedFile, type Stage } from "./parse.ts";
 import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
 import type { BuildOptions, BuildResult } from "./types.ts";
-import { envLookup, expandWord, expandWords, type Lookup } from "./words.ts";
+import { envLookup, expandRaw, expandWord, expandWords, type Lookup } from "./words.ts";
 
 /** Build args every build knows without an ARG (not recorded in history). */
 const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
@@ -718,7 +718,7 @@ class Builder {
     const heredocFiles = new Map<string, string>();
     if (ins.heredocs.length) {
       words = this.expandAll(state, ins, ins.heredocCommand ?? "");
-      for (const h of ins.heredocs) heredocFiles.set(h.name, h.content);
+      for (const h of ins.heredocs) heredocFiles.set(h.name, h.expand ? expandRaw(h.content, this.lookup(state), this.file.escape) : h.content);
     } else {
       words = ins.json ? ins.json.map((w) => this.expandOne(state, ins, w)) : this.expandAll(state, ins, ins.args);
     }

@@ -13,6 +13,8 @@ export interface Flag {
 export interface Heredoc {
   name: string;
   content: string;
+  /** The delimiter was unquoted: COPY expands variables in the content. */
+  expand: boolean;
 }
 
 export interface Instruction {
@@ -145,7 +147,7 @@ function toInstruction(ins: AstInstruction, keyword: string, line: number, file:
       const end = rest.findIndex((l) => (strip ? l.replace(/^\t+/, "") : l) === name);
       if (end < 0) throw atLine(file, line, `unterminated here-document ${name}`);
       const body = rest.slice(0, end).map((l) => (strip ? l.replace(/^\t+/, "") : l));
-      heredocs.push({ name, content: body.join("\n") + "\n" });
+      heredocs.push({ name, content: body.join("\n") + "\n", expand: m[2] === "" });
       rest = rest.slice(end + 1);
     }
     if (heredocs.length > 0) {

@@ -149,6 +149,37 @@ class Lexer {
   }
 }
 
+/**
+ * Here-document content (COPY <<EOF with an unquoted delimiter): variables
+ * expanded, quotes and escapes kept as written (BuildKit's raw mode).
+ */
+export function expandRaw(s: string, lookup: Lookup, escape = "\\"): string {
+  let out = "";
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (c === escape && i + 1 < s.length) {
+      out += c + s[i + 1];
+      i += 2;
+      continue;
+    }
+    if (c !== "$") {
+      out += c;
+      i++;
+      continue;
+    }
+    const m = /^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)/.exec(s.slice(i));
+    if (!m) {
+      out += c;
+      i++;
+      continue;
+    }
+    out += expandWord(m[0], lookup, escape);
+    i += m[0].length;
+  }
+  return out;
+}
+
 /** One word: quotes removed, variables expanded, whitespace kept. */
 export function expandWord(s: string, lookup: Lookup, escape = "\\"): string {
   return new Lexer(s, lookup, escape).words(false).join("");

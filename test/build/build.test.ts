@@ -261,6 +261,13 @@ void describe("capsa build", () => {
         "USER app",
         "RUN id -u > /home/app/uid",
         "FROM busybox",
+        "ARG WHO=heredoc",
+        "COPY <<EOF /greeting",
+        'hello from a "$WHO"',
+        "EOF",
+        "COPY <<'EOF' /raw",
+        "not ${WHO}",
+        "EOF",
         "COPY --from=0 /from-bind /home/app/uid /stage0/",
         "RUN --mount=type=bind,from=0,source=/exec,target=/e cp /e /exec-via-mount",
         "",
@@ -284,6 +291,8 @@ void describe("capsa build", () => {
     assert.equal(sh0("cat /unpacked/x/y"), "y");
     assert.equal(sh("cat /stage0/from-bind /stage0/uid"), "y1000\n");
     assert.equal(sh("cat /exec-via-mount"), "exec form\n");
+    assert.equal(sh("cat /greeting"), 'hello from a "heredoc"\n', "an unquoted delimiter expands variables and keeps quotes");
+    assert.equal(sh("cat /raw"), "not ${WHO}\n", "a quoted delimiter expands nothing");
   });
 
   void it("builds from a Containerfile or a tar context on stdin", () => {

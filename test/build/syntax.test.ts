@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { IgnoreMatcher } from "../../src/build/ignore.ts";
 import { parseDockerfile } from "../../src/build/parse.ts";
 import { parseDuration } from "../../src/build/builder.ts";
-import { expandWord, expandWords } from "../../src/build/words.ts";
+import { expandRaw, expandWord, expandWords } from "../../src/build/words.ts";
 
 const vars: Record<string, string> = { A: "1", EMPTY: "", HOME: "/root" };
 const lookup = (k: string): string | undefined => vars[k];
@@ -23,6 +23,9 @@ void describe("word lexer", () => {
     assert.deepEqual(expandWords(`a "b $A" 'c $A' d\\ e`, lookup), ["a", "b 1", "c $A", "d e"]);
     assert.deepEqual(expandWords('K="" L=\\$A', lookup), ["K=", "L=$A"]);
     assert.equal(expandWord("`$A", lookup, "`"), "$A");
+  });
+  void it("expands here-document content without touching quotes", () => {
+    assert.equal(expandRaw(`say "$A" '\${HOME}' \\$A $`, lookup), `say "1" '/root' \\$A $`);
   });
 });
 
@@ -57,7 +60,7 @@ void describe("parser", () => {
     assert.equal(run!.args, "echo a   b");
     assert.deepEqual(copy!.flags, [{ name: "chown", value: "1:2" }]);
     assert.deepEqual(copy!.json, ["a b", "/c/"]);
-    assert.deepEqual(here!.heredocs, [{ name: "EOF", content: "echo hi\n" }]);
+    assert.deepEqual(here!.heredocs, [{ name: "EOF", content: "echo hi\n", expand: true }]);
     assert.equal(here!.line, 7);
   });
   void it("points at the line of what it refuses", () => {
