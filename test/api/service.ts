@@ -23,8 +23,9 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export async function startService(label: string): Promise<Service> {
+export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Service> {
   const t = makeTestRoot(label);
+  Object.assign(t.env, extraEnv);
   const socket = path.join(t.root, "capsa.sock");
   const dockerConfig = path.join(t.root, "docker-config");
   fs.mkdirSync(dockerConfig);
