@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { unisolate } from "./isolation.ts";
 
 const PREFIX = "capsa:";
 
@@ -17,14 +18,15 @@ function read(file: string): string {
   }
 }
 
-/** Labels a bridge with the state root that owns it (once; cheap when already done). */
-export function labelBridge(bridge: string, root: string): void {
+/** Labels a bridge with the state root that owns it (once; cheap when already done). True when it was new. */
+export function labelBridge(bridge: string, root: string): boolean {
   const alias = PREFIX + root;
-  if (read(`/sys/class/net/${bridge}/ifalias`).trim() === alias) return;
+  if (read(`/sys/class/net/${bridge}/ifalias`).trim() === alias) return false;
   try {
     execFileSync("ip", ["link", "set", "dev", bridge, "alias", alias], { stdio: "ignore" });
+    return true;
   } catch {
-    /* the bridge is not there (yet): labelled on the next attach */
+    return false; // the bridge is not there (yet): labelled on the next attach
   }
 }
 
@@ -51,6 +53,7 @@ export function sweepOrphanBridges(): string[] {
     if (ports.length) continue;
     try {
       execFileSync("ip", ["link", "del", b], { stdio: "ignore" });
+      unisolate(b);
       removed.push(b);
     } catch {
       /* someone else removed it */

@@ -18,6 +18,7 @@ import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, 
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
 import { dnsAvailable, listServers, stopServer, syncServer } from "./dns.ts";
 import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
+import { isolate, unisolate } from "./isolation.ts";
 import { labelBridge, sweepOrphanBridges, sweepOrphanDns } from "./orphans.ts";
 import { allocatePorts, wantedPorts } from "./ports.ts";
 import { type EndpointRecord, type NetworkRecord, NetworkStore, type PublishedPort } from "./store.ts";
@@ -251,6 +252,7 @@ export class Networks implements NetworkApi {
   /** Deletes the bridge device, the conflist, the IPAM state and the record. */
   private destroy(n: NetworkRecord): void {
     stopServer(this.ctx.paths.runRoot, n.Id);
+    unisolate(n.Bridge);
     try {
       execFileSync("ip", ["link", "del", n.Bridge], { stdio: "ignore" });
     } catch {
@@ -419,7 +421,8 @@ export class Networks implements NetworkApi {
     if (mac) args.MAC = mac;
     const result = await addNetwork(this.confList(n), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
     this.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
-    labelBridge(n.Bridge, this.ctx.paths.root);
+    // A bridge the plugin just made: label it with its root, isolate it from the other networks.
+    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge);
   }
 
   /** After the container runs: its peers learn its name. */

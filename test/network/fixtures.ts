@@ -80,7 +80,12 @@ export function leftovers(root: string, o: { bridges: string[]; subnets: string[
     .filter((n) => o.netnsNames?.includes(n));
   const rules = sh("iptables-save", [])
     .split("\n")
-    .filter((l) => o.subnets.some((s) => l.includes(prefixOf(s))) || o.ports.some((p) => new RegExp(`dports? (\\S*,)?${p}\\b`).test(l)));
+    .filter(
+      (l) =>
+        o.subnets.some((s) => l.includes(prefixOf(s))) ||
+        o.ports.some((p) => new RegExp(`dports? (\\S*,)?${p}\\b`).test(l)) ||
+        o.bridges.some((b) => l.includes(b.replace(/^cps-/, ""))),
+    );
   const ipam = path.join(root, "networks", "ipam");
   const leases: string[] = [];
   for (const d of fs.existsSync(ipam) ? fs.readdirSync(ipam) : []) {

@@ -139,6 +139,10 @@ void describe("networks", () => {
     ok(t.capsa(["network", "disconnect", net2, "db"]), "disconnect");
     assert.doesNotMatch(hostsOf("peer2"), /\bdb\b/);
     assert.notEqual(t.capsa(["exec", "peer2", "timeout", "3", "wget", "-q", "-O", "-", "http://store/hostname"]).status, 0);
+    // Networks are isolated from each other: db's address on the first network answers its peers only.
+    const dbIp = nets[net]!.IPAddress;
+    assert.equal(t.capsa(["exec", "peer", "timeout", "3", "wget", "-q", "-O", "-", `http://${dbIp}/hostname`]).status, 0, "same network");
+    assert.notEqual(t.capsa(["exec", "peer2", "timeout", "3", "wget", "-q", "-O", "-", `http://${dbIp}/hostname`]).status, 0, "another network reached db");
     const rm = t.capsa(["network", "rm", net2]);
     assert.equal(rm.status, 1);
     assert.match(rm.stderr, /active endpoints \(peer2\)/);
@@ -320,7 +324,8 @@ void describe("networks", () => {
     ok(t.capsa(["rm", "-f", "db", "peer"]), "rm");
     ok(t.capsa(["network", "ls"]), "network ls"); // reconciles
     const s = state();
-    assert.deepEqual({ ...s, bridges: [] }, NOTHING);
+    // The networks still exist: their bridges and isolation chains stay until network rm / reset.
+    assert.deepEqual({ ...s, bridges: [], rules: s.rules.filter((l) => !l.includes("CAPSA-ISO-")) }, NOTHING);
     ok(t.capsa(["network", "rm", net]), "network rm");
   });
 
