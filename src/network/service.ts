@@ -185,12 +185,13 @@ export class Networks implements NetworkApi {
     await this.reconcile();
     this.ensureDefault();
     const f = opts.filters ?? {};
-    return this.store
-      .list()
+    const all: (NetworkRecord | "host" | "none")[] = [...this.store.list(), "host", "none"];
+    return all
+      .map((n) => (typeof n === "string" ? this.modeView(n) : this.view(n)))
       .filter((n) => !f.name?.length || f.name.some((x) => n.Name.includes(x)))
       .filter((n) => !f.id?.length || f.id.some((x) => n.Id.startsWith(x)))
       .filter((n) => !f.driver?.length || f.driver.includes(n.Driver))
-      .filter((n) => !f.type?.length || f.type.includes(n.Name === DEFAULT_NETWORK ? "builtin" : "custom"))
+      .filter((n) => !f.type?.length || f.type.includes(["bridge", "host", "none"].includes(n.Name) ? "builtin" : "custom"))
       .filter(
         (n) =>
           !f.label?.length ||
@@ -198,12 +199,38 @@ export class Networks implements NetworkApi {
             const [k, v] = l.split("=", 2) as [string, string | undefined];
             return k in n.Labels && (v === undefined || n.Labels[k] === v);
           }),
-      )
-      .map((n) => this.view(n));
+      );
+  }
+
+  /** docker's pre-defined "host" and "none" networks: no records, only views of the containers in those modes. */
+  private modeView(name: "host" | "none"): NetworkInspect {
+    const containers: NetworkInspect["Containers"] = {};
+    for (const c of this.ctx.store.list()) {
+      if (c.hostConfig.NetworkMode === name && c.state.Running) containers[c.id] = { Name: c.name, EndpointID: "", MacAddress: "", IPv4Address: "", IPv6Address: "" };
+    }
+    return {
+      Name: name,
+      Id: crypto.createHash("sha256").update(this.ctx.paths.root + "\0" + name).digest("hex"),
+      Created: "0001-01-01T00:00:00Z",
+      Scope: "local",
+      Driver: name === "host" ? "host" : "null",
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: {}, Config: [] },
+      Internal: false,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: "" },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: {},
+      Labels: {},
+      Capsa: { ConfList: "", Bridge: "" },
+    };
   }
 
   async inspect(ref: string): Promise<NetworkInspect> {
     await this.reconcile();
+    if (ref === "host" || ref === "none") return this.modeView(ref);
     if (ref === DEFAULT_NETWORK) this.ensureDefault();
     return this.view(this.store.get(ref));
   }

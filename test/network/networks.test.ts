@@ -90,6 +90,8 @@ void describe("networks", () => {
     assert.match(inside, new RegExp(`${ip.replace(/\./g, "\\.")}\\t${hostname}`));
     const ls = ok(t.capsa(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]), "network ls");
     assert.match(ls, /^bridge bridge$/m);
+    assert.match(ls, /^host host$/m);
+    assert.match(ls, /^none null$/m);
     bridges.push(ok(t.capsa(["network", "inspect", "-f", "{{.Capsa.Bridge}}", "bridge"]), "inspect").trim());
     const conf = JSON.parse(ok(t.capsa(["network", "inspect", "-f", "{{json .Capsa.ConfList}}", "bridge"]), "inspect")) as string;
     assert.match(conf, /networks\/bridge\.conflist$/);
