@@ -35,7 +35,7 @@ export class System implements SystemApi {
       ContainersRunning: list.filter((c) => c.State === "running").length,
       ContainersPaused: list.filter((c) => c.State === "paused").length,
       ContainersStopped: list.filter((c) => c.State !== "running" && c.State !== "paused").length,
-      Images: this.ctx.images.list().length,
+      Images: this.ctx.images.list({ all: true }).length,
       Driver: "overlay",
       DockerRootDir: this.ctx.paths.root,
       CgroupDriver: "cgroupfs",
@@ -72,7 +72,7 @@ export class System implements SystemApi {
   }
 
   async df(): Promise<Record<string, unknown>> {
-    const images = this.ctx.images.list();
+    const images = this.ctx.images.list({ all: true });
     const containers = this.ctx.store.list();
     const volumes = this.ctx.volumes.list();
     const usedImages = new Set(containers.map((c) => c.imageId));
