@@ -343,7 +343,7 @@ export class Networks implements NetworkApi {
 
   // ---------- hooks for the container lifecycle ----------
 
-  /** At create: checks NetworkMode and the endpoints asked for, and records them. Returns the normalised mode. */
+  /** At create: checks NetworkMode and the endpoints asked for, and records them. */
   register(containerId: string, h: HostConfig, endpoints: Record<string, EndpointSettings> | undefined): void {
     const mode = h.NetworkMode || DEFAULT_NETWORK;
     const eps = { ...(endpoints ?? {}) };
@@ -664,14 +664,7 @@ export class Networks implements NetworkApi {
     for (const ep of eps) {
       const n = this.networkById(ep.networkId);
       if (!n || n.Name === DEFAULT_NETWORK || !ep.result) continue;
-      const lines: string[] = [];
-      for (const peer of this.store.endpoints({ networkId: n.Id })) {
-        const ip = peer.result ? addressOf(peer.result)?.ip : undefined;
-        const pc = ip ? this.ctx.store.find(peer.containerId) : undefined;
-        if (!ip || !pc) continue;
-        const names = [pc.name, ...(peer.config.Aliases ?? []), ...(peer.containerId === c.id ? [] : [pc.id.slice(0, 12)])];
-        lines.push(`${ip}\t${[...new Set(names)].join(" ")}`);
-      }
+      const lines = this.nameLines(n);
       if (lines.length) text += `# capsa network ${n.Name}\n${lines.join("\n")}\n`;
     }
     return text;
