@@ -32,6 +32,7 @@ PACKAGES=(
   busybox-static                  # the small image used by the demo and the tests
   containernetworking-plugins     # CNI: bridge, host-local, portmap, firewall, loopback
   iproute2 iptables               # network namespaces, veths, NAT rules
+  dnsmasq-base                    # names by DNS on user-defined networks
   debootstrap                     # Debian root file systems as realistic test images
   attr                            # getfattr/setfattr (overlay whiteouts, xattrs in layers)
   tini util-linux tar gzip zstd   # init for containers, mount/nsenter/unshare, archives
@@ -44,6 +45,7 @@ if [[ -n $tests ]]; then
     crun                          # the runtime probe must pass over it where it does not work
     docker-registry openssl apache2-utils curl  # registry tests: TLS, htpasswd, HTTP checks
     bsdutils                      # script(1): a pty for `run -it` tests
+    python3-docker docker-compose  # Docker API clients driven against capsa system service
   )
 fi
 
