@@ -449,7 +449,7 @@ export class Networks implements NetworkApi {
     const result = await addNetwork(this.confList(n), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
     this.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
     // A bridge the plugin just made: label it with its root, isolate it from the other networks.
-    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge);
+    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge, n.Internal);
   }
 
   /** After the container runs: its peers learn its name. */

@@ -306,11 +306,16 @@ void describe("networks", () => {
     const ip = resolveHost(host);
     const internal = `nt${process.pid}i`;
     network(internal, "--internal");
-    const probe = ["timeout", "10", "wget", "-q", "--spider", `${mirror}/`];
-    const out = t.capsa(["run", "--rm", "--add-host", `${host}:${ip}`, "bb:1", ...probe]);
+    // Not exec'd by the shell: as pid 1, wget would ignore timeout's SIGTERM.
+    const probe = `timeout 10 wget -q --spider ${mirror}/; exit $?`;
+    const out = t.capsa(["run", "--rm", "--add-host", `${host}:${ip}`, "bb:1", "sh", "-c", probe]);
     assert.equal(out.status, 0, `bridge → mirror: ${out.stderr}`);
-    const blocked = t.capsa(["run", "--rm", "--network", internal, "--add-host", `${host}:${ip}`, "bb:1", ...probe]);
+    const blocked = t.capsa(["run", "--rm", "--network", internal, "--add-host", `${host}:${ip}`, "bb:1", "sh", "-c", probe]);
     assert.notEqual(blocked.status, 0, "an internal network reached the mirror");
+    // Not even with a default route the container adds itself.
+    const gw = ok(t.capsa(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", internal]), "inspect").trim();
+    const routed = t.capsa(["run", "--rm", "--network", internal, "--cap-add", "NET_ADMIN", "--add-host", `${host}:${ip}`, "bb:1", "sh", "-c", `ip route add default via ${gw} && ${probe}`]);
+    assert.notEqual(routed.status, 0, "an internal network reached the mirror through a route of its own");
     ok(t.capsa(["network", "rm", internal]), "network rm");
   });
 
