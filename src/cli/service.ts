@@ -38,6 +38,8 @@ export const verbs: VerbTable = {
       const addrs = (o.host?.length ? o.host : [DEFAULT_HOST]).map(parseHost);
       // TLS applies to TCP listeners; a unix socket is guarded by its file mode.
       for (const a of addrs) checkSecurity(a, a.kind === "tcp" ? tls : undefined);
+      // A long-running service: a failure in one connection's background work is logged, never fatal.
+      process.on("unhandledRejection", (e) => ctx.err(`capsa: service: unhandled error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
       const engine = await ctx.engine();
       const service = new ApiService(engine, { log: o.debug ? (l) => ctx.err(`${new Date().toISOString()} ${l}\n`) : undefined });
       const listeners = [];
