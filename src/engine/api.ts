@@ -104,7 +104,7 @@ export interface VolumeApi {
 export interface ContainerApi {
   create(opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }>;
   /** With `attach`, the streams are connected before the process runs, so no output is lost; resolves when output ends. */
-  start(idOrName: string, opts?: { attach?: AttachStreams }): Promise<void>;
+  start(idOrName: string, opts?: { attach?: AttachStreams; onStarted?: () => void }): Promise<void>;
   /**
    * Creates, starts and (unless detached) attaches; resolves with the workload's
    * exit code, or undefined when detached. Removes the container afterwards with AutoRemove.

@@ -40,7 +40,7 @@ export interface ExitOutcome {
  */
 export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRecord) => Promise<void>, remove: (c: ContainerRecord) => Promise<void>): Promise<ExitOutcome> {
   const c0 = ctx.store.find(id);
-  if (!c0) return { outcome: "removed" };
+  if (!c0) return { outcome: "removed", exitCode: removedExitCode(ctx, id) };
   const code = readIntFile(exitFile(ctx, id)) ?? readIntFile(path.join(persistDir(ctx, id), "exit"));
   let exitCode: number;
   if (code !== undefined) exitCode = code;
@@ -56,14 +56,21 @@ export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRec
     /* no exit file: now is the best we know */
   }
   // Claim the transition: only the first caller sees Running/Restarting and records it.
+  fs.mkdirSync(persistDir(ctx, id), { recursive: true, mode: 0o700 });
+  // The marker, made inside the claim, tells a concurrent start to wait until the release is done.
   const claimed = ctx.store.mutate(id, (r) => {
     if (!r.state.Running && r.state.Status !== "restarting") return false;
     r.state = { ...r.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, OOMKilled: oom, FinishedAt: finishedAt };
+    fs.writeFileSync(releasingMarker(ctx, id), String(process.pid));
     return true;
   });
   const c = ctx.store.get(id);
   if (!claimed) return { outcome: c.state.Status === "restarting" ? "restarting" : "exited", exitCode: c.state.ExitCode };
-  await releaseResources(ctx, c);
+  try {
+    await releaseResources(ctx, c);
+  } finally {
+    fs.rmSync(releasingMarker(ctx, id), { force: true });
+  }
   fs.rmSync(exitFile(ctx, id), { force: true });
 
   if (shouldRestart(c)) {
@@ -98,6 +105,53 @@ export function shouldRestart(c: ContainerRecord): boolean {
     default:
       return false;
   }
+}
+
+function releasingMarker(ctx: Ctx, id: string): string {
+  return path.join(persistDir(ctx, id), "releasing");
+}
+
+/**
+ * Waits while another process releases this container's previous run (its
+ * exit was just recorded): starting now would race with that release, which
+ * would tear down the new run's network and mount. A marker whose process
+ * is gone is stale.
+ */
+export async function waitForRelease(ctx: Ctx, id: string): Promise<void> {
+  const marker = releasingMarker(ctx, id);
+  for (let i = 0; i < 300; i++) {
+    const owner = readIntFile(marker);
+    if (owner === undefined || owner === process.pid || !pidAlive(owner)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Exit codes of containers removed after they exited (--rm), kept for a
+ * minute so a `wait` that lost the race with the removal still gets the code.
+ */
+const REMOVED_CODES_TTL_MS = 60_000;
+
+function removedCodesDir(ctx: Ctx): string {
+  return path.join(ctx.paths.runRoot, "removed");
+}
+
+export function rememberExitCode(ctx: Ctx, id: string, code: number): void {
+  const dir = removedCodesDir(ctx);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, id), String(code));
+  const now = Date.now();
+  for (const f of fs.readdirSync(dir)) {
+    try {
+      if (now - fs.statSync(path.join(dir, f)).mtimeMs > REMOVED_CODES_TTL_MS) fs.rmSync(path.join(dir, f), { force: true });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+}
+
+export function removedExitCode(ctx: Ctx, id: string): number | undefined {
+  return readIntFile(path.join(removedCodesDir(ctx), id));
 }
 
 /** Removes the container's files (rw layer, logs, run dir) once nothing is mounted. */

@@ -4,7 +4,7 @@
 import type { ContainerRecord } from "../types.ts";
 import { conflict, invalid } from "../../util/errors.ts";
 import type { Ctx } from "./context.ts";
-import { handleExit, releaseResources, removeContainerFiles } from "./cleanup.ts";
+import { handleExit, releaseResources, rememberExitCode, removeContainerFiles } from "./cleanup.ts";
 import { NAME_RE } from "./names.ts";
 import { ANONYMOUS_LABEL } from "./create.ts";
 import { runtimeFor } from "./runtime.ts";
@@ -110,6 +110,7 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
   }
   if (!opts.released) await releaseResources(ctx, cur);
   const anonymous = opts.volumes ? anonymousVolumes(cur) : [];
+  if (cur.state.Status === "exited") rememberExitCode(ctx, cur.id, cur.state.ExitCode);
   ctx.store.delete(cur.id);
   ctx.networks.forget(cur.id);
   removeContainerFiles(ctx, cur.id);

@@ -7,6 +7,7 @@ import type { CreateContainerOptions } from "../types.ts";
 import { type Ctx } from "./context.ts";
 import { createContainer } from "./create.ts";
 import { processExit, removeContainer } from "./lifecycle.ts";
+import { removedExitCode } from "./cleanup.ts";
 import { startContainer } from "./start.ts";
 import { waitForExitFile } from "./wait.ts";
 import { trace } from "../../util/trace.ts";
@@ -43,7 +44,7 @@ export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: R
 export async function waitExitCode(ctx: Ctx, id: string): Promise<number> {
   for (;;) {
     const c = ctx.store.find(id);
-    if (!c) return 0;
+    if (!c) return removedExitCode(ctx, id) ?? 0;
     if (!c.state.Running && c.state.Status !== "restarting") return c.state.ExitCode;
     await waitForExitFile(ctx, c);
     const r = await processExit(ctx, id);

@@ -35,10 +35,10 @@ export class Containers implements ContainerApi {
     return createContainer(this.ctx, opts);
   }
 
-  async start(idOrName: string, opts: { attach?: AttachStreams } = {}): Promise<void> {
+  async start(idOrName: string, opts: { attach?: AttachStreams; onStarted?: () => void } = {}): Promise<void> {
     const c = await this.current(idOrName);
     if (c.state.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
-    const attachment = await startContainer(this.ctx, c, { exitCommand: true, attach: opts.attach });
+    const attachment = await startContainer(this.ctx, c, { exitCommand: true, attach: opts.attach, onStarted: opts.onStarted });
     await attachment?.done;
   }
 

@@ -11,7 +11,7 @@ import { mountOverlay, prepareRwLayer } from "../../snapshot/overlay.ts";
 import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
 import { type Ctx, containerDir, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
-import { releaseResources } from "./cleanup.ts";
+import { releaseResources, waitForRelease } from "./cleanup.ts";
 import { exitCommandFor, monitorEnv } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
@@ -22,10 +22,13 @@ export interface StartOptions {
   attach?: AttachStreams;
   /** Have conmon run `capsa container cleanup` when the container exits (detached use, restart policies). */
   exitCommand: boolean;
+  /** Called once the workload runs (before its output has ended, with attach). */
+  onStarted?: () => void;
 }
 
 export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOptions): Promise<Attachment | undefined> {
   if (c.state.Running) return undefined;
+  await waitForRelease(ctx, c.id);
   const dir = containerDir(ctx, c.id);
   const runtime = await runtimeFor(ctx, c);
   ensureRunDirs(ctx, c.id);
@@ -90,6 +93,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
     });
     ctx.networks.started(c);
     startHealthLoop(ctx, c);
+    opts.onStarted?.();
     return attachment;
   } catch (e) {
     attachment?.detach();
