@@ -48,7 +48,15 @@ function pluginPath(type: string): string {
   throw new CapsaError("system", `CNI plugin "${type}" not found in ${CNI_PATH} (install Debian's containernetworking-plugins)`);
 }
 
-function invoke(command: "ADD" | "DEL" | "CHECK", conf: object, type: string, inv: Invocation): Promise<string> {
+async function invoke(command: "ADD" | "DEL" | "CHECK", conf: object, type: string, inv: Invocation): Promise<string> {
+  const t0 = Date.now();
+  try {
+    return await invoke0(command, conf, type, inv);
+  } finally {
+    if (process.env.CAPSA_NET_TIMING) process.stderr.write(`${command} ${type} ${Date.now() - t0}ms\n`);
+  }
+}
+function invoke0(command: "ADD" | "DEL" | "CHECK", conf: object, type: string, inv: Invocation): Promise<string> {
   const args = Object.entries(inv.args ?? {});
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",

@@ -101,6 +101,7 @@ const sameIp = (a: string, b: string): boolean => !a || !b || a === "0.0.0.0" ||
  * anything starts.
  */
 export async function allocatePorts(wanted: Wanted[], taken: PublishedPort[]): Promise<PublishedPort[]> {
+  if (!wanted.length) return [];
   const cni = cniHostPorts();
   const out: PublishedPort[] = [];
   const busy = (w: Wanted, port: number): boolean =>

@@ -465,10 +465,8 @@ export class Networks implements NetworkApi {
     const eps = this.store.endpoints({ containerId: c.id }).filter((e) => e.netns);
     for (const ep of [...eps].reverse()) await this.detachOne(c.id, ep).catch(() => undefined);
     const file = netnsPath(this.ctx.paths.runRoot, c.id);
-    if (fs.existsSync(file)) {
-      await delNetwork(LOOPBACK, { containerId: c.id, netns: file, ifName: "lo" }, undefined).catch(() => undefined);
-      removeNetns(file);
-    }
+    // Loopback needs no DEL: it goes with the namespace.
+    if (fs.existsSync(file)) removeNetns(file);
     if (eps.length) this.refreshHosts(eps.map((e) => e.networkId), c.id);
   }
 
