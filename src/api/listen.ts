@@ -42,12 +42,23 @@ export function isLoopback(host: string): boolean {
   return false;
 }
 
-/** Throws when an address may not be served with these options (non-loopback TCP without TLS). */
-export function checkSecurity(addr: ListenAddress, tls: TlsFiles | undefined): void {
-  if (addr.kind === "tcp" && !tls && !isLoopback(addr.host)) {
+/**
+ * Throws when an address may not be served with these options: TCP without
+ * TLS only on a loopback address, and only when asked for explicitly
+ * (`insecureLoopback`, the CLI's --insecure-tcp): any local user could drive it.
+ */
+export function checkSecurity(addr: ListenAddress, tls: TlsFiles | undefined, insecureLoopback = false): void {
+  if (addr.kind !== "tcp" || tls) return;
+  if (!isLoopback(addr.host)) {
     throw new CapsaError(
       "invalid",
       `refusing to listen on tcp://${addr.host}:${addr.port} without TLS: anyone who reaches it would control this host as root. Pass --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY, or listen on a loopback address`,
+    );
+  }
+  if (!insecureLoopback) {
+    throw new CapsaError(
+      "invalid",
+      `refusing to listen on tcp://${addr.host}:${addr.port} without TLS: every local user could control this host as root through it. Pass --insecure-tcp to accept that, or use --tlsverify, or a unix socket`,
     );
   }
 }
@@ -86,8 +97,8 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export async function listen(service: ApiService, addr: ListenAddress, opts: { tls?: TlsFiles; group?: string }): Promise<Listener> {
-  checkSecurity(addr, opts.tls);
+export async function listen(service: ApiService, addr: ListenAddress, opts: { tls?: TlsFiles; group?: string; insecureTcp?: boolean }): Promise<Listener> {
+  checkSecurity(addr, opts.tls, opts.insecureTcp);
   const server = opts.tls
     ? https.createServer({
         allowHalfOpen: true,

@@ -12,6 +12,7 @@ interface ServiceOpts {
   tlscert?: string;
   tlskey?: string;
   debug?: boolean;
+  insecureTcp?: boolean;
 }
 
 export const verbs: VerbTable = {
@@ -24,6 +25,7 @@ export const verbs: VerbTable = {
         .option("--tlscacert <file>", "CA that client certificates must chain to")
         .option("--tlscert <file>", "Server certificate")
         .option("--tlskey <file>", "Server key")
+        .option("--insecure-tcp", "Allow plain-HTTP TCP on a loopback address (no TLS)")
         .option("-D, --debug", "Log each request to stderr"),
     args: [0, 0],
     async run(ctx, opts) {
@@ -37,14 +39,14 @@ export const verbs: VerbTable = {
       }
       const addrs = (o.host?.length ? o.host : [DEFAULT_HOST]).map(parseHost);
       // TLS applies to TCP listeners; a unix socket is guarded by its file mode.
-      for (const a of addrs) checkSecurity(a, a.kind === "tcp" ? tls : undefined);
+      for (const a of addrs) checkSecurity(a, a.kind === "tcp" ? tls : undefined, !!o.insecureTcp);
       // A long-running service: a failure in one connection's background work is logged, never fatal.
       process.on("unhandledRejection", (e) => ctx.err(`capsa: service: unhandled error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
       const engine = await ctx.engine();
       const service = new ApiService(engine, { log: o.debug ? (l) => ctx.err(`${new Date().toISOString()} ${l}\n`) : undefined });
       const listeners = [];
       try {
-        for (const a of addrs) listeners.push(await listen(service, a, { tls: a.kind === "tcp" ? tls : undefined, group: o.group }));
+        for (const a of addrs) listeners.push(await listen(service, a, { tls: a.kind === "tcp" ? tls : undefined, group: o.group, insecureTcp: !!o.insecureTcp }));
       } catch (e) {
         await Promise.all(listeners.map((l) => l.close()));
         throw e;

@@ -22,7 +22,8 @@ void describe("API listen addresses and versions", () => {
   void it("TCP without TLS only on loopback", () => {
     for (const h of ["127.0.0.1", "127.1.2.3", "::1", "localhost"]) assert.ok(isLoopback(h), h);
     for (const h of ["0.0.0.0", "10.0.0.1", "::", "example.com"]) assert.ok(!isLoopback(h), h);
-    assert.doesNotThrow(() => checkSecurity(parseHost("tcp://127.0.0.1:2375"), undefined));
+    assert.throws(() => checkSecurity(parseHost("tcp://127.0.0.1:2375"), undefined), /--insecure-tcp/);
+    assert.doesNotThrow(() => checkSecurity(parseHost("tcp://127.0.0.1:2375"), undefined, true));
     assert.throws(() => checkSecurity(parseHost("tcp://0.0.0.0:2375"), undefined), /refusing to listen on tcp:\/\/0\.0\.0\.0:2375 without TLS/);
     assert.doesNotThrow(() => checkSecurity(parseHost("tcp://0.0.0.0:2375"), { ca: "ca", cert: "c", key: "k" }));
   });
