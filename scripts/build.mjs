@@ -1,15 +1,17 @@
 // Bundles the CLI and the SDK into dist/ with esbuild. Code splitting keeps
 // `capsa run` start-up lean: the CLI entry is small, and each verb's module
 // (and what only it needs) is a chunk loaded on first use.
-import { rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
-// Chunk names carry content hashes: start clean so old chunks do not pile up.
-rmSync("dist", { recursive: true, force: true });
+// Chunk names carry content hashes, so each build starts from an empty
+// directory; it is swapped in at the end, so a CLI running meanwhile never
+// finds dist/ half-written.
+rmSync("dist.new", { recursive: true, force: true });
 
 await build({
   entryPoints: { cli: "src/cli/main.ts", sdk: "src/index.ts" },
-  outdir: "dist",
+  outdir: "dist.new",
   bundle: true,
   splitting: true,
   platform: "node",
@@ -22,3 +24,6 @@ await build({
   banner: { js: "import { createRequire as __capsaRequire } from 'node:module'; const require = __capsaRequire(import.meta.url);" },
   logLevel: "warning",
 });
+
+rmSync("dist", { recursive: true, force: true });
+renameSync("dist.new", "dist");
