@@ -4,6 +4,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { unmountBelow } from "../src/snapshot/overlay.ts";
 
 export const REPO = path.resolve(import.meta.dirname, "..");
 export const CLI = path.join(REPO, "bin", "capsa");
@@ -45,15 +46,7 @@ export function makeTestRoot(label = "t"): TestRoot {
 }
 
 /** Unmounts anything still mounted below dir, deepest first (a safety net for failed tests). */
-export function unmountBelow(dir: string): void {
-  const mounts = fs
-    .readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + "/")))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) spawnSync("umount", ["-l", m]);
-}
+export { unmountBelow };
 
 function sh(cmd: string, args: string[], cwd?: string): void {
   const r = spawnSync(cmd, args, { cwd, encoding: "utf8" });

@@ -1,17 +1,9 @@
 // File-system helpers for the harness's private state directory.
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 
-/** Unmounts everything mounted at or below dir, deepest first. */
-export function unmountBelow(dir: string): void {
-  const mounts = fs
-    .readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + "/")))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) spawnSync("umount", ["-l", m]);
-}
+import { unmountBelow } from "../../src/snapshot/overlay.ts";
+
+export { unmountBelow };
 
 /** Removes dir after unmounting anything below it. */
 export function removeTree(dir: string): void {

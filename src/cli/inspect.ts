@@ -8,7 +8,7 @@ import { familiarRef } from "./format.ts";
 import { parseTemplate, execute, TemplateError } from "./template.ts";
 import type { CliContext, Verb, VerbTable } from "./verb.ts";
 
-type Kind = "container" | "image" | "volume";
+type Kind = "container" | "image" | "volume" | "network";
 
 /** docker's image inspect shape from the engine's image record. */
 export function imageInspect(img: ImageRecord): Record<string, unknown> {
@@ -38,6 +38,7 @@ async function find(engine: EngineApi, kind: Kind | undefined, name: string): Pr
     ["container", () => engine.containers.inspect(name)],
     ["image", () => imageInspect(engine.images.inspect(name))],
     ["volume", () => engine.volumes.inspect(name)],
+    ["network", () => engine.networks.inspect(name)],
   ];
   for (const [k, f] of tries) {
     if (kind && k !== kind) continue;
@@ -47,11 +48,12 @@ async function find(engine: EngineApi, kind: Kind | undefined, name: string): Pr
       if (!(e instanceof CapsaError) || e.kind !== "not-found") throw e;
     }
   }
-  const what = kind === "container" ? "container" : kind === "image" ? "image" : kind === "volume" ? "volume" : "object";
+  const what = kind ?? "object";
   throw new CapsaError("not-found", `No such ${what}: ${name}`);
 }
 
-async function inspectRun(ctx: CliContext, kind: Kind | undefined, format: string | undefined, names: string[]): Promise<number> {
+/** Prints the objects as docker does: a JSON array, or one template result per object. */
+export async function inspectRun(ctx: CliContext, kind: Kind | undefined, format: string | undefined, names: string[]): Promise<number> {
   const engine = await ctx.engine();
   let tmpl;
   if (format !== undefined && format !== "" && format !== "json") {

@@ -3,7 +3,6 @@ import type { NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
 import { CapsaError } from "../util/errors.ts";
 import { collect, newCommand, repeatable, UsageError } from "./command.ts";
 import { renderRows } from "./format.ts";
-import { execute, parseTemplate, TemplateError } from "./template.ts";
 import { confirm, eachTarget, parseFilters, type VerbTable } from "./verb.ts";
 
 const NETWORKS_DEFAULT = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
@@ -86,31 +85,8 @@ export const verbs: VerbTable = {
     command: (v) => newCommand(v, "[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks").option("-f, --format <string>", "Format output using a custom template"),
     args: [1, Infinity],
     async run(ctx, opts, args) {
-      const o = opts as { format?: string };
-      let tmpl;
-      if (o.format && o.format !== "json") {
-        try {
-          tmpl = parseTemplate(o.format.replace(/\\t/g, "\t").replace(/\\n/g, "\n"));
-        } catch (e) {
-          throw new UsageError(ctx.verb, `template parsing error: ${(e as Error).message}`, 1);
-        }
-      }
-      const engine = await ctx.engine();
-      const found: NetworkInspect[] = [];
-      let code = 0;
-      for (const n of args) {
-        try {
-          const obj = await engine.networks.inspect(n);
-          if (tmpl) ctx.out(execute(tmpl, obj) + "\n");
-          else found.push(obj);
-        } catch (e) {
-          if (e instanceof TemplateError) throw new CapsaError("invalid", `template: ${e.message}`);
-          ctx.err(`capsa: ${(e as Error).message}\n`);
-          code = 1;
-        }
-      }
-      if (!tmpl) ctx.out(JSON.stringify(found, null, 4) + "\n");
-      return code;
+      const { inspectRun } = await import("./inspect.ts");
+      return inspectRun(ctx, "network", (opts as { format?: string }).format, args);
     },
   },
 

@@ -9,7 +9,7 @@ import type { Containers } from "./containers/service.ts";
 import { cgroupLayout, cgroupManager, cgroupParent, detectCgroupVersion } from "../cgroups/index.ts";
 import { resolveRuntime } from "../runtime/probe.ts";
 import { dirSize } from "./volumes.ts";
-import { unmount } from "../snapshot/overlay.ts";
+import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
 
 export const VERSION = "0.1.0";
@@ -100,20 +100,9 @@ export class System implements SystemApi {
     }
     // Networks: endpoints left by a crash (veths, iptables rules, IPAM leases), namespaces, bridges.
     await this.ctx.networks.reset().catch(() => undefined);
-    // Anything the records did not account for (a crashed create): unmount below the root, deepest first.
-    const mounts = fs
-      .readFileSync("/proc/self/mountinfo", "utf8")
-      .split("\n")
-      .map((l) => l.split(" ")[4])
-      .filter((m): m is string => !!m && (m.startsWith(this.ctx.paths.root + "/") || m.startsWith(this.ctx.paths.runRoot + "/")))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) {
-      try {
-        unmount(m);
-      } catch {
-        /* reported by the rm below failing, if it matters */
-      }
-    }
+    // Anything the records did not account for (a crashed create): unmount below the roots, deepest first.
+    unmountBelow(this.ctx.paths.runRoot);
+    unmountBelow(this.ctx.paths.root);
     cgroupManager().cleanup(cgroupParent(this.ctx.paths));
   }
 }

@@ -74,3 +74,29 @@ export function unmount(target: string): void {
     if (lazy.status !== 0 && isMounted(target)) throw systemError(`unmount ${target}`, (r.stderr || "umount failed").trim());
   }
 }
+
+/**
+ * Mount points strictly below dir, deepest first. Never dir itself: a state
+ * root may be a file system of its own that must stay mounted.
+ */
+export function mountsBelow(dir: string): string[] {
+  const root = path.resolve(dir);
+  return fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => unescapeMountPath(l.split(" ")[4] ?? ""))
+    .filter((m) => m.startsWith(root + "/"))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts everything below dir, deepest first, lazily where busy; best effort. */
+export function unmountBelow(dir: string): void {
+  for (const m of mountsBelow(dir)) {
+    try {
+      unmount(m);
+    } catch {
+      /* still busy after a lazy unmount: the caller's rm will say so */
+    }
+  }
+}
+
