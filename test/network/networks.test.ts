@@ -9,7 +9,7 @@ import fs from "node:fs";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
-import { hostSubnets, formatCidr } from "../../src/network/cidr.ts";
+import { formatCidr, parseCidr } from "../../src/network/cidr.ts";
 import { debianMirror, debianRootfsTar } from "../fixtures/debian.ts";
 import { freePort, freeSubnet, leftovers, prefixOf, resolveHost, vethNames } from "./fixtures.ts";
 
@@ -279,7 +279,12 @@ void describe("networks", () => {
     const r = t.capsa(["network", "create", "--subnet", inner, `nt${process.pid}x`]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /overlaps/);
-    const hostNet = hostSubnets().find((s) => s.prefix >= 8 && s.prefix < 32);
+    // A route of the host's own, not one of a capsa bridge (those are networks, reported as such).
+    const hostNet = spawnSync("ip", ["-4", "route", "show"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((l) => l.trim() && !/ dev cps-/.test(l))
+      .map((l) => parseCidr(l.trim().split(/\s+/)[0] ?? ""))
+      .find((s) => s !== undefined && s.prefix >= 8 && s.prefix < 32);
     if (hostNet) {
       const h = t.capsa(["network", "create", "--subnet", formatCidr(hostNet), `nt${process.pid}y`]);
       assert.equal(h.status, 1);
