@@ -95,3 +95,15 @@ export function importBusybox(t: TestRoot, ref = "busybox:latest"): void {
   const r = t.capsa(["import", busyboxRootfsTar(), ref]);
   if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`);
 }
+
+/** Podman on a private root, with its configuration in the test's temp dir only. */
+export function podmanEnv(dir: string): { env: NodeJS.ProcessEnv; args: string[] } {
+  const conf = path.join(dir, "containers.conf");
+  fs.writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
+  const storage = path.join(dir, "storage.conf");
+  fs.writeFileSync(storage, `[storage]\ndriver = "vfs"\nrunroot = "${dir}/podman-run"\ngraphroot = "${dir}/podman-root"\n`);
+  return {
+    env: { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, XDG_RUNTIME_DIR: path.join(dir, "xdg") },
+    args: ["--root", path.join(dir, "podman-root"), "--runroot", path.join(dir, "podman-run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"],
+  };
+}

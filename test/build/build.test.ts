@@ -8,7 +8,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, importBusybox, makeTestRoot, podmanEnv, type TestRoot } from "../helpers.ts";
 
 let t: TestRoot;
 let work: string;
@@ -439,14 +439,3 @@ function podmanMissing(): string | false {
   return false;
 }
 
-/** Podman on a private root, with its configuration in the test's temp dir only. */
-function podmanEnv(dir: string): { env: NodeJS.ProcessEnv; args: string[] } {
-  const conf = path.join(dir, "containers.conf");
-  fs.writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
-  const storage = path.join(dir, "storage.conf");
-  fs.writeFileSync(storage, `[storage]\ndriver = "vfs"\nrunroot = "${dir}/podman-run"\ngraphroot = "${dir}/podman-root"\n`);
-  return {
-    env: { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, XDG_RUNTIME_DIR: path.join(dir, "xdg") },
-    args: ["--root", path.join(dir, "podman-root"), "--runroot", path.join(dir, "podman-run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"],
-  };
-}

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { collect, handImage, isRoot, legacyDockerArchive, makeTar, streamOf, withStore } from "./fixtures.ts";
+import { podmanEnv } from "../helpers.ts";
 
 const have = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const noPodman = !have("podman") ? "podman is not installed (apt-get install podman)" : !isRoot ? "needs root" : false;
@@ -23,16 +24,6 @@ async function sampleStore(f: Parameters<Parameters<typeof withStore>[1]>[0]): P
   return img.configDigest;
 }
 
-function podmanEnv(dir: string): { env: NodeJS.ProcessEnv; args: string[] } {
-  const conf = path.join(dir, "containers.conf");
-  fs.writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
-  const storage = path.join(dir, "storage.conf");
-  fs.writeFileSync(storage, `[storage]\ndriver = "vfs"\nrunroot = "${dir}/podman-run"\ngraphroot = "${dir}/podman-root"\n`);
-  return {
-    env: { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, XDG_RUNTIME_DIR: path.join(dir, "xdg") },
-    args: ["--root", path.join(dir, "podman-root"), "--runroot", path.join(dir, "podman-run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"],
-  };
-}
 
 void test("podman load accepts our docker-archive, and we load podman's docker-archive back", { skip: noPodman }, async () => {
   await withStore("peer", async (f, dir) => {
