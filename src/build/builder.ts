@@ -24,6 +24,7 @@ import { flagValue, flagValues, parseDockerfile, parseTrigger, type Instruction,
 import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
 import type { BuildOptions, BuildResult } from "./types.ts";
 import { envLookup, expandRaw, expandWord, expandWords, type Lookup } from "./words.ts";
+import { pidAlive } from "../util/process.ts";
 
 /** Build args every build knows without an ARG (not recorded in history). */
 const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
@@ -891,11 +892,3 @@ export function parseDuration(s: string): number | undefined {
   return end === s.length && end > 0 ? Math.round(total) : undefined;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

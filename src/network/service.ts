@@ -23,6 +23,7 @@ import { labelBridge, sweepOrphanBridges, sweepOrphanDns } from "./orphans.ts";
 import { allocatePorts, wantedPorts } from "./ports.ts";
 import { type EndpointRecord, type NetworkRecord, NetworkStore, type PublishedPort } from "./store.ts";
 import type { EndpointView, NetworkCreateOptions, NetworkInspect } from "./types.ts";
+import { pidAlive } from "../util/process.ts";
 
 export const DEFAULT_NETWORK = "bridge";
 /** Where automatic subnets come from (one /24 each); CAPSA_DEFAULT_BRIDGE_SUBNET fixes the default bridge's. */
@@ -760,11 +761,3 @@ function emptyEndpoint(name: string): EndpointView {
   };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -1,12 +1,2 @@
-import path from "node:path";
-import type { CgroupStats } from "../types.ts";
-import { readNumber } from "../files.ts";
-
-export function pidsStats(dir: string): CgroupStats["pids_stats"] {
-  const out: CgroupStats["pids_stats"] = {};
-  const current = readNumber(path.join(dir, "pids.current"));
-  if (current !== undefined) out.current = current;
-  const limit = readNumber(path.join(dir, "pids.max"));
-  if (limit !== undefined) out.limit = limit;
-  return out;
-}
+// pids.current and pids.max read the same on v1 and v2.
+export { pidsStats } from "../v1/pids.ts";

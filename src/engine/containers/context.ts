@@ -9,6 +9,7 @@ import type { Paths } from "../paths.ts";
 import type { ImageStore } from "../../image/store.ts";
 import type { VolumeStore } from "../volumes.ts";
 import type { Networks } from "../../network/service.ts";
+export { pidAlive } from "../../util/process.ts";
 
 export interface Ctx {
   paths: Paths;
@@ -61,12 +62,3 @@ export function nowIso(): string {
 /** docker's zero time, used for FinishedAt/StartedAt before they happen. */
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 
-export function pidAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
