@@ -21,6 +21,8 @@ export interface MonitorOptions {
   bundle: string;
   runtimePath: string;
   runtimeRoot: string;
+  /** The runtime's global arguments (OciRuntime.globalArgs()); default: --root runtimeRoot. */
+  runtimeArgs?: string[];
   logPath: string;
   /** conmon writes `<exitDir>/<id>` with the exit code when the container ends. */
   exitDir: string;
@@ -46,6 +48,8 @@ export interface ExecMonitorOptions {
   bundle: string;
   runtimePath: string;
   runtimeRoot: string;
+  /** As MonitorOptions.runtimeArgs. */
+  runtimeArgs?: string[];
   processSpecPath: string;
   exitDir: string;
   socketDir: string;
@@ -120,8 +124,10 @@ export function classifyStartError(message: string): CapsaError {
   return new CapsaError("system", clean, 125);
 }
 
-function commonArgs(o: { runtimePath: string; runtimeRoot: string; bundle: string; exitDir: string; socketDir: string; persistDir: string; tty: boolean; stdin: boolean }): string[] {
-  const a = ["--api-version", "1", "-r", o.runtimePath, "-b", o.bundle, "--exit-dir", o.exitDir, "--socket-dir-path", o.socketDir, "-0", o.persistDir, "--runtime-arg", "--root", "--runtime-arg", o.runtimeRoot, "--log-level", "error", "--syslog"];
+function commonArgs(o: { runtimePath: string; runtimeRoot: string; runtimeArgs?: string[]; bundle: string; exitDir: string; socketDir: string; persistDir: string; tty: boolean; stdin: boolean }): string[] {
+  const a = ["--api-version", "1", "-r", o.runtimePath, "-b", o.bundle, "--exit-dir", o.exitDir, "--socket-dir-path", o.socketDir, "-0", o.persistDir];
+  for (const arg of o.runtimeArgs ?? ["--root", o.runtimeRoot]) a.push("--runtime-arg", arg);
+  a.push("--log-level", "error", "--syslog");
   if (o.tty) a.push("-t");
   if (o.stdin) a.push("-i");
   return a;

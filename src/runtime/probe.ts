@@ -13,7 +13,7 @@ import path from "node:path";
 import type { Paths } from "../engine/paths.ts";
 import { cgroupLayout, cgroupManager } from "../cgroups/index.ts";
 import { CapsaError, invalid } from "../util/errors.ts";
-import { specToJson } from "./oci.ts";
+import { type RuntimeSpec, specToJson } from "./oci.ts";
 import { runtimeMessage } from "./runc.ts";
 import { buildSpec } from "./spec.ts";
 
@@ -27,7 +27,7 @@ export const RUNTIME_PREFERENCE = ["crun", "runc"];
 const SEARCH_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 const PROBE_TIMEOUT_MS = 20_000;
 
-interface ProbeVerdict {
+export interface ProbeVerdict {
   ok: boolean;
   reason?: string;
   version?: string;
@@ -57,10 +57,11 @@ export function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
-function cacheKey(binary: string): string {
+/** The cache key: the binary's identity, the cgroup layout and the kernel (and the global args, when any). */
+function cacheKey(binary: string, globalArgs: readonly string[] = []): string {
   const real = fs.realpathSync(binary);
   const st = fs.statSync(real);
-  return [real, st.ino, st.size, Math.trunc(st.mtimeMs), cgroupLayout(), os.release()].join("|");
+  return [real, st.ino, st.size, Math.trunc(st.mtimeMs), cgroupLayout(), os.release(), ...(globalArgs.length ? [globalArgs.join(" ")] : [])].join("|");
 }
 
 function readCache(paths: Pick<Paths, "root">): Record<string, ProbeVerdict> {
@@ -112,8 +113,16 @@ function probeMounts(): { rootLinks: [string, string][]; mounts: { destination: 
   return { rootLinks, mounts };
 }
 
+export interface ProbeOptions {
+  /** Global flags after --root (runsc's --platform…). */
+  globalArgs?: readonly string[];
+  /** Adapts the probe's config.json as the engine does for this runtime. */
+  adjustSpec?: (spec: RuntimeSpec) => RuntimeSpec;
+}
+
 /** Runs `true` in a container with `binary`; resolves to the verdict (never throws). */
-export async function probeRuntime(binary: string): Promise<ProbeVerdict> {
+export async function probeRuntime(binary: string, opts: ProbeOptions = {}): Promise<ProbeVerdict> {
+  const globalArgs = opts.globalArgs ?? [];
   const checkedAt = new Date().toISOString();
   const v = await exec(binary, ["--version"], 5_000);
   const version = v.stdout.split("\n")[0]?.trim() || undefined;
@@ -128,7 +137,7 @@ export async function probeRuntime(binary: string): Promise<ProbeVerdict> {
     fs.mkdirSync(rootfs);
     const { rootLinks, mounts } = probeMounts();
     for (const [link, target] of rootLinks) fs.symlinkSync(target, path.join(rootfs, link));
-    const spec = buildSpec({
+    const built = buildSpec({
       id,
       rootfs,
       config: {},
@@ -144,14 +153,15 @@ export async function probeRuntime(binary: string): Promise<ProbeVerdict> {
         throw new Error("the probe uses no volumes");
       },
     });
+    const spec = opts.adjustSpec ? opts.adjustSpec(built) : built;
     fs.writeFileSync(path.join(tmp, "config.json"), specToJson(spec));
-    const r = await exec(binary, ["--root", stateRoot, "run", "--bundle", tmp, id], PROBE_TIMEOUT_MS);
+    const r = await exec(binary, ["--root", stateRoot, ...globalArgs, "run", "--bundle", tmp, id], PROBE_TIMEOUT_MS);
     if (r.ok) return { ok: true, ...(version ? { version } : {}), checkedAt };
     return { ok: false, reason: runtimeMessage(r.stderr) || r.error || "failed", ...(version ? { version } : {}), checkedAt };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e), ...(version ? { version } : {}), checkedAt };
   } finally {
-    await exec(binary, ["--root", stateRoot, "delete", "--force", id], 10_000);
+    await exec(binary, ["--root", stateRoot, ...globalArgs, "delete", "--force", id], 10_000);
     try {
       cgroupManager().cleanup(cgroupsPath);
     } catch {
@@ -161,11 +171,12 @@ export async function probeRuntime(binary: string): Promise<ProbeVerdict> {
   }
 }
 
-async function verdictFor(binary: string, paths: Pick<Paths, "root">): Promise<ProbeVerdict> {
-  const key = cacheKey(binary);
+/** The cached verdict for `binary` (with these options), probing once when there is none. */
+export async function verdictFor(binary: string, paths: Pick<Paths, "root">, opts: ProbeOptions = {}): Promise<ProbeVerdict> {
+  const key = cacheKey(binary, opts.globalArgs);
   const cached = readCache(paths)[key];
   if (cached) return cached;
-  const verdict = await probeRuntime(binary);
+  const verdict = await probeRuntime(binary, opts);
   writeCache(paths, key, verdict);
   return verdict;
 }

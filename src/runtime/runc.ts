@@ -4,6 +4,8 @@
 // roots never see each other's containers, and every failure is wrapped once
 // as "<runtime> <verb> <id>: <runtime's message>".
 import { execFile } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { CapsaError, type ErrorKind } from "../util/errors.ts";
 import type { OciResources } from "./oci.ts";
 
@@ -66,17 +68,25 @@ export class OciRuntime {
   readonly path: string;
   readonly root: string;
   readonly name: string;
+  /** Global flags after --root on every call (runsc's --platform, --network…). */
+  readonly extraArgs: readonly string[];
 
   /** `path`: the runtime binary; `root`: its state directory (paths.runtimeRoot); `name`: for messages. */
-  constructor(path: string, root: string, name: string = path.split("/").pop() ?? path) {
+  constructor(path: string, root: string, name: string = path.split("/").pop() ?? path, extraArgs: readonly string[] = []) {
     this.path = path;
     this.root = root;
     this.name = name;
+    this.extraArgs = extraArgs;
+  }
+
+  /** Whether the runtime holds state for `id` (runc and crun: a directory named after it under --root). */
+  knows(id: string): boolean {
+    return fs.existsSync(path.join(this.root, id));
   }
 
   /** The runtime's global arguments, for the monitor's command line. */
   globalArgs(): string[] {
-    return ["--root", this.root];
+    return ["--root", this.root, ...this.extraArgs];
   }
 
   private run(verb: string, id: string | undefined, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {

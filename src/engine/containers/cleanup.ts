@@ -14,11 +14,9 @@ import { cgroupManager, containerCgroupsPath } from "../../cgroups/index.ts";
 
 /** Tears down what a run holds: the runtime's container, the rootfs mount. Idempotent. */
 export async function releaseResources(ctx: Ctx, c: ContainerRecord, runtime?: RuntimeHandle): Promise<void> {
-  // The runtime keeps a state directory per container it knows; none means nothing to delete (a spawn saved).
-  if (fs.existsSync(path.join(ctx.paths.runtimeRoot, c.id))) {
-    const rt = runtime ?? (await runtimeFor(ctx, c));
-    await rt.delete(c.id, true).catch(() => undefined);
-  }
+  // No state under the runtime's root means nothing to delete (a spawn saved).
+  const rt = runtime ?? (await runtimeFor(ctx, c).catch(() => undefined));
+  if (rt?.knows(c.id)) await rt.delete(c.id, true).catch(() => undefined);
   trace("runtime delete done");
   unmount(rwLayerPaths(containerDir(ctx, c.id)).merged);
   trace("unmounted");

@@ -62,6 +62,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
       bundle: execDir,
       runtimePath: runtime.path,
       runtimeRoot: ctx.paths.runtimeRoot,
+      runtimeArgs: runtime.globalArgs(),
       processSpecPath: specPath,
       exitDir: execDir,
       socketDir: ctx.paths.sockets,

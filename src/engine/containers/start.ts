@@ -53,6 +53,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       bundle,
       runtimePath: runtime.path,
       runtimeRoot: ctx.paths.runtimeRoot,
+      runtimeArgs: runtime.globalArgs(),
       logPath: logPath(ctx, c.id),
       exitDir: ctx.paths.exits,
       persistDir: persistDir(ctx, c.id),
