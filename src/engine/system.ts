@@ -29,6 +29,7 @@ export class System implements SystemApi {
     } catch (e) {
       runtime = { error: errorMessage(e) };
     }
+    const sandbox = await (await import("../isolation/sandbox.ts")).sandboxStatus(this.ctx.paths);
     return {
       ID: hostId(this.ctx),
       Containers: list.length,
@@ -52,7 +53,7 @@ export class System implements SystemApi {
       DefaultRuntime: "name" in runtime ? runtime.name : "",
       Runtimes: "name" in runtime ? { [runtime.name]: { path: runtime.path } } : {},
       RuntimeError: "error" in runtime ? runtime.error : undefined,
-      Isolation: { container: "available", sandbox: "not implemented yet", vm: "not implemented yet" },
+      Isolation: { container: "available", sandbox: sandbox.detail, vm: "not implemented yet" },
       SecurityOptions: ["name=seccomp,profile=builtin"],
       LoggingDriver: "k8s-file",
       RunRoot: this.ctx.paths.runRoot,

@@ -1,0 +1,133 @@
+// The "sandbox" isolation level: the container's own image and bundle, run by
+// gVisor's runsc instead of runc. The workload's system calls go to gVisor's
+// user-space kernel (the Sentry), not to the host's; the verbs, the monitor
+// (conmon), logs, exec, cgroup limits and the CNI network namespace are the
+// container level's. runsc keeps its state in its own --root below the
+// runtime root, since its state files are not runc's.
+//
+// Whether runsc works here is decided once per state root by running a real
+// sandbox (probe.ts, with the flags and spec adjustments below) and cached
+// like the container runtime's verdict. docs/isolation.md, decision 0005.
+import fs from "node:fs";
+import path from "node:path";
+import type { Paths } from "../engine/paths.ts";
+import { findOnPath, verdictFor } from "../runtime/probe.ts";
+import { OciRuntime } from "../runtime/runc.ts";
+import { CapsaError } from "../util/errors.ts";
+import { adjustSpecForSandbox } from "./sandbox-spec.ts";
+
+/** gVisor's platform: how the Sentry intercepts system calls. */
+export const SANDBOX_PLATFORM = "ptrace";
+
+/** runsc's global flags on every call (decision 0005). */
+export const RUNSC_FLAGS: readonly string[] = [`--platform=${SANDBOX_PLATFORM}`, "--network=host"];
+
+/** runsc's --root: its own directory below capsa's runtime root. */
+export function sandboxRoot(paths: Pick<Paths, "runtimeRoot">): string {
+  return path.join(paths.runtimeRoot, "runsc");
+}
+
+/** runsc names its files after the container and its sandbox: `<id>_sandbox:<sandbox id>.state` / `.lock`. */
+function stateFiles(root: string, id: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith(`${id}_sandbox:`)).map((n) => path.join(root, n));
+}
+
+/**
+ * runsc reports a workload it cannot run at `start` ("failed to load /x: no
+ * such file or directory", "error finding executable \"x\" in PATH"): 127
+ * and 126 as docker, like the container level's create errors.
+ */
+export function sandboxStartError(e: CapsaError): CapsaError {
+  const m = e.message;
+  let code = 125;
+  if (/error finding executable|failed to load [^:]*: no such file or directory/i.test(m)) code = 127;
+  else if (/failed to load [^:]*: (?:permission denied|exec format error|is a directory)/i.test(m)) code = 126;
+  if (code === 125) return e;
+  const out = new CapsaError("invalid", m, code);
+  out.cause = e;
+  return out;
+}
+
+class SandboxRuntime extends OciRuntime {
+  override async start(id: string): Promise<void> {
+    try {
+      await super.start(id);
+    } catch (e) {
+      throw e instanceof CapsaError ? sandboxStartError(e) : e;
+    }
+  }
+
+  override knows(id: string): boolean {
+    return stateFiles(this.root, id).some((f) => f.endsWith(".state"));
+  }
+
+  /** runsc leaves the lock file of a sandbox whose processes were killed; delete drops it too. */
+  override async delete(id: string, force = false): Promise<void> {
+    await super.delete(id, force);
+    for (const f of stateFiles(this.root, id)) if (f.endsWith(".lock")) fs.rmSync(f, { force: true });
+  }
+}
+
+interface RunscFound {
+  binary: string;
+  version?: string;
+  ok: boolean;
+  reason?: string;
+}
+
+/** "0.0~20221219" from `runsc version 0.0~20221219.0`. */
+function shortVersion(version: string | undefined): string | undefined {
+  const m = /runsc version (\S+)/.exec(version ?? "");
+  return m ? m[1]!.replace(/\.0$/, "") : undefined;
+}
+
+/** $CAPSA_RUNSC (a path) when set, else runsc on $PATH; undefined with why when there is none. */
+function runscBinary(env: NodeJS.ProcessEnv = process.env): { binary: string } | { missing: string } {
+  const wanted = env.CAPSA_RUNSC;
+  if (wanted) {
+    const p = path.resolve(wanted);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return { binary: p };
+    } catch {
+      /* reported below */
+    }
+    return { missing: `runsc not found at ${p} (CAPSA_RUNSC)` };
+  }
+  const found = findOnPath("runsc");
+  return found ? { binary: found } : { missing: "runsc is not installed (Debian package runsc)" };
+}
+
+async function examine(paths: Pick<Paths, "root">): Promise<RunscFound | { missing: string }> {
+  const b = runscBinary();
+  if ("missing" in b) return b;
+  const v = await verdictFor(b.binary, paths, { globalArgs: RUNSC_FLAGS, adjustSpec: adjustSpecForSandbox });
+  return { binary: b.binary, ok: v.ok, ...(v.version ? { version: shortVersion(v.version) ?? v.version } : {}), ...(v.reason ? { reason: v.reason } : {}) };
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").trim();
+}
+
+/** The runtime for sandbox containers; a clear error (125) when runsc is missing or cannot run here. */
+export async function sandboxRuntime(paths: Paths): Promise<OciRuntime> {
+  const found = await examine(paths);
+  if ("missing" in found) throw new CapsaError("system", `sandbox isolation needs gVisor's runsc: ${found.missing}`);
+  if (!found.ok) throw new CapsaError("system", `sandbox isolation does not work on this host: runsc: ${oneLine(found.reason ?? "probe failed")}`);
+  return new SandboxRuntime(found.binary, sandboxRoot(paths), "runsc", RUNSC_FLAGS);
+}
+
+/** For `capsa info`: "available (runsc 0.0~20221219, platform ptrace)" or why not. */
+export async function sandboxStatus(paths: Paths): Promise<{ available: boolean; detail: string }> {
+  const found = await examine(paths);
+  if ("missing" in found) return { available: false, detail: `unavailable: ${found.missing}` };
+  const what = `runsc ${found.version ?? "(unknown version)"}, platform ${SANDBOX_PLATFORM}`;
+  if (!found.ok) return { available: false, detail: `unavailable (${what}): ${oneLine(found.reason ?? "probe failed")}` };
+  return { available: true, detail: `available (${what})` };
+}
