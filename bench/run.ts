@@ -20,24 +20,30 @@ import { markdown, type Report, type SystemEntry } from "./lib/report.ts";
 import { firstOutput } from "./scenarios/first-output.ts";
 import { memory } from "./scenarios/memory.ts";
 import { runTrue } from "./scenarios/run-true.ts";
+import { sandbox } from "./scenarios/sandbox.ts";
 import { startMany } from "./scenarios/start-many.ts";
 import { Capsa } from "./systems/capsa.ts";
 import { Docker } from "./systems/docker.ts";
 import { Podman } from "./systems/podman.ts";
 import { Runc } from "./systems/runc.ts";
 import { NETWORK, type BenchContext, type ContainerSystem } from "./systems/system.ts";
+import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, firstOutput, startMany, memory];
+export const SCENARIOS: Scenario[] = [runTrue, firstOutput, startMany, memory, sandbox];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */
-const PEER_PACKAGES: Record<string, string[]> = { podman: ["podman", "skopeo"], docker: ["docker.io"], runc: ["runc"] };
+const PEER_PACKAGES: Record<string, string[]> = { podman: ["podman", "skopeo"], docker: ["docker.io"], runc: ["runc"], runsc: ["runsc"] };
 
 function makeSystem(name: string): ContainerSystem {
   switch (name) {
     case "capsa":
       return new Capsa();
+    case "capsa-sandbox":
+      return new Capsa("sandbox");
+    case "runsc":
+      return new Runc("runsc", RUNSC_FLAGS);
     case "podman":
       return new Podman();
     case "docker":
@@ -46,7 +52,7 @@ function makeSystem(name: string): ContainerSystem {
     case "crun":
       return new Runc(name);
     default:
-      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun)`);
+      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun, capsa-sandbox, runsc)`);
   }
 }
 
@@ -72,9 +78,11 @@ export async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
 
   const wanted = values.systems.split(",").map((s) => s.trim()).filter(Boolean);
-  const systems = wanted.map(makeSystem);
+  // A scenario may name its own systems (sandbox: capsa-sandbox and runsc); set up each system once.
+  const systemsOf = (sc: Scenario): string[] => sc.systems ?? wanted;
+  const systems = [...new Set(scenarios.flatMap(systemsOf))].map(makeSystem);
   if (!values["no-install"]) {
-    const pkgs = wanted.flatMap((s) => PEER_PACKAGES[s] ?? []);
+    const pkgs = systems.flatMap((s) => PEER_PACKAGES[s.name] ?? []);
     const failed = ensurePackages(pkgs, log);
     if (failed.length) log(`could not install: ${failed.join(" ")}`);
   }
@@ -133,8 +141,13 @@ export async function main(argv: string[]): Promise<number> {
       load: { start: os.loadavg(), end: [] },
     };
     for (const sc of scenarios) {
+      const mine = ready.filter((s) => systemsOf(sc).includes(s.name));
+      if (mine.length === 0) {
+        log(`scenario ${sc.id}: skipped: none of ${systemsOf(sc).join(", ")} works here`);
+        continue;
+      }
       log(`scenario ${sc.id}: ${sc.title}`);
-      report.scenarios.push({ id: sc.id, title: sc.title, describe: sc.describe, metrics: await sc.run(h) });
+      report.scenarios.push({ id: sc.id, title: sc.title, describe: sc.describe, metrics: await sc.run({ ...h, systems: mine }) });
     }
     report.durationSeconds = (performance.now() - t0) / 1000;
     report.load.end = os.loadavg();

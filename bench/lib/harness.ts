@@ -23,6 +23,8 @@ export interface Scenario {
   id: string;
   title: string;
   describe: string;
+  /** The systems this scenario compares, whatever --systems says (default: the run's systems). */
+  systems?: string[];
   run(h: Harness): Promise<Metric[]>;
 }
 

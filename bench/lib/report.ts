@@ -64,13 +64,14 @@ export function markdown(r: Report): string {
       const how = metric.ratioMethod === "paired" ? "per-round ratios: median (p10–p90)" : "ratio of medians";
       out.push(`### ${metric.title}`, "");
       const withRatio = metric.ratioMethod !== "none";
-      out.push(`| system | median | p10 – p90 | n |${withRatio ? ` ${r.subject}/system (${how}) |` : ""}`);
+      const subject = metric.subject ?? r.subject;
+      out.push(`| system | median | p10 – p90 | n |${withRatio ? ` ${subject}/system (${how}) |` : ""}`);
       out.push(`|---|---:|---:|---:|${withRatio ? "---:|" : ""}`);
       for (const sys of systems) {
         const s = metric.summary[sys]!;
         const unit = metric.unit === "ms" ? " ms" : "";
         out.push(
-          `| ${sys} | ${fmt(s.median, metric.unit)}${unit} | ${spread(s, metric.unit)} | ${s.n} |${withRatio ? ` ${sys === r.subject ? "" : ratio(metric.ratios[sys])} |` : ""}`,
+          `| ${sys} | ${fmt(s.median, metric.unit)}${unit} | ${spread(s, metric.unit)} | ${s.n} |${withRatio ? ` ${sys === subject ? "" : ratio(metric.ratios[sys])} |` : ""}`,
         );
       }
       out.push("");

@@ -17,6 +17,8 @@ export interface Metric {
   /** subject/peer for each peer: medians and spread of per-round ratios, or a ratio of medians. */
   ratios: Record<string, Summary>;
   ratioMethod: RatioMethod;
+  /** The system the ratios are for (subject/peer), when not the report's subject. */
+  subject?: string;
   errors: Record<string, string[]>;
 }
 
@@ -78,5 +80,5 @@ export function finishMetric(m: Omit<Metric, "summary" | "ratios">, subject: str
       }
     }
   }
-  return { ...m, summary, ratios };
+  return { ...m, summary, ratios, subject };
 }

@@ -1,4 +1,6 @@
 // capsa itself: the real CLI (bin/capsa → dist/cli.js) on a private state root.
+// `new Capsa("sandbox")` is the system "capsa-sandbox": every run with
+// --isolation sandbox (gVisor's runsc), on a state root of its own.
 import fs from "node:fs";
 import path from "node:path";
 import { firstLine, run } from "../lib/proc.ts";
@@ -10,9 +12,15 @@ const REPO = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(REPO, "bin", "capsa");
 
 export class Capsa extends DockerLikeCli {
-  readonly name = "capsa";
+  readonly name: string;
   private root = "";
   private cgroups?: CgroupLeftovers;
+
+  /** `isolation`: a level other than the default container, for every run. */
+  constructor(private readonly isolation?: "sandbox") {
+    super();
+    this.name = isolation ? `capsa-${isolation}` : "capsa";
+  }
 
   check(): string | undefined {
     if (!fs.existsSync(path.join(REPO, "dist", "cli.js"))) return "dist/cli.js is missing: run `npm run build`";
@@ -29,13 +37,17 @@ export class Capsa extends DockerLikeCli {
     return env;
   }
 
+  protected override runFlags(): string[] {
+    return this.isolation ? ["--isolation", this.isolation] : [];
+  }
+
   protected monitorNames(): RegExp {
     return /^conmon$/;
   }
 
   async setup(ctx: BenchContext): Promise<void> {
     this.ctx = ctx;
-    this.root = path.join(ctx.dir, "capsa");
+    this.root = path.join(ctx.dir, this.name);
     fs.mkdirSync(this.root, { recursive: true });
     this.cgroups = new CgroupLeftovers(/^capsa/);
     await this.importAndProbe(ctx);
@@ -54,10 +66,11 @@ export class Capsa extends DockerLikeCli {
   info(): SystemInfo {
     const i = this.infoJson();
     const runtime = typeof i?.DefaultRuntime === "string" ? i.DefaultRuntime : "?";
+    const isolation = i?.Isolation as Record<string, string> | undefined;
     return {
       version: firstLine([...this.prefix(), "--version"], this.env()) ?? "?",
-      runtime,
-      notes: ["private CAPSA_ROOT"],
+      runtime: this.isolation === "sandbox" ? "runsc" : runtime,
+      notes: ["private CAPSA_ROOT", ...(this.isolation ? [`--isolation ${this.isolation}: ${isolation?.[this.isolation] ?? "?"}`] : [])],
     };
   }
 

@@ -33,13 +33,18 @@ export abstract class DockerLikeCli implements ContainerSystem {
     if (r.stdout.trim() !== "probe") throw new Error(`${this.name}: run printed ${JSON.stringify(r.stdout)}, expected "probe"`);
   }
 
+  /** Flags of every `run` besides the network (capsa's --isolation). */
+  protected runFlags(): string[] {
+    return [];
+  }
+
   runRm(args: string[]): Cmd {
-    return this.cmd(["run", "--rm", "--network", NETWORK, this.image(), ...args]);
+    return this.cmd(["run", "--rm", "--network", NETWORK, ...this.runFlags(), this.image(), ...args]);
   }
 
   async startDetached(name: string, args: string[]): Promise<void> {
     this.made.add(name);
-    await timedOk(this.cmd(["run", "-d", "--network", NETWORK, "--name", name, this.image(), ...args]));
+    await timedOk(this.cmd(["run", "-d", "--network", NETWORK, ...this.runFlags(), "--name", name, this.image(), ...args]));
   }
 
   async stop(name: string): Promise<void> {

@@ -1,6 +1,7 @@
 // The floor: runc alone with a prepared bundle, no engine around it. The same
 // root file system, read-only and shared by every container, one bundle
-// (config.json) per command line.
+// (config.json) per command line. `new Runc("runsc", RUNSC_FLAGS)` is the
+// sandbox's floor: gVisor's runsc with the global flags capsa gives it.
 import fs from "node:fs";
 import path from "node:path";
 import { firstLine, run, runOk, sleep, timedOk, which, type Cmd } from "../lib/proc.ts";
@@ -20,8 +21,11 @@ export class Runc implements ContainerSystem {
   private readonly made = new Set<string>();
   private seq = 0;
 
-  /** binary: "runc", or "crun" (same CLI) where crun works on this host. */
-  constructor(private readonly binary = "runc") {
+  /** binary: "runc", "crun" or "runsc" (same CLI); globalFlags: after --root on every call. */
+  constructor(
+    private readonly binary = "runc",
+    private readonly globalFlags: readonly string[] = [],
+  ) {
     this.name = binary;
   }
 
@@ -34,7 +38,7 @@ export class Runc implements ContainerSystem {
   }
 
   private cmd(args: string[], extra: Partial<Cmd> = {}): Cmd {
-    return { argv: [this.binary, "--root", this.state(), ...args], ...extra };
+    return { argv: [this.binary, "--root", this.state(), ...this.globalFlags, ...args], ...extra };
   }
 
   /** A bundle whose process runs args, made on first use. */
@@ -67,7 +71,7 @@ export class Runc implements ContainerSystem {
     return {
       version: firstLine([this.binary, "--version"]) ?? "?",
       runtime: this.binary,
-      notes: ["no engine: a prepared bundle, read-only shared rootfs, no network namespace set-up"],
+      notes: [`no engine: a prepared bundle, read-only shared rootfs, no network namespace set-up${this.globalFlags.length ? `; ${this.globalFlags.join(" ")}` : ""}`],
     };
   }
 
@@ -108,7 +112,14 @@ export class Runc implements ContainerSystem {
   async cleanup(): Promise<void> {
     if (!this.dir) return;
     if (fs.existsSync(this.state())) {
-      for (const id of run(this.cmd(["list", "-q"])).stdout.split("\n").filter(Boolean)) run(this.cmd(["delete", "-f", id]));
+      // JSON, since runsc's list has no -q.
+      let listed: { id: string }[] = [];
+      try {
+        listed = (JSON.parse(run(this.cmd(["list", "--format", "json"])).stdout.trim() || "[]") as { id: string }[] | null) ?? [];
+      } catch {
+        /* nothing listed */
+      }
+      for (const { id } of listed) run(this.cmd(["delete", "-f", id]));
     }
     removeTree(this.dir);
   }
