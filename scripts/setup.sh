@@ -29,6 +29,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # the native SQLite addon (better-sqlite3 is compiled from source by node-gyp).
 PACKAGES=(
   runc conmon                     # OCI runtime and per-container monitor
+  runsc                           # gVisor: the runtime of --isolation sandbox
   busybox-static                  # the small image used by the demo and the tests
   containernetworking-plugins     # CNI: bridge, host-local, portmap, firewall, loopback
   iproute2 iptables               # network namespaces, veths, NAT rules
