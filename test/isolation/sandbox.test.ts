@@ -139,6 +139,23 @@ void describe("sandbox (gVisor) containers", { skip }, () => {
     ok(t.capsa(["rm", "-f", "keep"]), "rm");
   });
 
+  void it("cp: out of a running sandbox; into a stopped one (a running one refuses: gVisor caches its root)", () => {
+    ok(t.capsa(["run", "-d", ...SB, "--name", "cp", "bb:1", "sh", "-c", "echo made-inside > /root/out; trap 'exit 0' TERM; while :; do sleep 0.1; done"]), "run");
+    const file = path.join(hostDir, "cp-in.txt");
+    fs.writeFileSync(file, "from-host\n");
+    const out = path.join(hostDir, "cp-out.txt");
+    for (let i = 0; i < 50 && t.capsa(["cp", "cp:/root/out", out]).status !== 0; i++) spawnSync("sleep", ["0.1"]);
+    assert.equal(fs.readFileSync(out, "utf8"), "made-inside\n");
+    const refused = t.capsa(["cp", file, "cp:/root/"]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /cannot copy into the running sandbox cp: .*stop it first/);
+    ok(t.capsa(["stop", "cp"]), "stop");
+    ok(t.capsa(["cp", file, "cp:/root/"]), "cp into the stopped sandbox");
+    ok(t.capsa(["start", "cp"]), "start");
+    assert.equal(ok(t.capsa(["exec", "cp", "cat", "/root/cp-in.txt"]), "exec cat"), "from-host\n");
+    ok(t.capsa(["rm", "-f", "cp"]), "rm");
+  });
+
   void it("--rm leaves no container, mount, runsc state or runsc process behind", () => {
     ok(t.capsa(["run", "--rm", ...SB, "--name", "gone", "bb:1", "true"]), "run");
     assert.equal(t.capsa(["run", "--rm", ...SB, "--name", "gone", "bb:1", "sh", "-c", "exit 9"]).status, 9);

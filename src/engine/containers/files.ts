@@ -84,6 +84,10 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
 }
 
 export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Readable, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+  // gVisor caches a running sandbox's root file system (decision 0005): files put there from the host would stay unseen inside.
+  if (c.state.Running && c.hostConfig.Isolation === "sandbox") {
+    throw new CapsaError("conflict", `cannot copy into the running sandbox ${c.name}: gVisor caches its root file system and would not see the files; stop it first, or use a volume`);
+  }
   await withRootfs(ctx, c, async (rootfs) => {
     const dest = containerPath(rootfs, p);
     let st: fs.Stats;
