@@ -30,6 +30,8 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(
   runc conmon                     # OCI runtime and per-container monitor
   runsc                           # gVisor: the runtime of --isolation sandbox
+  qemu-system-x86 qemu-utils      # --isolation vm: QEMU micro-VMs, virtiofsd, qemu-img
+  gcc libc6-dev                   # the guest agent, built statically (scripts/vm-assets.sh)
   busybox-static                  # the small image used by the demo and the tests
   containernetworking-plugins     # CNI: bridge, host-local, portmap, firewall, loopback
   iproute2 iptables               # network namespaces, veths, NAT rules
@@ -109,6 +111,9 @@ if [[ ! -d node_modules || ! -f node_modules/.package-lock.json ||
 else
   log "node_modules: up to date"
 fi
+
+# The micro-VM guest: Debian's cloud kernel and an initramfs with the agent.
+bash scripts/vm-assets.sh
 
 if [[ -n $build ]]; then
   log "npm run build"

@@ -18,6 +18,8 @@ export interface Paths {
   /** Exit files written by the monitor, one per container id. */
   exits: string;
   sockets: string;
+  /** Root file system images for VMs, one per image layer chain (the guest's read-only base). */
+  vmDisks: string;
 }
 
 export function resolvePaths(opts: { root?: string; runRoot?: string } = {}): Paths {
@@ -39,5 +41,6 @@ export function resolvePaths(opts: { root?: string; runRoot?: string } = {}): Pa
     runtimeRoot: path.join(runRoot, "runtime"),
     exits: path.join(runRoot, "exits"),
     sockets: path.join(runRoot, "sockets"),
+    vmDisks: path.join(root, "vm", "disks"),
   };
 }

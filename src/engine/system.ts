@@ -29,7 +29,10 @@ export class System implements SystemApi {
     } catch (e) {
       runtime = { error: errorMessage(e) };
     }
-    const sandbox = await (await import("../isolation/sandbox.ts")).sandboxStatus(this.ctx.paths);
+    const [sandbox, vm] = await Promise.all([
+      import("../isolation/sandbox.ts").then((m) => m.sandboxStatus(this.ctx.paths)),
+      import("../vm/host/status.ts").then((m) => m.vmStatus(this.ctx.paths)),
+    ]);
     return {
       ID: hostId(this.ctx),
       Containers: list.length,
@@ -53,7 +56,7 @@ export class System implements SystemApi {
       DefaultRuntime: "name" in runtime ? runtime.name : "",
       Runtimes: "name" in runtime ? { [runtime.name]: { path: runtime.path } } : {},
       RuntimeError: "error" in runtime ? runtime.error : undefined,
-      Isolation: { container: "available", sandbox: sandbox.detail, vm: "not implemented yet" },
+      Isolation: { container: "available", sandbox: sandbox.detail, vm: vm.detail },
       SecurityOptions: ["name=seccomp,profile=builtin"],
       LoggingDriver: "k8s-file",
       RunRoot: this.ctx.paths.runRoot,

@@ -752,6 +752,8 @@ export class ImageStore implements ImageApi {
           this.db.prepare("DELETE FROM layers WHERE chain_id = ?").run(l.chain_id);
           if (lr) {
             fs.rmSync(path.join(this.paths.layers, lr.dir), { recursive: true, force: true });
+            // A VM's base disk made from this layer chain goes with it.
+            fs.rmSync(path.join(this.paths.vmDisks, `${path.basename(lr.dir)}.ext4`), { force: true });
             reclaimed += lr.size;
           }
           deleted.push({ Deleted: l.chain_id });

@@ -89,7 +89,7 @@ export class OciRuntime {
     return ["--root", this.root, ...this.extraArgs];
   }
 
-  private run(verb: string, id: string | undefined, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  protected run(verb: string, id: string | undefined, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const child = execFile(
         this.path,

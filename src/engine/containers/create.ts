@@ -7,6 +7,7 @@ import type { ContainerConfig, ContainerRecord, CreateContainerOptions, HostConf
 import { invalid } from "../../util/errors.ts";
 import { type Ctx, containerDir, ZERO_TIME, nowIso } from "./context.ts";
 import { NAME_RE, randomName } from "./names.ts";
+import { resolveIsolation } from "../../isolation/level.ts";
 
 export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
   const image = img ?? {};
@@ -61,7 +62,10 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   const hostConfig: HostConfig = { ...opts.hostConfig };
   // As docker: no mode (or "default") is the default bridge network.
   if (!hostConfig.NetworkMode || hostConfig.NetworkMode === "default") hostConfig.NetworkMode = "bridge";
+  // The level is fixed at create, so a later change of the default does not move existing containers.
+  hostConfig.Isolation = resolveIsolation(hostConfig.Isolation);
   validateHostConfig(hostConfig);
+  if (hostConfig.Isolation === "vm") (await import("../../vm/host/prepare.ts")).validateVmHostConfig(hostConfig);
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
     throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }

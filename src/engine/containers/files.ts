@@ -14,9 +14,11 @@ import { isMounted, mountOverlay, prepareRwLayer, rwLayerPaths, unmount } from "
 import { CapsaError, invalid, notFound } from "../../util/errors.ts";
 import { type Ctx, containerDir } from "./context.ts";
 import { pauseContainer, unpauseContainer } from "./lifecycle.ts";
+import { refuseForVm } from "../../isolation/level.ts";
 
 /** Runs fn with the container's rootfs mounted; unmounts afterwards if it mounted it. */
 export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: string) => Promise<T>): Promise<T> {
+  refuseForVm(c.hostConfig, "cp", c.name);
   const layer = prepareRwLayer(containerDir(ctx, c.id));
   const mountedHere = !isMounted(layer.merged);
   if (mountedHere) mountOverlay(ctx.images.layerDirs(c.imageId), layer);
@@ -107,12 +109,14 @@ export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Reada
 }
 
 export async function containerChanges(ctx: Ctx, c: ContainerRecord): Promise<Change[]> {
+  refuseForVm(c.hostConfig, "diff", c.name);
   const { upper } = rwLayerPaths(containerDir(ctx, c.id));
   if (!fs.existsSync(upper)) return [];
   return changesFromUpperDir(upper, ctx.images.layerDirs(c.imageId));
 }
 
 export async function exportContainer(ctx: Ctx, c: ContainerRecord): Promise<Readable> {
+  refuseForVm(c.hostConfig, "export", c.name);
   const layer = prepareRwLayer(containerDir(ctx, c.id));
   const mountedHere = !isMounted(layer.merged);
   if (mountedHere) mountOverlay(ctx.images.layerDirs(c.imageId), layer);
@@ -127,6 +131,7 @@ export async function exportContainer(ctx: Ctx, c: ContainerRecord): Promise<Rea
 }
 
 export async function commitContainer(ctx: Ctx, c: ContainerRecord, opts: CommitOptions = {}): Promise<ImageRecord> {
+  refuseForVm(c.hostConfig, "commit", c.name);
   const pause = (opts.pause ?? true) && c.state.Running && !c.state.Paused;
   if (pause) await pauseContainer(ctx, c);
   try {

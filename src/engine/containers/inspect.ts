@@ -1,4 +1,5 @@
 // Docker-shaped views of container records: `inspect` and `ps` rows.
+import { isolationOf } from "../../isolation/level.ts";
 import path from "node:path";
 import type { ContainerRecord } from "../types.ts";
 import type { ContainerInspect, ContainerSummary, MountPoint } from "../views.ts";
@@ -66,7 +67,7 @@ export function inspectView(ctx: Ctx, c: ContainerRecord): ContainerInspect {
     Mounts: mountPoints(ctx, c),
     Config: c.config,
     NetworkSettings: { Bridge: "", SandboxID: "", ...ctx.networks.settings(c) },
-    Capsa: { Isolation: "container", Runtime: c.runtime || "auto", MonitorPid: c.monitorPid, Bundle: dir },
+    Capsa: { Isolation: isolationOf(c.hostConfig), Runtime: c.runtime || "auto", MonitorPid: c.monitorPid, Bundle: dir },
   };
 }
 

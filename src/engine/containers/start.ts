@@ -15,6 +15,7 @@ import { releaseResources, waitForRelease } from "./cleanup.ts";
 import { exitCommandFor, monitorEnv } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
+import { isolationOf } from "../../isolation/level.ts";
 import { healthEnabled, startHealthLoop } from "./health.ts";
 
 export interface StartOptions {
@@ -45,6 +46,11 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
     trace("network set up");
     const bundle = await writeBundle(ctx, c, layer.merged, network);
     trace("bundle written");
+    if (isolationOf(c.hostConfig) === "vm") {
+      const { prepareVm } = await import("../../vm/host/prepare.ts");
+      await prepareVm(ctx, c, bundle);
+      trace("vm disk and boot settings ready");
+    }
     const tty = c.config.Tty ?? false;
     const monitor = await createUnderMonitor({
       id: c.id,

@@ -1,0 +1,830 @@
+/*
+ * capsa-agent: PID 1 of a capsa micro-VM (after guest/init has loaded the
+ * kernel modules). It runs one workload from an OCI image and extra processes
+ * (exec) on the host's behalf. Everything crosses virtio-serial ports, found
+ * by name in /sys/class/virtio-ports; docs/vm-protocol.md describes them.
+ *
+ *   capsa.ctl      host -> guest: 'R' run spec, 'S' signal;  guest -> host: 'A' ack
+ *   capsa.stdin    the workload's stdin (host EOF = guest EOF)
+ *   capsa.stdout   the workload's stdout (and its terminal, with tty)
+ *   capsa.stderr   the workload's stderr
+ *   capsa.status   "exit N\n" once the workload has ended, then power off
+ *   capsa.exec.N   one exec session at a time per port, framed both ways
+ *
+ * Frames: 1 byte type, 4 bytes big-endian length, payload. A spec payload is
+ * a list of NUL-terminated "key=value" entries (see parse_spec).
+ *
+ * Small on purpose: no allocation-heavy parsing, no threads, one poll loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROOT "/newroot"
+#define MAX_FRAME (1u << 20)
+#define MAX_EXEC 4 /* = EXEC_SLOTS in src/vm/shim/qemu.ts */
+#define MAX_ENTRIES 4096
+#define OUTBUF (256 * 1024)
+
+extern char **environ;
+
+static void logmsg(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!write(fd, "capsa-agent: ", 13);
+    (void)!write(fd, buf, n);
+    close(fd);
+  }
+}
+
+/* QEMU runs with -no-reboot: a reset ends it at once, sooner than ACPI's power-off sequence. */
+static void power_off(void) {
+  sync();
+  reboot(RB_AUTOBOOT);
+  for (;;) pause();
+}
+
+static void die(const char *what) {
+  logmsg("fatal: %s: %s", what, strerror(errno));
+  power_off();
+}
+
+/* ---------- ports ---------- */
+
+/* Opens the port named `name`, waiting up to `wait_ms` for it to appear. */
+static int open_port(const char *name, int flags, int wait_ms) {
+  for (int waited = 0;; waited += 10) {
+    DIR *d = opendir("/sys/class/virtio-ports");
+    if (d) {
+      struct dirent *e;
+      while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[300], n[128];
+        snprintf(p, sizeof p, "/sys/class/virtio-ports/%s/name", e->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t r = read(fd, n, sizeof n - 1);
+        close(fd);
+        if (r <= 0) continue;
+        n[r] = 0;
+        if (n[r - 1] == '\n') n[r - 1] = 0;
+        if (strcmp(n, name) == 0) {
+          snprintf(p, sizeof p, "/dev/%s", e->d_name);
+          closedir(d);
+          int pfd = open(p, flags | O_CLOEXEC | O_NOCTTY);
+          if (pfd < 0) die(p);
+          return pfd;
+        }
+      }
+      closedir(d);
+    }
+    if (waited >= wait_ms) return -1;
+    usleep(10000);
+  }
+}
+
+/* ---------- frames ---------- */
+
+struct reader {
+  unsigned char hdr[5];
+  size_t got;     /* bytes of header + payload received */
+  uint32_t len;
+  char *payload;
+};
+
+static void reader_reset(struct reader *r) {
+  free(r->payload);
+  memset(r, 0, sizeof *r);
+}
+
+/* Feeds bytes; returns 1 when a frame is complete (type in r->hdr[0]). */
+static int reader_feed(struct reader *r, const unsigned char **p, size_t *n) {
+  while (*n) {
+    if (r->got < 5) {
+      r->hdr[r->got++] = **p;
+      (*p)++, (*n)--;
+      if (r->got == 5) {
+        r->len = ((uint32_t)r->hdr[1] << 24) | ((uint32_t)r->hdr[2] << 16) | ((uint32_t)r->hdr[3] << 8) | r->hdr[4];
+        if (r->len > MAX_FRAME) r->len = MAX_FRAME;
+        r->payload = calloc(1, r->len + 1);
+        if (!r->payload) die("calloc");
+        if (r->len == 0) return 1;
+      }
+      continue;
+    }
+    size_t want = r->len - (r->got - 5);
+    size_t take = *n < want ? *n : want;
+    memcpy(r->payload + (r->got - 5), *p, take);
+    r->got += take, *p += take, *n -= take;
+    if (r->got - 5 == r->len) return 1;
+  }
+  return 0;
+}
+
+/* Appends a frame to an output buffer; drops it when the buffer is full. */
+struct outbuf {
+  char *data;
+  size_t len;
+};
+
+static int out_frame(struct outbuf *o, char type, const void *payload, uint32_t len) {
+  if (!o->data) o->data = malloc(OUTBUF);
+  if (!o->data || o->len + 5 + len > OUTBUF) return -1;
+  unsigned char h[5] = {(unsigned char)type, len >> 24, len >> 16, len >> 8, len};
+  memcpy(o->data + o->len, h, 5);
+  memcpy(o->data + o->len + 5, payload, len);
+  o->len += 5 + len;
+  return 0;
+}
+
+/* Writes what it can without blocking; returns -1 when the host went away. */
+static int out_flush(struct outbuf *o, int fd) {
+  while (o->len) {
+    ssize_t w = write(fd, o->data, o->len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return 0;
+      return -1;
+    }
+    memmove(o->data, o->data + w, o->len - w);
+    o->len -= w;
+  }
+  return 0;
+}
+
+/* ---------- spec ---------- */
+
+struct spec {
+  char *args[MAX_ENTRIES];
+  int nargs;
+  char *env[MAX_ENTRIES];
+  int nenv;
+  const char *cwd;
+  uid_t uid;
+  gid_t gid;
+  gid_t gids[64];
+  int ngids;
+  const char *hostname;
+  int tty;
+  int detach;
+  long pids;
+  char *mounts[256];
+  int nmounts;
+  char *files[64];
+  int nfiles;
+  unsigned short rows, cols;
+};
+
+static void parse_spec(char *p, uint32_t len, struct spec *s) {
+  memset(s, 0, sizeof *s);
+  s->cwd = "/";
+  s->pids = -1;
+  char *end = p + len;
+  while (p < end) {
+    size_t l = strnlen(p, end - p);
+    char *e = p;
+    p += l + 1;
+    char *v = strchr(e, '=');
+    if (!v) continue;
+    *v++ = 0;
+    if (!strcmp(e, "arg") && s->nargs < MAX_ENTRIES - 1) s->args[s->nargs++] = v;
+    else if (!strcmp(e, "env") && s->nenv < MAX_ENTRIES - 1) s->env[s->nenv++] = v;
+    else if (!strcmp(e, "cwd")) s->cwd = v;
+    else if (!strcmp(e, "uid")) s->uid = strtoul(v, 0, 10);
+    else if (!strcmp(e, "gid")) s->gid = strtoul(v, 0, 10);
+    else if (!strcmp(e, "gids")) {
+      for (char *t = strtok(v, ","); t && s->ngids < 64; t = strtok(0, ",")) s->gids[s->ngids++] = strtoul(t, 0, 10);
+    } else if (!strcmp(e, "hostname")) s->hostname = v;
+    else if (!strcmp(e, "tty")) s->tty = atoi(v);
+    else if (!strcmp(e, "detach")) s->detach = atoi(v);
+    else if (!strcmp(e, "pids")) s->pids = atol(v);
+    else if (!strcmp(e, "rows")) s->rows = atoi(v);
+    else if (!strcmp(e, "cols")) s->cols = atoi(v);
+    else if (!strcmp(e, "mount") && s->nmounts < 256) s->mounts[s->nmounts++] = v;
+    else if (!strcmp(e, "file") && s->nfiles < 64) s->files[s->nfiles++] = v;
+  }
+  s->args[s->nargs] = 0;
+  s->env[s->nenv] = 0;
+}
+
+/* ---------- root file system ---------- */
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *q = tmp + 1; *q; q++) {
+    if (*q != '/') continue;
+    *q = 0;
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
+    *q = '/';
+  }
+  if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+static unsigned long mount_flags(char *csv, int *bind_ro) {
+  unsigned long f = 0;
+  *bind_ro = 0;
+  for (char *t = strtok(csv, ","); t; t = strtok(0, ",")) {
+    if (!strcmp(t, "ro")) f |= MS_RDONLY, *bind_ro = 1;
+    else if (!strcmp(t, "nosuid")) f |= MS_NOSUID;
+    else if (!strcmp(t, "nodev")) f |= MS_NODEV;
+    else if (!strcmp(t, "noexec")) f |= MS_NOEXEC;
+  }
+  return f;
+}
+
+/* mount entry: type \x1f source \x1f target \x1f flags \x1f data */
+static void do_mount(char *m) {
+  char *fields[5] = {0};
+  int i = 0;
+  for (char *q = m; i < 5; i++) {
+    fields[i] = q;
+    q = strchr(q, '\x1f');
+    if (!q) break;
+    *q++ = 0;
+  }
+  if (!fields[2]) return;
+  char target[4096];
+  snprintf(target, sizeof target, ROOT "%s", fields[2]);
+  int ro;
+  unsigned long flags = mount_flags(fields[3] ? fields[3] : (char[]){0}, &ro);
+  mkdir_p(target, 0755);
+  if (mount(fields[1], target, fields[0], flags, fields[4] && *fields[4] ? fields[4] : NULL) < 0)
+    logmsg("mount %s on %s: %s", fields[0], fields[2], strerror(errno));
+}
+
+/* file entry: path \x1f octal mode \x1f content */
+static void do_file(char *f) {
+  char *mode = strchr(f, '\x1f');
+  if (!mode) return;
+  *mode++ = 0;
+  char *content = strchr(mode, '\x1f');
+  if (!content) return;
+  *content++ = 0;
+  char path[4096];
+  snprintf(path, sizeof path, ROOT "%s", f);
+  char *slash = strrchr(path, '/');
+  if (slash && slash != path) {
+    *slash = 0;
+    mkdir_p(path, 0755);
+    *slash = '/';
+  }
+  unlink(path); /* a symlink in the image (e.g. /etc/resolv.conf) is replaced, not followed */
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, strtoul(mode, 0, 8));
+  if (fd < 0) {
+    logmsg("write %s: %s", f, strerror(errno));
+    return;
+  }
+  (void)!write(fd, content, strlen(content));
+  close(fd);
+}
+
+static void setup_root(struct spec *s) {
+  static const struct {
+    const char *type, *src, *dst;
+    unsigned long flags;
+    const char *data;
+  } base[] = {
+      {"proc", "proc", ROOT "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+      {"sysfs", "sysfs", ROOT "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+      {"devtmpfs", "devtmpfs", ROOT "/dev", MS_NOSUID, "mode=0755"},
+      /* the agent's own devpts, so terminals it opens (run -t, exec -t) resolve inside the root too */
+      {NULL, "/dev/pts", ROOT "/dev/pts", MS_BIND, NULL},
+      {"tmpfs", "shm", ROOT "/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777"},
+  };
+  for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
+    mkdir_p(base[i].dst, 0755);
+    if (mount(base[i].src, base[i].dst, base[i].type, base[i].flags, base[i].data) < 0 && errno != EBUSY)
+      logmsg("mount %s: %s", base[i].dst, strerror(errno));
+  }
+  /* /dev/ptmx must be the new devpts instance's */
+  unlink(ROOT "/dev/ptmx");
+  if (symlink("pts/ptmx", ROOT "/dev/ptmx") < 0) logmsg("ptmx: %s", strerror(errno));
+  for (int i = 0; i < s->nmounts; i++) do_mount(s->mounts[i]);
+  for (int i = 0; i < s->nfiles; i++) do_file(s->files[i]);
+  if (s->hostname) sethostname(s->hostname, strlen(s->hostname));
+  if (s->pids > 0) {
+    /* the pids limit of the whole guest workload, in a cgroup of its own */
+    mkdir_p("/sys/fs/cgroup", 0755);
+    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL) == 0) {
+      int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+      if (fd >= 0) (void)!write(fd, "+pids", 5), close(fd);
+      mkdir("/sys/fs/cgroup/workload", 0755);
+      fd = open("/sys/fs/cgroup/workload/pids.max", O_WRONLY);
+      if (fd >= 0) {
+        char b[32];
+        int n = snprintf(b, sizeof b, "%ld", s->pids);
+        (void)!write(fd, b, n);
+        close(fd);
+      }
+    }
+  }
+}
+
+/* ---------- processes ---------- */
+
+static void join_workload_cgroup(void) {
+  int fd = open("/sys/fs/cgroup/workload/cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) (void)!write(fd, "0", 1), close(fd);
+}
+
+/*
+ * Starts a process in the root file system. fds[0..2] become its stdio
+ * (or, with s->tty, a fresh terminal whose master is returned in *master).
+ * Returns the pid, or -1 with *err set to a docker-like exit code and msg.
+ */
+static pid_t spawn_process(struct spec *s, int fds[3], int *master, int *err, char *msg, size_t msglen) {
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) < 0) die("pipe");
+  int m = -1, sl = -1;
+  if (s->tty) {
+    struct winsize ws = {.ws_row = s->rows ? s->rows : 24, .ws_col = s->cols ? s->cols : 80};
+    if (openpty(&m, &sl, NULL, NULL, &ws) < 0) {
+      *err = 126;
+      snprintf(msg, msglen, "openpty: %s", strerror(errno));
+      return -1;
+    }
+    fcntl(m, F_SETFD, FD_CLOEXEC);
+  }
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int i = 1; i < NSIG; i++) signal(i, SIG_DFL);
+    join_workload_cgroup();
+    setsid();
+    if (s->tty) {
+      ioctl(sl, TIOCSCTTY, 0);
+      dup2(sl, 0), dup2(sl, 1), dup2(sl, 2);
+      if (sl > 2) close(sl);
+    } else {
+      int in = fds[0] >= 0 ? fds[0] : open("/dev/null", O_RDONLY);
+      int a = dup(in), b = dup(fds[1]), c = dup(fds[2]);
+      dup2(a, 0), dup2(b, 1), dup2(c, 2);
+      for (int i = 0; i < 3; i++) fcntl(i, F_SETFD, 0);
+    }
+    const char *stage = "chroot";
+    if (chroot(ROOT) < 0 || chdir("/") < 0) goto fail;
+    stage = "chdir";
+    if (chdir(s->cwd) < 0) goto fail;
+    stage = "setgroups";
+    if (setgroups(s->ngids, s->gids) < 0) goto fail;
+    stage = "setgid";
+    if (setgid(s->gid) < 0) goto fail;
+    stage = "setuid";
+    if (setuid(s->uid) < 0) goto fail;
+    environ = s->env;
+    stage = "exec";
+    execvp(s->args[0], s->args);
+  fail:;
+    int e = errno;
+    char b[600];
+    int code = (stage[0] == 'e' && (e == ENOENT || e == ENOTDIR)) ? 127 : 126;
+    if (code == 127 && strchr(s->args[0], '/') == NULL)
+      snprintf(b, sizeof b, "%d exec: \"%s\": executable file not found in $PATH: starting container process", code, s->args[0]);
+    else if (stage[0] == 'e')
+      snprintf(b, sizeof b, "%d exec %s: %s: starting container process", code, s->args[0], strerror(e));
+    else
+      snprintf(b, sizeof b, "126 %s %s: %s: starting container process", stage, stage[1] == 'h' ? s->cwd : "", strerror(e));
+    (void)!write(ep[1], b, strlen(b));
+    _exit(code);
+  }
+  close(ep[1]);
+  if (sl >= 0) close(sl);
+  char b[600];
+  ssize_t r;
+  do r = read(ep[0], b, sizeof b - 1);
+  while (r < 0 && errno == EINTR);
+  close(ep[0]);
+  if (r > 0) {
+    b[r] = 0;
+    *err = atoi(b);
+    snprintf(msg, msglen, "%s", strchr(b, ' ') ? strchr(b, ' ') + 1 : b);
+    waitpid(pid, NULL, 0);
+    if (m >= 0) close(m);
+    return -1;
+  }
+  if (master) *master = m;
+  return pid;
+}
+
+static int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+/* ---------- state ---------- */
+
+static int ctl_fd = -1, stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, status_fd = -1;
+static int ctl_hup;
+static struct reader ctl_rd;
+static struct outbuf ctl_out;
+static pid_t workload = 0;
+static int root_ready;
+/* workload with a terminal: relay stdin port -> master -> stdout port */
+static int wl_master = -1;
+static char tty_buf[65536];
+static size_t tty_len;
+static int stdin_eof;
+
+struct session {
+  int port;       /* capsa.exec.N */
+  int hup;
+  struct reader rd;
+  struct outbuf out;
+  pid_t pid;      /* >0 while the process runs */
+  int status;     /* exit status once reaped */
+  int reaped;
+  int in_w;       /* pipe to its stdin (or the terminal master) */
+  int out_r, err_r;
+  int tty;
+  int pending_exit; /* process ended: send 'Q' once its output is drained */
+  int aborted;      /* the host went away: reap quietly */
+};
+static struct session sessions[MAX_EXEC];
+static int nsessions;
+
+static void ack(struct outbuf *o, int port, const char *text) {
+  out_frame(o, 'A', text, strlen(text));
+  out_flush(o, port);
+}
+
+static void prepare_root_once(struct spec *s) {
+  if (root_ready) return;
+  setup_root(s);
+  root_ready = 1;
+}
+
+static void start_workload(struct spec *s) {
+  prepare_root_once(s);
+  int fds[3] = {stdin_fd, stdout_fd, stderr_fd};
+  int err = 0;
+  char msg[600];
+  pid_t pid = spawn_process(s, fds, s->tty ? &wl_master : NULL, &err, msg, sizeof msg);
+  if (pid < 0) {
+    char b[700];
+    snprintf(b, sizeof b, "E%d %s", err, msg);
+    ack(&ctl_out, ctl_fd, b);
+    /* the workload could not start: report its code as the exit status and stop */
+    char st[32];
+    int n = snprintf(st, sizeof st, "exit %d\n", err);
+    (void)!write(status_fd, st, n);
+    power_off();
+  }
+  workload = pid;
+  if (wl_master >= 0) fcntl(wl_master, F_SETFL, O_NONBLOCK);
+  ack(&ctl_out, ctl_fd, "ok");
+}
+
+static void session_close_io(struct session *x) {
+  if (x->in_w >= 0) close(x->in_w);
+  if (x->out_r >= 0) close(x->out_r);
+  if (x->err_r >= 0 && x->err_r != x->out_r) close(x->err_r);
+  x->in_w = x->out_r = x->err_r = -1;
+}
+
+static void start_exec(struct session *x, struct spec *s) {
+  if (!root_ready) {
+    ack(&x->out, x->port, "E125 the workload has not started");
+    return;
+  }
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+  int fds[3];
+  if (s->detach) {
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+    fds[0] = fds[1] = fds[2] = nul;
+    s->tty = 0;
+    int err = 0;
+    char msg[600];
+    pid_t pid = spawn_process(s, fds, NULL, &err, msg, sizeof msg);
+    close(nul);
+    char b[700];
+    if (pid < 0) snprintf(b, sizeof b, "E%d %s", err, msg);
+    else snprintf(b, sizeof b, "ok");
+    ack(&x->out, x->port, b);
+    if (pid > 0) out_frame(&x->out, 'Q', "0", 1), out_flush(&x->out, x->port);
+    return;
+  }
+  if (!s->tty) {
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) die("pipe");
+  }
+  fds[0] = in[0], fds[1] = out[1], fds[2] = er[1];
+  int err = 0, master = -1;
+  char msg[600];
+  pid_t pid = spawn_process(s, fds, s->tty ? &master : NULL, &err, msg, sizeof msg);
+  if (!s->tty) close(in[0]), close(out[1]), close(er[1]);
+  if (pid < 0) {
+    char b[700];
+    snprintf(b, sizeof b, "E%d %s", err, msg);
+    if (!s->tty) close(in[1]), close(out[0]), close(er[0]);
+    ack(&x->out, x->port, b);
+    return;
+  }
+  x->pid = pid;
+  x->reaped = 0;
+  x->pending_exit = 0;
+  x->tty = s->tty;
+  if (s->tty) {
+    x->in_w = x->out_r = master;
+    x->err_r = -1;
+    fcntl(master, F_SETFL, O_NONBLOCK);
+  } else {
+    x->in_w = in[1], x->out_r = out[0], x->err_r = er[0];
+    fcntl(x->in_w, F_SETFL, O_NONBLOCK);
+  }
+  ack(&x->out, x->port, "ok");
+}
+
+static void handle_frame(struct reader *r, struct session *x) {
+  char type = r->hdr[0];
+  if (type == 'R' && !x && !workload) {
+    static struct spec s; /* the workload's spec lives as long as the VM */
+    static char *keep;
+    keep = r->payload;
+    r->payload = NULL;
+    parse_spec(keep, r->len, &s);
+    start_workload(&s);
+  } else if (type == 'X' && x && x->pid == 0) {
+    struct spec s;
+    parse_spec(r->payload, r->len, &s);
+    start_exec(x, &s);
+  } else if (type == 'S') {
+    int sig = atoi(r->payload);
+    pid_t target = x ? x->pid : workload;
+    if (target > 0 && sig > 0 && sig < NSIG) kill(target, sig);
+  } else if (type == 'I' && x && x->in_w >= 0) {
+    /* best effort: the host sends small chunks and waits for the pipe to drain */
+    size_t off = 0;
+    while (off < r->len) {
+      ssize_t w = write(x->in_w, r->payload + off, r->len - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          struct pollfd p = {.fd = x->in_w, .events = POLLOUT};
+          poll(&p, 1, 1000);
+          continue;
+        }
+        break;
+      }
+      off += w;
+    }
+  } else if (type == 'E' && x && x->in_w >= 0 && !x->tty) {
+    close(x->in_w);
+    x->in_w = -1;
+  } else if (type == 'W' && x && x->tty && x->out_r >= 0) {
+    unsigned rows = 0, cols = 0;
+    if (sscanf(r->payload, "%u %u", &rows, &cols) == 2) {
+      struct winsize ws = {.ws_row = rows, .ws_col = cols};
+      ioctl(x->out_r, TIOCSWINSZ, &ws);
+    }
+  }
+}
+
+/* Reads a port; returns -1 when the host side went away. */
+static int read_port(int fd, struct reader *rd, struct session *x) {
+  unsigned char buf[65536];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+  if (n == 0) return -1;
+  const unsigned char *p = buf;
+  size_t left = n;
+  while (left) {
+    if (reader_feed(rd, &p, &left)) {
+      handle_frame(rd, x);
+      reader_reset(rd);
+    }
+  }
+  return 0;
+}
+
+static void session_abort(struct session *x) {
+  if (x->pid > 0 && !x->reaped) kill(-x->pid, SIGKILL), kill(x->pid, SIGKILL);
+  session_close_io(x);
+  reader_reset(&x->rd);
+  x->out.len = 0;
+  x->pending_exit = 0;
+  if (x->pid > 0) x->aborted = 1; /* x->pid is cleared when reaped */
+}
+
+static void pump_output(struct session *x, int fd, char type) {
+  char buf[32768];
+  size_t room = OUTBUF - x->out.len;
+  if (room <= 5 + 1) return;
+  size_t want = room - 5 < sizeof buf ? room - 5 : sizeof buf;
+  ssize_t n = read(fd, buf, want);
+  if (n > 0) {
+    out_frame(&x->out, type, buf, n);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  /* EOF (or EIO on a terminal whose process ended) */
+  if (fd == x->out_r) {
+    if (x->in_w == x->out_r) x->in_w = -1;
+    close(x->out_r);
+    x->out_r = -1;
+  } else {
+    close(x->err_r);
+    x->err_r = -1;
+  }
+}
+
+static void reap(void) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == workload) {
+      int code = exit_code(status);
+      /* drain what the terminal still holds */
+      if (wl_master >= 0) {
+        char b[65536];
+        ssize_t n;
+        while ((n = read(wl_master, b, sizeof b)) > 0) (void)!write(stdout_fd, b, n);
+      }
+      char st[32];
+      int n = snprintf(st, sizeof st, "exit %d\n", code);
+      (void)!write(status_fd, st, n);
+      kill(-1, SIGKILL);
+      sync();
+      umount2(ROOT, MNT_DETACH);
+      power_off();
+    }
+    for (int i = 0; i < nsessions; i++) {
+      struct session *x = &sessions[i];
+      if (x->pid != pid) continue;
+      x->status = status;
+      x->reaped = 1;
+      if (x->aborted) x->pid = 0, x->aborted = 0;
+      else x->pending_exit = 1;
+    }
+  }
+}
+
+int main(void) {
+  /* PID 1 gets no default signal handling; block the ones we read via signalfd */
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) die("signalfd");
+  signal(SIGPIPE, SIG_IGN);
+
+  /* terminals for -t come from the agent's own devpts (openpty) */
+  mkdir_p("/dev/pts", 0755);
+  if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=0620") < 0 && errno != EBUSY) logmsg("devpts: %s", strerror(errno));
+
+  /* the image's root file system, on the first virtio disk */
+  mkdir_p(ROOT, 0755);
+  if (mount("/dev/vda", ROOT, "ext4", 0, "noinit_itable") < 0) die("mount /dev/vda");
+
+  status_fd = open_port("capsa.status", O_WRONLY, 3000);
+  stdout_fd = open_port("capsa.stdout", O_WRONLY, 1000);
+  stderr_fd = open_port("capsa.stderr", O_WRONLY, 1000);
+  stdin_fd = open_port("capsa.stdin", O_RDONLY, 1000);
+  ctl_fd = open_port("capsa.ctl", O_RDWR | O_NONBLOCK, 1000);
+  if (status_fd < 0 || stdout_fd < 0 || stderr_fd < 0 || ctl_fd < 0) die("ports missing");
+  for (int i = 0; i < MAX_EXEC; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "capsa.exec.%d", i);
+    int fd = open_port(name, O_RDWR | O_NONBLOCK, 1000);
+    if (fd < 0) break;
+    sessions[nsessions].port = fd;
+    sessions[nsessions].in_w = sessions[nsessions].out_r = sessions[nsessions].err_r = -1;
+    nsessions++;
+  }
+  logmsg("ready");
+
+  for (;;) {
+    struct pollfd p[3 + MAX_EXEC * 4];
+    void *who[3 + MAX_EXEC * 4];
+    int kind[3 + MAX_EXEC * 4];
+    int np = 0, any_hup = 0;
+#define ADD(fd_, ev_, who_, kind_) (p[np].fd = (fd_), p[np].events = (ev_), p[np].revents = 0, who[np] = (who_), kind[np] = (kind_), np++)
+    ADD(sfd, POLLIN, NULL, 0);
+    if (!ctl_hup) ADD(ctl_fd, POLLIN | (ctl_out.len ? POLLOUT : 0), NULL, 1);
+    else any_hup = 1;
+    if (wl_master >= 0) {
+      if (tty_len) ADD(wl_master, POLLOUT, NULL, 3);
+      else if (!stdin_eof) ADD(stdin_fd, POLLIN, NULL, 2);
+      ADD(wl_master, POLLIN, NULL, 4);
+    }
+    for (int i = 0; i < nsessions; i++) {
+      struct session *x = &sessions[i];
+      if (x->hup) {
+        any_hup = 1;
+        continue;
+      }
+      ADD(x->port, POLLIN | (x->out.len ? POLLOUT : 0), x, 10);
+      if (x->out_r >= 0 && x->out.len < OUTBUF / 2) ADD(x->out_r, POLLIN, x, 11);
+      if (x->err_r >= 0 && x->out.len < OUTBUF / 2) ADD(x->err_r, POLLIN, x, 12);
+    }
+    /* a port the host is not connected to reports POLLHUP without end: look again later */
+    int n = poll(p, np, any_hup ? 50 : -1);
+    if (n < 0 && errno != EINTR) die("poll");
+    if (any_hup) {
+      ctl_hup = 0;
+      for (int i = 0; i < nsessions; i++) sessions[i].hup = 0;
+    }
+    for (int i = 0; i < np && n > 0; i++) {
+      short ev = p[i].revents;
+      if (!ev) continue;
+      struct session *x = who[i];
+      switch (kind[i]) {
+        case 0: {
+          struct signalfd_siginfo si;
+          while (read(sfd, &si, sizeof si) == sizeof si) {}
+          reap();
+          break;
+        }
+        case 1:
+          if (ev & POLLOUT) out_flush(&ctl_out, ctl_fd);
+          if ((ev & POLLIN) && read_port(ctl_fd, &ctl_rd, NULL) < 0) ev |= POLLHUP;
+          if (ev & POLLHUP) {
+            reader_reset(&ctl_rd);
+            ctl_out.len = 0;
+            ctl_hup = 1;
+          }
+          break;
+        case 2: {
+          ssize_t r = read(stdin_fd, tty_buf, sizeof tty_buf);
+          if (r > 0) tty_len = r;
+          else if (r == 0 || errno != EINTR) stdin_eof = 1;
+          break;
+        }
+        case 3: {
+          ssize_t w = write(wl_master, tty_buf, tty_len);
+          if (w > 0) memmove(tty_buf, tty_buf + w, tty_len - w), tty_len -= w;
+          break;
+        }
+        case 4: {
+          char b[65536];
+          ssize_t r = read(wl_master, b, sizeof b);
+          if (r > 0) (void)!write(stdout_fd, b, r);
+          break;
+        }
+        case 10:
+          if (ev & POLLOUT && out_flush(&x->out, x->port) < 0) ev |= POLLHUP;
+          if ((ev & POLLIN) && read_port(x->port, &x->rd, x) < 0) ev |= POLLHUP;
+          if (ev & POLLHUP) {
+            session_abort(x);
+            x->hup = 1;
+          }
+          break;
+        case 11:
+          pump_output(x, x->out_r, 'O');
+          break;
+        case 12:
+          pump_output(x, x->err_r, 'R');
+          break;
+      }
+    }
+    for (int i = 0; i < nsessions; i++) {
+      struct session *x = &sessions[i];
+      if (x->pending_exit && x->out_r < 0 && x->err_r < 0) {
+        char b[16];
+        int l = snprintf(b, sizeof b, "%d", exit_code(x->status));
+        if (out_frame(&x->out, 'Q', b, l) == 0) {
+          x->pending_exit = 0;
+          x->pid = 0;
+          session_close_io(x);
+        }
+      } else if (x->pending_exit && x->tty && x->out_r >= 0) {
+        /* a terminal does not report EOF while its master is open: drain and close */
+        pump_output(x, x->out_r, 'O');
+      }
+      if (x->out.len && !x->hup) out_flush(&x->out, x->port);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// Which isolation level a container runs at: "container" (shared kernel, runc),
+// "sandbox" (gVisor's user-space kernel, runsc) or "vm" (its own kernel under
+// QEMU). The level is chosen once, at create, and kept in HostConfig.Isolation:
+//   --isolation / HostConfig.Isolation  >  $CAPSA_ISOLATION  >  engine config  >  "container".
+// The engine config is JSON at $CAPSA_CONFIG, else /etc/capsa/capsa.json:
+//   { "isolation": "vm" }
+import fs from "node:fs";
+import { invalid } from "../util/errors.ts";
+
+export const ISOLATION_LEVELS = ["container", "sandbox", "vm"] as const;
+export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
+
+export const DEFAULT_ENGINE_CONFIG = "/etc/capsa/capsa.json";
+
+export interface EngineConfig {
+  isolation?: string;
+}
+
+export function engineConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CAPSA_CONFIG || DEFAULT_ENGINE_CONFIG;
+}
+
+export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const file = engineConfigPath(env);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw invalid(`reading ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("expected a JSON object");
+    return parsed;
+  } catch (e) {
+    throw invalid(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function check(value: string, from: string): IsolationLevel {
+  const v = value.trim().toLowerCase();
+  if ((ISOLATION_LEVELS as readonly string[]).includes(v)) return v as IsolationLevel;
+  throw invalid(`invalid isolation '${value}' (${from}): choose one of ${ISOLATION_LEVELS.join(", ")}`);
+}
+
+/** The level for a new container. docker's "default" (and "") mean: whatever the engine defaults to. */
+export function resolveIsolation(requested: string | undefined, env: NodeJS.ProcessEnv = process.env): IsolationLevel {
+  if (requested && requested !== "default") return check(requested, "--isolation");
+  if (env.CAPSA_ISOLATION) return check(env.CAPSA_ISOLATION, "CAPSA_ISOLATION");
+  const cfg = loadEngineConfig(env);
+  if (cfg.isolation) return check(cfg.isolation, engineConfigPath(env));
+  return "container";
+}
+
+/** The level of an existing container (records made before levels existed are containers). */
+export function isolationOf(hostConfig: { Isolation?: string }): IsolationLevel {
+  const v = hostConfig.Isolation;
+  return v === "sandbox" || v === "vm" ? v : "container";
+}
+
+/**
+ * cp, diff, export and commit work on the container's overlay on the host;
+ * a VM writes to its own disk instead. Until they can read that disk, they
+ * refuse clearly rather than show a stale or empty file system.
+ */
+export function refuseForVm(hostConfig: { Isolation?: string }, verb: string, name: string): void {
+  if (isolationOf(hostConfig) === "vm") throw invalid(`${verb} is not supported for ${name}: it runs as a VM (--isolation vm) and its files live on the VM's own disk; use exec (e.g. exec -i ${name} tar) instead`);
+}

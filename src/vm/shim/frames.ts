@@ -1,0 +1,62 @@
+// The framing of capsa's host↔guest channels (docs/vm-protocol.md): one byte
+// of type, a 4-byte big-endian length, the payload. The guest side is
+// guest/agent.c; this is the host side, shared by the VM runtime's verbs and
+// the exec proxy.
+import net from "node:net";
+
+export interface Frame {
+  type: string;
+  payload: Buffer;
+}
+
+export function encodeFrame(type: string, payload: Buffer | string = Buffer.alloc(0)): Buffer {
+  const body = typeof payload === "string" ? Buffer.from(payload) : payload;
+  const head = Buffer.alloc(5);
+  head.write(type, 0, 1, "latin1");
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+/** Splits a byte stream into frames. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  push(chunk: Buffer): Frame[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: Frame[] = [];
+    while (this.buf.length >= 5) {
+      const len = this.buf.readUInt32BE(1);
+      if (this.buf.length < 5 + len) break;
+      out.push({ type: this.buf.toString("latin1", 0, 1), payload: this.buf.subarray(5, 5 + len) });
+      this.buf = this.buf.subarray(5 + len);
+    }
+    return out;
+  }
+}
+
+/** Connects to a unix socket QEMU serves, retrying while it does not exist yet (QEMU still starting). */
+export async function connectWhenReady(socketPath: string, deadline: number, alive: () => boolean): Promise<net.Socket> {
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(socketPath);
+        s.once("connect", () => {
+          s.removeListener("error", reject);
+          resolve(s);
+        });
+        s.once("error", reject);
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline || !alive()) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** An agent's answer to a run or exec request: "ok", or "E<exit code> <message>". */
+export function parseAck(payload: Buffer): { ok: true } | { ok: false; code: number; message: string } {
+  const text = payload.toString("utf8");
+  if (text === "ok") return { ok: true };
+  const m = /^E(\d+) ([\s\S]*)$/.exec(text);
+  return m ? { ok: false, code: Number(m[1]), message: m[2]! } : { ok: false, code: 125, message: text };
+}

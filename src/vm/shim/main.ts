@@ -1,0 +1,393 @@
+// capsa-vm-runtime: an OCI-runtime command line (runc's verbs and flags, the
+// ones conmon and capsa call) whose "container" is a QEMU micro-VM. Because
+// it speaks runc's language, a VM sits under conmon exactly like a container:
+// logs, exit codes, attach, exec, restart policies and the exit command need
+// nothing VM-specific. (Kata Containers' first runtime took the same route.)
+//
+//   create --bundle B --pid-file P [--console-socket S] ID   boot the VM (the wrapper is the pid)
+//   start ID                                                 hand the workload to the agent, wait for its ack
+//   state ID | list | ps ID
+//   kill [--all] ID [SIGNAL]                                 SIGKILL stops the VM hard; others go to the workload
+//   pause ID | resume ID                                     QMP stop / cont
+//   delete [--force] ID
+//   exec --process SPEC --pid-file P [--detach] [--tty --console-socket S] ID
+//
+// Global flags: --root DIR (state), others (--log, --log-format, --systemd-cgroup) are accepted and ignored.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { RuntimeSpec } from "../../runtime/oci.ts";
+import { pidAlive } from "../../util/process.ts";
+import { parseSignal } from "../../engine/containers/signals.ts";
+import { connectWhenReady, encodeFrame, FrameReader, parseAck } from "./frames.ts";
+import { encodeProcess, planMounts } from "./guest-spec.ts";
+import { runFiles, vmRunDir, wrapperScript, type VmLaunch } from "./qemu.ts";
+import { withConsole } from "./console.ts";
+import { cgroupManager } from "../../cgroups/index.ts";
+import { vmBootTimeoutSeconds } from "../boot-timeout.ts";
+import { prepareNetwork } from "./network.ts";
+
+interface VmState {
+  id: string;
+  bundle: string;
+  pid: number;
+  runDir: string;
+  created: string;
+  started: boolean;
+  paused: boolean;
+}
+
+class UsageError extends Error {}
+
+function fail(msg: string): never {
+  process.stderr.write(`${msg}\n`);
+  process.exit(1);
+}
+
+function parseFlags(argv: string[], withValue: Set<string>): { flags: Map<string, string | true>; rest: string[] } {
+  const flags = new Map<string, string | true>();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--") || (a.startsWith("-") && a.length === 2)) {
+      const eq = a.indexOf("=");
+      const name = (eq > 0 ? a.slice(0, eq) : a).replace(/^-+/, "");
+      if (eq > 0) flags.set(name, a.slice(eq + 1));
+      else if (withValue.has(name)) flags.set(name, argv[++i] ?? "");
+      else flags.set(name, true);
+    } else rest.push(a);
+  }
+  return { flags, rest };
+}
+
+const str = (v: string | true | undefined): string | undefined => (typeof v === "string" ? v : undefined);
+
+/** <root>/<id>/, as runc lays out its state: the engine looks for that directory to know a runtime holds the container. */
+function statePath(root: string, id: string): string {
+  return path.join(root, id, "vm-state.json");
+}
+
+function readState(root: string, id: string): VmState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(statePath(root, id), "utf8")) as VmState;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(root: string, s: VmState): void {
+  const p = statePath(root, s.id);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(`${p}.tmp`, JSON.stringify(s));
+  fs.renameSync(`${p}.tmp`, p);
+}
+
+function mustState(root: string, id: string | undefined): VmState {
+  if (!id) throw new UsageError("container id missing");
+  const s = readState(root, id);
+  if (!s) fail(`container "${id}" does not exist`);
+  return s;
+}
+
+function statusOf(s: VmState): "created" | "running" | "paused" | "stopped" {
+  if (!pidAlive(s.pid)) return "stopped";
+  if (s.paused) return "paused";
+  return s.started ? "running" : "created";
+}
+
+function ociState(s: VmState): Record<string, unknown> {
+  const status = statusOf(s);
+  return { ociVersion: "1.0.2", id: s.id, pid: status === "stopped" ? 0 : s.pid, status, bundle: s.bundle, created: s.created, annotations: { "capsa.isolation": "vm" } };
+}
+
+function qemuPid(s: VmState): number {
+  try {
+    return Number(fs.readFileSync(runFiles(s.runDir).qemuPid, "utf8").trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function readSpec(bundle: string): RuntimeSpec {
+  return JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as RuntimeSpec;
+}
+
+function launchFromSpec(spec: RuntimeSpec, runDir: string): VmLaunch {
+  const a = spec.annotations ?? {};
+  const need = (k: string): string => a[k] ?? fail(`config.json lacks the annotation ${k} (capsa writes it for --isolation vm)`);
+  const netns = spec.linux.namespaces.find((n) => n.type === "network")?.path;
+  return {
+    qemu: need("capsa.vm.qemu"),
+    virtiofsd: need("capsa.vm.virtiofsd"),
+    kernel: need("capsa.vm.kernel"),
+    initramfs: need("capsa.vm.initramfs"),
+    disk: need("capsa.vm.disk"),
+    accel: need("capsa.vm.accel") === "kvm" ? "kvm" : "tcg",
+    memoryMiB: Number(need("capsa.vm.memory-mib")),
+    cpus: Number(need("capsa.vm.cpus")),
+    runDir,
+    shared: planMounts(spec).shared,
+    netns,
+    cgroupDirs: spec.linux.cgroupsPath ? cgroupManager().dirs(spec.linux.cgroupsPath) : [],
+  };
+}
+
+async function create(root: string, argv: string[]): Promise<void> {
+  const { flags, rest } = parseFlags(argv, new Set(["bundle", "b", "pid-file", "console-socket"]));
+  const id = rest[0] ?? fail("create: container id missing");
+  const bundle = path.resolve(str(flags.get("bundle")) ?? str(flags.get("b")) ?? ".");
+  const pidFile = str(flags.get("pid-file"));
+  if (readState(root, id) && pidAlive(readState(root, id)!.pid)) fail(`container "${id}" already exists`);
+  const spec = readSpec(bundle);
+  const runDir = vmRunDir(root, id);
+  fs.rmSync(runDir, { recursive: true, force: true });
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const launch = launchFromSpec(spec, runDir);
+  if (launch.netns) launch.ip = await prepareNetwork(launch.netns);
+  fs.writeFileSync(runFiles(runDir).wrapper, wrapperScript(launch), { mode: 0o700 });
+  const consoleSocket = str(flags.get("console-socket"));
+  const cmd = ["/bin/sh", runFiles(runDir).wrapper];
+  const pid = consoleSocket ? await withConsole(consoleSocket, cmd) : spawnDetached(cmd);
+  writeState(root, { id, bundle, pid, runDir, created: new Date().toISOString(), started: false, paused: false });
+  if (pidFile) fs.writeFileSync(pidFile, String(pid));
+}
+
+/** Starts `cmd` with our stdio, in a session of its own, and lets it outlive us. */
+function spawnDetached(cmd: string[]): number {
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: "inherit", detached: true });
+  child.unref();
+  if (!child.pid) fail(`cannot start ${cmd[0]}`);
+  return child.pid;
+}
+
+/** Sends one request on a channel and waits for the agent's 'A' answer. */
+async function request(socketPath: string, frame: Buffer, deadline: number, alive: () => boolean): Promise<ReturnType<typeof parseAck>> {
+  const sock = await connectWhenReady(socketPath, deadline, alive);
+  try {
+    sock.write(frame);
+    const reader = new FrameReader();
+    return await new Promise((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (Date.now() > deadline) reject(new Error("timeout"));
+        else if (!alive()) reject(new Error("the VM exited"));
+      }, 100);
+      sock.on("data", (chunk: Buffer) => {
+        for (const f of reader.push(chunk)) {
+          if (f.type === "A") {
+            clearInterval(timer);
+            resolve(parseAck(f.payload));
+          }
+        }
+      });
+      sock.once("close", () => {
+        clearInterval(timer);
+        reject(new Error("the VM closed its control channel"));
+      });
+    });
+  } finally {
+    sock.destroy();
+  }
+}
+
+function tail(file: string, lines = 5): string {
+  try {
+    return fs.readFileSync(file, "utf8").trim().split("\n").slice(-lines).join(" | ");
+  } catch {
+    return "";
+  }
+}
+
+async function start(root: string, argv: string[]): Promise<void> {
+  const s = mustState(root, parseFlags(argv, new Set()).rest[0]);
+  if (s.started) fail(`container "${s.id}" is already started`);
+  if (!pidAlive(s.pid)) fail(`container "${s.id}" is stopped: ${tail(runFiles(s.runDir).qemuLog) || "the VM exited"}`);
+  const spec = readSpec(s.bundle);
+  const timeout = vmBootTimeoutSeconds() * 1000;
+  const payload = encodeProcess(spec.process, { hostname: spec.hostname, pidsLimit: spec.linux.resources?.pids?.limit }, planMounts(spec));
+  let ack;
+  try {
+    ack = await request(runFiles(s.runDir).ctl, encodeFrame("R", payload), Date.now() + timeout, () => pidAlive(s.pid));
+  } catch (e) {
+    const qp = qemuPid(s);
+    const why = (e as Error).message === "timeout" ? `the VM did not come up within ${timeout / 1000} s, so it was stopped` : `the VM did not start: ${(e as Error).message}`;
+    if (qp) killQuietly(qp, "SIGKILL");
+    const detail = tail(runFiles(s.runDir).qemuLog) || tail(runFiles(s.runDir).console);
+    fail(`${why}${detail ? ` (${detail})` : ""}`);
+  }
+  if (!ack.ok) {
+    // The workload could not be started (not found: 127, not executable: 126); the VM powers itself off.
+    fail(ack.message);
+  }
+  writeState(root, { ...s, started: true });
+}
+
+function killQuietly(pid: number, sig: NodeJS.Signals | number): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+async function kill(root: string, argv: string[]): Promise<void> {
+  const { rest } = parseFlags(argv, new Set());
+  const s = mustState(root, rest[0]);
+  const sig = parseSignal(rest[1], "SIGTERM").number;
+  if (!pidAlive(s.pid)) fail(`container "${s.id}" is not running`);
+  if (sig === 9 || !s.started) {
+    // A hard stop: the VM goes, as a container's processes go with SIGKILL.
+    const qp = qemuPid(s);
+    if (qp) killQuietly(qp, "SIGKILL");
+    else killQuietly(s.pid, "SIGKILL");
+    return;
+  }
+  if (s.paused) await qmp(s, "cont");
+  const sock = await connectWhenReady(runFiles(s.runDir).ctl, Date.now() + 5000, () => pidAlive(s.pid));
+  await new Promise<void>((resolve) => sock.end(encodeFrame("S", String(sig)), () => resolve()));
+  sock.destroy();
+  if (s.paused) await qmp(s, "stop");
+}
+
+/** One QMP command (pause/resume). */
+async function qmp(s: VmState, command: "stop" | "cont"): Promise<void> {
+  const sock = await connectWhenReady(runFiles(s.runDir).qmp, Date.now() + 5000, () => pidAlive(s.pid));
+  const lines: string[] = [];
+  let buf = "";
+  await new Promise<void>((resolve, reject) => {
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc: string } };
+        if (msg.QMP) sock.write('{"execute":"qmp_capabilities"}\n');
+        else if (msg.error) reject(new Error(msg.error.desc));
+        else if ("return" in msg) {
+          lines.push(line);
+          if (lines.length === 1) sock.write(JSON.stringify({ execute: command }) + "\n");
+          else resolve();
+        }
+      }
+    });
+    sock.once("error", reject);
+  });
+  sock.destroy();
+}
+
+async function pauseResume(root: string, argv: string[], pause: boolean): Promise<void> {
+  const s = mustState(root, parseFlags(argv, new Set()).rest[0]);
+  const st = statusOf(s);
+  if (pause && st !== "running") fail(`container "${s.id}" is not running`);
+  if (!pause && st !== "paused") fail(`container "${s.id}" is not paused`);
+  await qmp(s, pause ? "stop" : "cont");
+  writeState(root, { ...s, paused: pause });
+}
+
+async function remove(root: string, argv: string[]): Promise<void> {
+  const { flags, rest } = parseFlags(argv, new Set());
+  const id = rest[0] ?? fail("delete: container id missing");
+  const s = readState(root, id);
+  if (!s) fail(`container "${id}" does not exist`);
+  if (pidAlive(s.pid)) {
+    if (!flags.has("force") && !flags.has("f")) fail(`cannot delete container "${id}" that is not stopped`);
+    const qp = qemuPid(s);
+    if (qp) killQuietly(qp, "SIGKILL");
+    killQuietly(s.pid, "SIGKILL");
+    for (let i = 0; i < 100 && pidAlive(s.pid); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+  fs.rmSync(s.runDir, { recursive: true, force: true });
+  fs.rmSync(path.dirname(statePath(root, id)), { recursive: true, force: true });
+}
+
+async function exec(root: string, argv: string[]): Promise<void> {
+  const { flags, rest } = parseFlags(argv, new Set(["process", "p", "pid-file", "console-socket", "cwd", "env", "e", "user", "u"]));
+  const s = mustState(root, rest[0]);
+  if (statusOf(s) !== "running") fail(`cannot exec in a container that is not running`);
+  const processFile = str(flags.get("process")) ?? str(flags.get("p")) ?? fail("exec: --process is required");
+  const pidFile = str(flags.get("pid-file"));
+  const self = fileURLToPath(import.meta.url);
+  const cmd = [process.execPath, self, "exec-proxy", s.runDir, path.resolve(processFile)];
+  const consoleSocket = str(flags.get("console-socket"));
+  const pid = consoleSocket ? await withConsole(consoleSocket, cmd) : spawnDetached(cmd);
+  if (pidFile) fs.writeFileSync(pidFile, String(pid));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { flags: globals, rest } = splitGlobals(argv);
+  const root = globals.get("root") ?? "/run/capsa/runtime";
+  const [verb, ...args] = rest;
+  switch (verb) {
+    case "create":
+      return create(root, args);
+    case "start":
+      return start(root, args);
+    case "state":
+      process.stdout.write(JSON.stringify(ociState(mustState(root, args[0]))) + "\n");
+      return;
+    case "list": {
+      let ids: string[] = [];
+      try {
+        ids = fs.readdirSync(root).filter((d) => fs.existsSync(statePath(root, d)));
+      } catch {
+        /* none yet */
+      }
+      const all = ids.map((id) => readState(root, id)).filter((s): s is VmState => !!s).map(ociState);
+      process.stdout.write(JSON.stringify(all) + "\n");
+      return;
+    }
+    case "ps": {
+      const s = mustState(root, parseFlags(args, new Set(["format", "f"])).rest[0]);
+      const pids = [s.pid, qemuPid(s)].filter((p) => p && pidAlive(p));
+      process.stdout.write(JSON.stringify(pids) + "\n");
+      return;
+    }
+    case "kill":
+      return kill(root, args);
+    case "pause":
+      return pauseResume(root, args, true);
+    case "resume":
+      return pauseResume(root, args, false);
+    case "delete":
+      return remove(root, args);
+    case "exec":
+      return exec(root, args);
+    case "exec-proxy": {
+      const { runExecProxy } = await import("./exec-proxy.ts");
+      return runExecProxy(args[0]!, args[1]!);
+    }
+    case "update":
+      fail("update: resources of a running VM cannot be changed; recreate it");
+      break;
+    case "--version":
+    case "version":
+      process.stdout.write("capsa-vm-runtime version 0.1.0\nspec: 1.0.2\n");
+      return;
+    default:
+      throw new UsageError(`unknown command ${verb ?? "(none)"}`);
+  }
+}
+
+/** Global flags come before the verb (runc's layout); conmon passes --root, sometimes --log and --log-format. */
+function splitGlobals(argv: string[]): { flags: Map<string, string>; rest: string[] } {
+  const flags = new Map<string, string>();
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("-") || a === "--version") break;
+    const eq = a.indexOf("=");
+    const name = (eq > 0 ? a.slice(0, eq) : a).replace(/^-+/, "");
+    if (eq > 0) flags.set(name, a.slice(eq + 1));
+    else if (["root", "log", "log-format", "criu"].includes(name)) flags.set(name, argv[++i] ?? "");
+    else flags.set(name, "true");
+  }
+  return { flags, rest: argv.slice(i) };
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  fail(e instanceof UsageError ? `usage: ${e.message}` : e instanceof Error ? e.message : String(e));
+});
+

@@ -1,0 +1,168 @@
+// The micro-VM's QEMU command line and the small shell wrapper that is the
+// "container process" conmon watches. The wrapper runs QEMU in the
+// foreground and then exits with the workload's exit code, which the guest
+// agent wrote to the status port (a file here): conmon records it like any
+// container's. A VM killed hard (SIGKILL to QEMU) exits 137, as a container.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { SharedDir } from "./guest-spec.ts";
+
+/** Exec sessions that can run at once in one VM (virtio-serial ports made at boot). */
+export const EXEC_SLOTS = 4; // = MAX_EXEC in guest/agent.c
+
+export interface VmLaunch {
+  qemu: string;
+  virtiofsd: string;
+  kernel: string;
+  initramfs: string;
+  disk: string;
+  accel: "kvm" | "tcg";
+  memoryMiB: number;
+  cpus: number;
+  runDir: string;
+  shared: SharedDir[];
+  /** Network namespace to run QEMU in (the container's), with a tap device bridged to its eth0. */
+  netns?: string;
+  /** Host cgroup directories the VM's processes join, so top and stats see QEMU (no limits: -m and --cpus size the guest). */
+  cgroupDirs?: string[];
+  /** The guest's address configuration, for the kernel command line. */
+  ip?: { address: string; prefix: number; gateway?: string; mac: string };
+}
+
+/**
+ * Short per-VM directory for sockets (sun_path holds 108 bytes; bundle paths
+ * are longer): /run/capsa-vm/<hash of the runtime root and the id>.
+ */
+export function vmRunDir(runtimeRoot: string, id: string): string {
+  const h = crypto.createHash("sha256").update(`${runtimeRoot}\0${id}`).digest("hex").slice(0, 16);
+  return path.join("/run/capsa-vm", h);
+}
+
+export const runFiles = (dir: string) => ({
+  ctl: path.join(dir, "ctl.sock"),
+  qmp: path.join(dir, "qmp.sock"),
+  exec: (i: number) => path.join(dir, `exec-${i}.sock`),
+  execLock: (i: number) => path.join(dir, `exec-${i}.lock`),
+  fs: (i: number) => path.join(dir, `fs-${i}.sock`),
+  status: path.join(dir, "exit-status"),
+  qemuPid: path.join(dir, "qemu.pid"),
+  qemuLog: path.join(dir, "qemu.log"),
+  console: path.join(dir, "console.log"),
+  wrapper: path.join(dir, "run.sh"),
+});
+
+/**
+ * The host's TSC frequency in kHz, when it is constant. Under TCG the guest
+ * reads the host's TSC, and its calibration against the emulated PIT fails
+ * now and then ("Unable to calibrate against PIT"), after which the boot
+ * hangs with no clock source: telling the kernel the frequency avoids it.
+ */
+export function hostTscKhz(cpuinfo?: string): number | undefined {
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync("/proc/cpuinfo", "utf8");
+    } catch {
+      return undefined;
+    }
+  }
+  if (!/^flags\s*:.*\bconstant_tsc\b/m.test(text)) return undefined;
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text);
+  return mhz ? Math.round(Number(mhz[1]) * 1000) : undefined;
+}
+
+function kernelCmdline(v: VmLaunch): string {
+  const a = ["console=ttyS0", "quiet", "loglevel=1", "panic=-1", "reboot=t", "rw", "tsc=reliable", "no_timer_check", "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd"];
+  const tsc = v.accel === "tcg" ? hostTscKhz() : undefined;
+  if (tsc) a.push(`tsc_early_khz=${tsc}`);
+  // guest/init configures eth0 from these (Debian's kernel has no ip= autoconfiguration).
+  if (v.ip) a.push(`capsa.ip=${v.ip.address}/${v.ip.prefix}`, ...(v.ip.gateway ? [`capsa.gw=${v.ip.gateway}`] : []));
+  return a.join(" ");
+}
+
+export function qemuArgs(v: VmLaunch): string[] {
+  const f = runFiles(v.runDir);
+  const mem = `${v.memoryMiB}M`;
+  const args = [
+    "-M", `microvm,rtc=on,memory-backend=mem`,
+    "-accel", v.accel === "kvm" ? "kvm" : "tcg,thread=multi",
+    "-cpu", v.accel === "kvm" ? "host" : "max",
+    "-m", mem,
+    "-object", `memory-backend-memfd,id=mem,size=${mem},share=on`,
+    "-smp", String(v.cpus),
+    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    // microvm's virtio-mmio devices default to the legacy interface, which vhost-user (virtiofsd) refuses
+    "-global", "virtio-mmio.force-legacy=false",
+    "-kernel", v.kernel,
+    "-initrd", v.initramfs,
+    "-append", kernelCmdline(v),
+    "-serial", `file:${f.console}`,
+    "-pidfile", f.qemuPid,
+    "-qmp", `unix:${f.qmp},server=on,wait=off`,
+    "-drive", `id=root,file=${v.disk},format=qcow2,if=none,cache=writeback,discard=unmap`,
+    "-device", "virtio-blk-device,drive=root",
+    "-device", "virtio-serial-device,max_ports=16",
+    "-chardev", "stdio,id=stdin,signal=off",
+    "-device", "virtserialport,chardev=stdin,name=capsa.stdin",
+    // conmon's pipes, reopened through /proc: stdout is fd 1, the workload's stderr fd 3 (see the wrapper)
+    "-chardev", "file,id=stdout,path=/proc/self/fd/1",
+    "-device", "virtserialport,chardev=stdout,name=capsa.stdout",
+    "-chardev", "file,id=stderr,path=/proc/self/fd/3",
+    "-device", "virtserialport,chardev=stderr,name=capsa.stderr",
+    "-chardev", `file,id=status,path=${f.status}`,
+    "-device", "virtserialport,chardev=status,name=capsa.status",
+    "-chardev", `socket,id=ctl,path=${f.ctl},server=on,wait=off`,
+    "-device", "virtserialport,chardev=ctl,name=capsa.ctl",
+  ];
+  for (let i = 0; i < EXEC_SLOTS; i++) {
+    args.push("-chardev", `socket,id=exec${i},path=${f.exec(i)},server=on,wait=off`, "-device", `virtserialport,chardev=exec${i},name=capsa.exec.${i}`);
+  }
+  v.shared.forEach((s, i) => {
+    args.push("-chardev", `socket,id=fs${i},path=${f.fs(i)}`, "-device", `vhost-user-fs-device,chardev=fs${i},tag=${s.tag}`);
+  });
+  if (v.ip) {
+    args.push("-netdev", "tap,id=net0,ifname=tap0,script=no,downscript=no", "-device", `virtio-net-device,netdev=net0,mac=${v.ip.mac}`);
+  }
+  return args;
+}
+
+const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * The wrapper script. fd 0-2 are conmon's (the workload's stdio); QEMU's own
+ * messages go to qemu.log so they never mix with the workload's stderr.
+ */
+export function wrapperScript(v: VmLaunch): string {
+  const f = runFiles(v.runDir);
+  const lines = [
+    "#!/bin/sh",
+    "# capsa VM: runs QEMU, then exits with the workload's exit code.",
+    `exec 3>&2 2>>${q(f.qemuLog)}`,
+  ];
+  for (const d of v.cgroupDirs ?? []) {
+    // cpuset refuses members until it has cpus and mems; joining the others is enough for top and stats.
+    lines.push(`mkdir -p ${q(d)} 2>/dev/null && echo $$ > ${q(path.join(d, "cgroup.procs"))} 2>/dev/null`);
+  }
+  v.shared.forEach((s, i) => {
+    const ro = s.readOnly ? " -o readonly" : "";
+    // virtiofsd serves one directory and exits when QEMU goes away.
+    lines.push(`${q(v.virtiofsd)} --socket-path=${q(f.fs(i))} -o source=${q(s.source)} -o cache=auto -o xattr -o log_level=err${ro} </dev/null >/dev/null &`);
+  });
+  if (v.shared.length) {
+    lines.push(`i=0; while [ $i -lt 250 ]; do ok=1; for s in ${v.shared.map((_, i) => q(f.fs(i))).join(" ")}; do [ -S "$s" ] || ok=; done; [ -n "$ok" ] && break; sleep 0.02; i=$((i+1)); done`);
+  }
+  const qemu = [q(v.qemu), ...qemuArgs(v).map(q)].join(" ");
+  if (v.netns) {
+    // QEMU runs in the container's network namespace, on a tap device wired to its eth0 (see network.ts).
+    lines.push(`nsenter --net=${q(v.netns)} ${qemu}`);
+  } else {
+    lines.push(qemu);
+  }
+  lines.push(
+    "rc=$?",
+    `code=; [ -s ${q(f.status)} ] && read _ code < ${q(f.status)}`,
+    'exit "${code:-$rc}"',
+  );
+  return lines.join("\n") + "\n";
+}
