@@ -19,6 +19,7 @@ const system: Loader = () => import("./system.ts");
 const registry: Loader = () => import("./registry.ts");
 const service: Loader = () => import("./service.ts");
 const build: Loader = () => import("./build.ts");
+const bench: Loader = () => import("./bench.ts");
 
 /** Top-level verbs: name → [module, key in its table, one-line help]. */
 const VERBS: Record<string, [Loader, string, string]> = {
@@ -63,6 +64,12 @@ const VERBS: Record<string, [Loader, string, string]> = {
 
 /** Management groups: sub-verb → [module, key]. */
 const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, string]> }> = {
+  bench: {
+    help: "Measure this host: the isolation levels side by side",
+    verbs: {
+      isolation: [bench, "bench isolation"],
+    },
+  },
   builder: {
     help: "Manage builds",
     verbs: {
