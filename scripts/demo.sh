@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # capsa in one minute: installs what is needed, makes a small image from
-# Debian's busybox-static, and runs it as a container (and, later, as a VM).
+# Debian's busybox-static, and runs it as a container, a gVisor sandbox and a
+# micro-VM.
 #
 # Uses a private state root that is removed at the end, unless CAPSA_ROOT is
 # set, in which case the image is left there for you to play with.
@@ -67,13 +68,11 @@ show run --rm demo/busybox uname -r
 show run --rm demo/busybox sh -c 'echo "pid $$, hostname $(hostname), $(ls /bin | wc -l) programs in /bin"'
 echo "(host kernel: $(uname -r))"
 
-step "Run it as a micro-VM (isolation: vm, its own kernel)"
-# ---------------------------------------------------------------------------
-# TODO(vm isolation): not done yet. When `--isolation vm` lands, replace this
-# block with:
-#   show run --rm --isolation vm demo/busybox uname -r   # the guest's kernel
-#   show run --rm --isolation vm demo/busybox echo hello from a capsa VM
-# ---------------------------------------------------------------------------
-echo "(not implemented yet: VM isolation is still in progress)"
+step "Run it as a gVisor sandbox (isolation: sandbox, gVisor's user-space kernel)"
+show run --rm --isolation sandbox demo/busybox uname -r
 
+step "Run it as a micro-VM (isolation: vm, its own kernel under QEMU)"
+show run --rm --isolation vm demo/busybox uname -r
+show run --rm --isolation vm demo/busybox echo hello from a capsa VM
+show info --format '{{json .Isolation}}'
 step "Done"
