@@ -21,6 +21,8 @@ import { firstOutput } from "./scenarios/first-output.ts";
 import { memory } from "./scenarios/memory.ts";
 import { runTrue } from "./scenarios/run-true.ts";
 import { sandbox } from "./scenarios/sandbox.ts";
+import { vm } from "./scenarios/vm.ts";
+import { QemuRaw } from "./systems/qemu-raw.ts";
 import { startMany } from "./scenarios/start-many.ts";
 import { Capsa } from "./systems/capsa.ts";
 import { Docker } from "./systems/docker.ts";
@@ -30,7 +32,7 @@ import { NETWORK, type BenchContext, type ContainerSystem } from "./systems/syst
 import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, firstOutput, startMany, memory, sandbox];
+export const SCENARIOS: Scenario[] = [runTrue, firstOutput, startMany, memory, sandbox, vm];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */
@@ -44,6 +46,10 @@ function makeSystem(name: string): ContainerSystem {
       return new Capsa("sandbox");
     case "runsc":
       return new Runc("runsc", RUNSC_FLAGS);
+    case "capsa-vm":
+      return new Capsa("vm");
+    case "qemu-raw":
+      return new QemuRaw();
     case "podman":
       return new Podman();
     case "docker":
@@ -52,7 +58,7 @@ function makeSystem(name: string): ContainerSystem {
     case "crun":
       return new Runc(name);
     default:
-      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun, capsa-sandbox, runsc)`);
+      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun, capsa-sandbox, runsc, capsa-vm, qemu-raw)`);
   }
 }
 

@@ -1,6 +1,7 @@
 // capsa itself: the real CLI (bin/capsa → dist/cli.js) on a private state root.
 // `new Capsa("sandbox")` is the system "capsa-sandbox": every run with
-// --isolation sandbox (gVisor's runsc), on a state root of its own.
+// --isolation sandbox (gVisor's runsc), on a state root of its own; likewise
+// `new Capsa("vm")`, "capsa-vm", with --isolation vm.
 import fs from "node:fs";
 import path from "node:path";
 import { firstLine, run } from "../lib/proc.ts";
@@ -17,7 +18,7 @@ export class Capsa extends DockerLikeCli {
   private cgroups?: CgroupLeftovers;
 
   /** `isolation`: a level other than the default container, for every run. */
-  constructor(private readonly isolation?: "sandbox") {
+  constructor(private readonly isolation?: "sandbox" | "vm") {
     super();
     this.name = isolation ? `capsa-${isolation}` : "capsa";
   }
@@ -69,7 +70,7 @@ export class Capsa extends DockerLikeCli {
     const isolation = i?.Isolation as Record<string, string> | undefined;
     return {
       version: firstLine([...this.prefix(), "--version"], this.env()) ?? "?",
-      runtime: this.isolation === "sandbox" ? "runsc" : runtime,
+      runtime: this.isolation === "sandbox" ? "runsc" : this.isolation === "vm" ? "capsa-vm-runtime (QEMU microvm)" : runtime,
       notes: ["private CAPSA_ROOT", ...(this.isolation ? [`--isolation ${this.isolation}: ${isolation?.[this.isolation] ?? "?"}`] : [])],
     };
   }
