@@ -76,6 +76,16 @@ void describe("docker CLI against capsa system service", () => {
     assert.equal(ok(["ps", "-aq"]), "", "--rm removed the containers");
   });
 
+  void it("docker run --isolation vm and sandbox: the same image on the guest's kernel, through the API", () => {
+    const vm = s.docker(["run", "--rm", "--isolation", "vm", "bb:1", "sh", "-c", "uname -r; exit 4"], { timeoutMs: 120_000 });
+    assert.equal(vm.status, 4, vm.stderr);
+    assert.notEqual(vm.stdout.trim(), os.release());
+    const sandbox = s.docker(["run", "--rm", "--isolation", "sandbox", "bb:1", "uname", "-r"]);
+    assert.equal(sandbox.status, 0, sandbox.stderr);
+    assert.equal(sandbox.stdout.trim(), "4.4.0", "gVisor's kernel");
+    assert.equal(ok(["ps", "-aq"]), "");
+  });
+
   void it("docker run of a missing command exits 127, and --rm still removes the container", () => {
     const r = s.docker(["run", "--rm", "bb:1", "no-such-cmd"]);
     assert.equal(r.status, 127);
