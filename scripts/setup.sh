@@ -49,6 +49,7 @@ if [[ -n $tests ]]; then
     docker-registry openssl apache2-utils curl  # registry tests: TLS, htpasswd, HTTP checks
     bsdutils                      # script(1): a pty for `run -it` tests
     python3-docker docker-compose  # Docker API clients driven against capsa system service
+    docker.io                     # docker CLI 20.10 (API 1.41) as a client; /usr/bin/docker, the static 28 CLI stays first on the PATH
   )
 fi
 
