@@ -18,8 +18,10 @@ import { ensurePackages } from "./lib/packages.ts";
 import { firstLine, which } from "./lib/proc.ts";
 import { markdown, type Report, type SystemEntry } from "./lib/report.ts";
 import { firstOutput } from "./scenarios/first-output.ts";
+import { idleMemory } from "./scenarios/idle-memory.ts";
 import { memory } from "./scenarios/memory.ts";
 import { runTrue } from "./scenarios/run-true.ts";
+import { runTrueDebian } from "./scenarios/run-true-debian.ts";
 import { sandbox } from "./scenarios/sandbox.ts";
 import { vm } from "./scenarios/vm.ts";
 import { QemuRaw } from "./systems/qemu-raw.ts";
@@ -32,7 +34,7 @@ import { NETWORK, type BenchContext, type ContainerSystem } from "./systems/syst
 import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, firstOutput, startMany, memory, sandbox, vm];
+export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, sandbox, vm];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */

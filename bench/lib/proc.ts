@@ -138,3 +138,21 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** SIGTERM, then SIGKILL after `graceMs`, for a process this harness started; resolves when it is gone. */
+export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, "SIGTERM");
+  for (let waited = 0; waited < graceMs && alive(); waited += 100) await sleep(100);
+  if (!alive()) return;
+  process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 50 && alive(); i++) await sleep(100);
+}

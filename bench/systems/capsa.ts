@@ -7,7 +7,7 @@ import path from "node:path";
 import { firstLine, run } from "../lib/proc.ts";
 import { CgroupLeftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
-import type { BenchContext, SystemInfo } from "./system.ts";
+import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(REPO, "bin", "capsa");
@@ -52,6 +52,13 @@ export class Capsa extends DockerLikeCli {
     fs.mkdirSync(this.root, { recursive: true });
     this.cgroups = new CgroupLeftovers(/^capsa/);
     await this.importAndProbe(ctx);
+  }
+
+  /** `capsa system service` on a socket in the bench's directory, same CAPSA_ROOT. */
+  async startService(): Promise<EngineService> {
+    if (!this.ctx) throw new Error(`${this.name}: not set up`);
+    const socket = path.join(this.ctx.dir, `${this.name}-api.sock`);
+    return this.spawnService([...this.prefix(), "system", "service", "-H", `unix://${socket}`], socket);
   }
 
   private infoJson(): Record<string, unknown> | undefined {

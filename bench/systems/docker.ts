@@ -5,26 +5,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { childPids } from "../lib/memory.ts";
-import { firstLine, run, sleep, which } from "../lib/proc.ts";
+import { firstLine, run, sleep, stopPid, timedOk, which } from "../lib/proc.ts";
 import { CgroupLeftovers, Leftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
-import type { BenchContext, SystemInfo } from "./system.ts";
-
-/** SIGTERM, then SIGKILL after 10 s, for a process this harness started. */
-async function stopPid(pid: number): Promise<void> {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!alive()) return;
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 100 && alive(); i++) await sleep(100);
-  if (alive()) process.kill(pid, "SIGKILL");
-}
+import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
 
 export class Docker extends DockerLikeCli {
   readonly name = "docker";
@@ -94,6 +78,14 @@ export class Docker extends DockerLikeCli {
       runtime: this.runtime,
       notes: ["private dockerd: own socket, data root and exec root; no bridge, no iptables"],
     };
+  }
+
+  /** The dockerd already up (it stays up), after one more `run --rm img true`. */
+  async startService(): Promise<EngineService> {
+    const pid = this.daemon?.pid;
+    if (!pid || this.daemon?.exitCode !== null) throw new Error("dockerd is not running");
+    await timedOk(this.runRm(["true"]));
+    return { roots: [pid], stop: () => Promise.resolve() };
   }
 
   /** dockerd and the containerd it manages. */

@@ -1,8 +1,32 @@
 // Shared behaviour of docker-style CLIs (capsa, podman, docker): the same
 // verbs and flags, differing only in the command prefix and environment.
-import { CommandError, run, runOk, timedOk, type Cmd } from "../lib/proc.ts";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { CommandError, run, sleep, stopPid, timedOk, type Cmd } from "../lib/proc.ts";
 import { commandName, parentPid } from "../lib/memory.ts";
-import { NETWORK, type BenchContext, type ContainerSystem, type SystemInfo } from "./system.ts";
+import { NETWORK, type BenchContext, type ContainerSystem, type EngineService, type SystemInfo } from "./system.ts";
+
+/** GET /_ping on a unix socket: whether an API service answers there. */
+function ping(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath: socket, path: "/_ping", timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+/** The docker CLI against an API service on a unix socket, with a private client configuration. */
+export function dockerClient(socket: string, configDir: string, args: string[]): Cmd {
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: configDir };
+  delete env.DOCKER_HOST;
+  delete env.DOCKER_CONTEXT;
+  return { argv: ["docker", "-H", `unix://${socket}`, ...args], env };
+}
 
 export abstract class DockerLikeCli implements ContainerSystem {
   abstract readonly name: string;
@@ -28,7 +52,7 @@ export abstract class DockerLikeCli implements ContainerSystem {
 
   /** Imports the image and proves that a container runs. */
   protected async importAndProbe(ctx: BenchContext): Promise<void> {
-    runOk(this.cmd(["import", ctx.rootfsTar, ctx.image]));
+    await this.importImage(ctx.rootfsTar, ctx.image);
     const r = await timedOk(this.runRm(["echo", "probe"]));
     if (r.stdout.trim() !== "probe") throw new Error(`${this.name}: run printed ${JSON.stringify(r.stdout)}, expected "probe"`);
   }
@@ -38,8 +62,45 @@ export abstract class DockerLikeCli implements ContainerSystem {
     return [];
   }
 
-  runRm(args: string[]): Cmd {
-    return this.cmd(["run", "--rm", "--network", NETWORK, ...this.runFlags(), this.image(), ...args]);
+  async importImage(tar: string, ref: string): Promise<void> {
+    await timedOk(this.cmd(["import", tar, ref]), { timeoutMs: 600_000 });
+  }
+
+  runRm(args: string[], image?: string): Cmd {
+    return this.cmd(["run", "--rm", "--network", NETWORK, ...this.runFlags(), image ?? this.image(), ...args]);
+  }
+
+  /**
+   * Starts `argv` (an API service listening on `socket`) with the engine's
+   * environment, waits until it answers /_ping, and has it serve one
+   * `run --rm img true` through the docker CLI. Its output goes to `socket`.log.
+   */
+  protected async spawnService(argv: string[], socket: string): Promise<EngineService> {
+    fs.rmSync(socket, { force: true });
+    const log = fs.openSync(`${socket}.log`, "a");
+    const child = spawn(argv[0]!, argv.slice(1), { env: this.env(), stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    const pid = child.pid;
+    const stop = async () => {
+      if (pid !== undefined && child.exitCode === null && child.signalCode === null) await stopPid(pid);
+      fs.rmSync(socket, { force: true });
+    };
+    try {
+      if (pid === undefined) throw new Error(`${this.name}: could not start ${argv.slice(0, 4).join(" ")}`);
+      const deadline = Date.now() + 60_000;
+      while (!(await ping(socket))) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.name}: the service exited (${child.exitCode ?? child.signalCode}); see ${socket}.log`);
+        if (Date.now() > deadline) throw new Error(`${this.name}: the service did not answer within 60 s`);
+        await sleep(100);
+      }
+      const client = path.join(path.dirname(socket), "docker-client");
+      fs.mkdirSync(client, { recursive: true });
+      await timedOk(dockerClient(socket, client, ["run", "--rm", "--network", NETWORK, this.image(), "true"]));
+      return { roots: [pid], stop };
+    } catch (e) {
+      await stop();
+      throw e;
+    }
   }
 
   async startDetached(name: string, args: string[]): Promise<void> {

@@ -6,7 +6,7 @@ import { errorMessage } from "../lib/harness.ts";
 import { firstLine, run, timedOk, which } from "../lib/proc.ts";
 import { CgroupLeftovers, hardLimit, Leftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
-import type { BenchContext, SystemInfo } from "./system.ts";
+import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
 
 export class Podman extends DockerLikeCli {
   readonly name = "podman";
@@ -88,6 +88,12 @@ export class Podman extends DockerLikeCli {
       await timedOk(this.runRm(["true"]));
     }
     this.runtime = firstLine([...this.prefix(), "info", "--format", "{{.Host.OCIRuntime.Name}}"], this.env()) ?? "?";
+  }
+
+  /** `podman system service` (no idle timeout) on a socket in its directory, same configuration, root and runroot. */
+  async startService(): Promise<EngineService> {
+    const socket = path.join(this.dir, "api.sock");
+    return this.spawnService([...this.prefix(), "system", "service", "--time", "0", `unix://${socket}`], socket);
   }
 
   info(): SystemInfo {

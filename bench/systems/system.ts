@@ -19,6 +19,14 @@ export interface SystemInfo {
   notes?: string[];
 }
 
+/** An engine's long-lived processes, for the idle-memory scenario. */
+export interface EngineService {
+  /** Its long-lived processes; whatever runs below them counts too. */
+  roots: number[];
+  /** Stops what startService started (by pid); nothing for a daemon the system keeps up. */
+  stop(): Promise<void>;
+}
+
 export interface ContainerSystem {
   readonly name: string;
   /** Undefined when this engine can run here; otherwise why not. */
@@ -26,8 +34,15 @@ export interface ContainerSystem {
   /** Starts what the engine needs (a daemon), imports the image, proves a run works. */
   setup(ctx: BenchContext): Promise<void>;
   info(): SystemInfo;
-  /** A foreground `run --rm IMAGE ...args`, stdout piped to the harness. */
-  runRm(args: string[]): Cmd;
+  /** A foreground `run --rm IMAGE ...args`, stdout piped to the harness; `image`: another one importImage brought in. */
+  runRm(args: string[], image?: string): Cmd;
+  /** Imports a root file system tarball as `ref`, as setup imports ctx.rootfsTar (engines with images only). */
+  importImage?(tar: string, ref: string): Promise<void>;
+  /**
+   * The engine's API service on a private socket (or its daemon, already up),
+   * once it has served one `run --rm img true` (engines with an API only).
+   */
+  startService?(): Promise<EngineService>;
   /** `run -d --name NAME IMAGE ...args`; resolves when the CLI returns. */
   startDetached(name: string, args: string[]): Promise<void>;
   /** Stops at once (SIGKILL, no grace period) and resolves when stopped. */
