@@ -14,6 +14,8 @@ export interface ContainerSummary {
   State: string;
   Status: string; // "Up 3 seconds", "Exited (0) 2 minutes ago"
   HostConfig: { NetworkMode: string };
+  /** docker's list shape: the endpoints by network name (`docker ps --format {{.Networks}}`, clients reading IPs). */
+  NetworkSettings?: { Networks: Record<string, unknown> };
   Mounts: MountPoint[];
   SizeRw?: number;
   SizeRootFs?: number;

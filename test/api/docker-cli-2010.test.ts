@@ -97,6 +97,7 @@ void describe("docker CLI 20.10 (Debian's docker.io) against capsa system servic
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.equal(ok(["ps", "--format", "{{.ID}} {{.Names}} {{.Image}} {{.Label \"role\"}}"]), `${id.slice(0, 12)} web bb:1 test\n`);
     assert.match(ok(["ps", "--format", "{{.Status}}"]), /^Up /);
+    assert.equal(ok(["ps", "--format", "{{.Networks}}"]), "bridge\n", "the list carries NetworkSettings.Networks");
     assert.equal(ok(["ps", "-q", "--filter", "label=role=test"]), `${id.slice(0, 12)}\n`);
     assert.equal(ok(["ps", "-q", "--filter", "name=nomatch"]), "");
     const logs = docker(["logs", "web"]);

@@ -144,6 +144,9 @@ void describe("dockerode against capsa system service", () => {
     assert.equal(running[0]!.State, "running");
     assert.equal(running[0]!.Image, "bb:1");
     assert.match(running[0]!.Status, /^Up /);
+    const ip = (await docker.getContainer("svc").inspect()).NetworkSettings.Networks["bridge"]?.IPAddress;
+    assert.match(ip ?? "", /^\d+\.\d+\.\d+\.\d+$/);
+    assert.equal(running[0]!.NetworkSettings.Networks["bridge"]?.IPAddress, ip, "the list carries the endpoints");
     const all = await docker.listContainers({ all: true });
     assert.deepEqual(all.map((c) => c.Names[0]).sort(), ["/idle", "/svc"]);
     const byName = await docker.listContainers({ all: true, filters: { name: ["idle"] } });

@@ -109,6 +109,7 @@ export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
     State: c.state.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? "none" },
+    NetworkSettings: { Networks: ctx.networks.settings(c).Networks },
     Mounts: mountPoints(ctx, c),
   };
 }
