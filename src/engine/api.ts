@@ -125,7 +125,8 @@ export interface ContainerApi {
   rename(idOrName: string, newName: string): void;
   /** Brings live containers' records up to date first (a container may have exited since). */
   list(opts?: ListContainersOptions): Promise<ContainerSummary[]>;
-  inspect(idOrName: string): Promise<ContainerInspect>;
+  /** size: also SizeRw and SizeRootFs (docker inspect --size), which walks the writable layer. */
+  inspect(idOrName: string, opts?: { size?: boolean }): Promise<ContainerInspect>;
   logs(idOrName: string, opts?: LogsOptions): AsyncIterable<LogEntry>;
   exec(idOrName: string, opts: ExecOptions, streams?: AttachStreams): Promise<{ exitCode: number }>;
   top(idOrName: string, psArgs?: string): Promise<TopResult>;

@@ -67,6 +67,9 @@ export interface ContainerInspect {
   };
   /** capsa's own additions, under one key so docker clients ignore them. */
   Capsa: { Isolation: string; Runtime: string; MonitorPid: number; Bundle: string };
+  /** With `size` (docker inspect --size). */
+  SizeRw?: number;
+  SizeRootFs?: number;
 }
 
 export interface LogEntry {

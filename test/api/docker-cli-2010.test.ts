@@ -98,6 +98,10 @@ void describe("docker CLI 20.10 (Debian's docker.io) against capsa system servic
     assert.equal(ok(["ps", "--format", "{{.ID}} {{.Names}} {{.Image}} {{.Label \"role\"}}"]), `${id.slice(0, 12)} web bb:1 test\n`);
     assert.match(ok(["ps", "--format", "{{.Status}}"]), /^Up /);
     assert.equal(ok(["ps", "--format", "{{.Networks}}"]), "bridge\n", "the list carries NetworkSettings.Networks");
+    ok(["exec", "web", "sh", "-c", "head -c 100000 /dev/zero > /tmp/blob"]);
+    assert.match(ok(["ps", "--size", "--format", "{{.Size}}"]), /^1\d\d(\.\d+)?kB \(virtual \d(\.\d+)?MB\)\n$/);
+    const [rw = "", rootfs = ""] = ok(["inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "web"]).trim().split(" ");
+    assert.ok(Number(rw) >= 100_000 && Number(rootfs) > Number(rw) + 1_000_000, `SizeRw ${rw}, SizeRootFs ${rootfs}`);
     assert.equal(ok(["ps", "-q", "--filter", "label=role=test"]), `${id.slice(0, 12)}\n`);
     assert.equal(ok(["ps", "-q", "--filter", "name=nomatch"]), "");
     const logs = docker(["logs", "web"]);

@@ -147,6 +147,10 @@ void describe("dockerode against capsa system service", () => {
     const ip = (await docker.getContainer("svc").inspect()).NetworkSettings.Networks["bridge"]?.IPAddress;
     assert.match(ip ?? "", /^\d+\.\d+\.\d+\.\d+$/);
     assert.equal(running[0]!.NetworkSettings.Networks["bridge"]?.IPAddress, ip, "the list carries the endpoints");
+    const sized = await docker.listContainers({ size: true });
+    const size = sized[0] as Docker.ContainerInfo & { SizeRw?: number; SizeRootFs?: number };
+    assert.ok((size.SizeRootFs ?? 0) > 1_000_000, `SizeRootFs ${size.SizeRootFs}`);
+    assert.equal(typeof size.SizeRw, "number");
     const all = await docker.listContainers({ all: true });
     assert.deepEqual(all.map((c) => c.Names[0]).sort(), ["/idle", "/svc"]);
     const byName = await docker.listContainers({ all: true, filters: { name: ["idle"] } });

@@ -475,7 +475,7 @@ const HOST_CONFIG_DEFAULTS = {
 };
 
 async function inspect(call: Call): Promise<void> {
-  const c = await call.api.engine.containers.inspect(call.params[0]!);
+  const c = await call.api.engine.containers.inspect(call.params[0]!, { size: call.query.bool("size") });
   const execs = call.api.execs.forContainer(c.Id);
   sendJson(res(call), 200, { ...c, HostConfig: { ...HOST_CONFIG_DEFAULTS, ...c.HostConfig }, ExecIDs: execs.length ? execs : null });
 }

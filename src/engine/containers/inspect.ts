@@ -4,7 +4,7 @@ import path from "node:path";
 import type { ContainerRecord } from "../types.ts";
 import type { ContainerInspect, ContainerSummary, MountPoint } from "../views.ts";
 import type { ListContainersOptions } from "../api.ts";
-import { labelMatches } from "../volumes.ts";
+import { dirSize, labelMatches } from "../volumes.ts";
 import { type Ctx, containerDir, logPath } from "./context.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";
 import { humanDuration } from "../../util/duration.ts";
@@ -112,6 +112,12 @@ export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
     NetworkSettings: { Networks: ctx.networks.settings(c).Networks },
     Mounts: mountPoints(ctx, c),
   };
+}
+
+/** docker's `size` answers: the writable layer's bytes, and those plus the image's. */
+export function sizeView(ctx: Ctx, c: ContainerRecord): { SizeRw: number; SizeRootFs: number } {
+  const rw = dirSize(rwLayerPaths(containerDir(ctx, c.id)).upper);
+  return { SizeRw: rw, SizeRootFs: rw + (ctx.images.tryResolve(c.imageId)?.size ?? 0) };
 }
 
 /** docker's ps filters: id, name, label, status, ancestor, exited, before, since, network. */

@@ -12,7 +12,7 @@ import { conflict } from "../../util/errors.ts";
 import { type Ctx, containerDir, logPath, shortId } from "./context.ts";
 import { createContainer } from "./create.ts";
 import { execInContainer } from "./exec.ts";
-import { filterContainers, inspectView, summaryView } from "./inspect.ts";
+import { filterContainers, inspectView, sizeView, summaryView } from "./inspect.ts";
 import { killContainer, pauseContainer, processExit, reconcile, removeContainer, renameContainer, stopContainer, unpauseContainer } from "./lifecycle.ts";
 import { statsContainer, topContainer } from "./observe.ts";
 import { runContainer, waitExitCode } from "./run.ts";
@@ -105,11 +105,12 @@ export class Containers implements ContainerApi {
 
   async list(opts: ListContainersOptions = {}) {
     for (const c of this.ctx.store.list()) if (c.state.Running || c.state.Status === "restarting") await reconcile(this.ctx, c);
-    return filterContainers(this.ctx, this.ctx.store.list(), opts).map((c) => summaryView(this.ctx, c));
+    return filterContainers(this.ctx, this.ctx.store.list(), opts).map((c) => ({ ...summaryView(this.ctx, c), ...(opts.size ? sizeView(this.ctx, c) : {}) }));
   }
 
-  async inspect(idOrName: string) {
-    return inspectView(this.ctx, await this.current(idOrName));
+  async inspect(idOrName: string, opts: { size?: boolean } = {}) {
+    const c = await this.current(idOrName);
+    return { ...inspectView(this.ctx, c), ...(opts.size ? sizeView(this.ctx, c) : {}) };
   }
 
   async *logs(idOrName: string, opts: LogsOptions = {}): AsyncIterable<LogEntry> {
