@@ -12,10 +12,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Paths } from "../../engine/paths.ts";
-import { hostTscKhz } from "../shim/qemu.ts";
+import { baseKernelArgs } from "../kernel-args.ts";
 import { qemuBinary, vmAssets } from "./assets.ts";
 
-export type Accel = "kvm" | "tcg";
+export type { Accel } from "../kernel-args.ts";
+import type { Accel } from "../kernel-args.ts";
 
 export interface AccelVerdict {
   accel: Accel;
@@ -30,23 +31,6 @@ export const PROBE_MARKER = "capsa-probe-ok";
 
 export function accelCacheFile(paths: Pick<Paths, "root">): string {
   return path.join(paths.root, "vm-accel.json");
-}
-
-/**
- * The kernel command line every capsa boot starts with: the console on the
- * serial port and only emergencies on it, no reboot (panic=-1 with
- * -no-reboot stops QEMU), no probing of hardware a microvm does not have.
- * cryptomgr.notests skips the crypto self-tests: ~0.3 s of a TCG boot
- * (docs/decisions/0006-vm-guest-kernel.md). Under TCG the guest's TSC
- * calibration against the emulated PIT fails now and then and the boot hangs
- * for good; giving the host's TSC frequency avoids it (decision 0007).
- */
-export function baseKernelArgs(accel: Accel): string[] {
-  const a = ["console=ttyS0", "quiet", "loglevel=1", "panic=-1", "reboot=t", "tsc=reliable", "no_timer_check", "cryptomgr.notests"];
-  a.push("i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd");
-  const tsc = accel === "tcg" ? hostTscKhz() : undefined;
-  if (tsc) a.push(`tsc_early_khz=${tsc}`);
-  return a;
 }
 
 /** QEMU's arguments for a guest with nothing but the serial console: the probe, the boot tests, the benchmark floor. */

@@ -4,9 +4,9 @@
 // agent wrote to the status port (a file here): conmon records it like any
 // container's. A VM killed hard (SIGKILL to QEMU) exits 137, as a container.
 import crypto from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import type { SharedDir } from "./guest-spec.ts";
+import { baseKernelArgs } from "../kernel-args.ts";
 
 /** Exec sessions that can run at once in one VM (virtio-serial ports made at boot). */
 export const EXEC_SLOTS = 4; // = MAX_EXEC in guest/agent.c
@@ -52,30 +52,8 @@ export const runFiles = (dir: string) => ({
   wrapper: path.join(dir, "run.sh"),
 });
 
-/**
- * The host's TSC frequency in kHz, when it is constant. Under TCG the guest
- * reads the host's TSC, and its calibration against the emulated PIT fails
- * now and then ("Unable to calibrate against PIT"), after which the boot
- * hangs with no clock source: telling the kernel the frequency avoids it.
- */
-export function hostTscKhz(cpuinfo?: string): number | undefined {
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = fs.readFileSync("/proc/cpuinfo", "utf8");
-    } catch {
-      return undefined;
-    }
-  }
-  if (!/^flags\s*:.*\bconstant_tsc\b/m.test(text)) return undefined;
-  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text);
-  return mhz ? Math.round(Number(mhz[1]) * 1000) : undefined;
-}
-
 function kernelCmdline(v: VmLaunch): string {
-  const a = ["console=ttyS0", "quiet", "loglevel=1", "panic=-1", "reboot=t", "rw", "tsc=reliable", "no_timer_check", "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd"];
-  const tsc = v.accel === "tcg" ? hostTscKhz() : undefined;
-  if (tsc) a.push(`tsc_early_khz=${tsc}`);
+  const a = [...baseKernelArgs(v.accel), "rw"];
   // guest/init configures eth0 from these (Debian's kernel has no ip= autoconfiguration).
   if (v.ip) a.push(`capsa.ip=${v.ip.address}/${v.ip.prefix}`, ...(v.ip.gateway ? [`capsa.gw=${v.ip.gateway}`] : []));
   return a.join(" ");
