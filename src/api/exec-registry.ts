@@ -14,6 +14,8 @@ export interface ExecRecord {
   exitCode: number | null;
   /** Set while an attached TTY exec runs: forwards POST /exec/{id}/resize. */
   resize?: (rows: number, cols: number) => void;
+  /** A resize that came before the engine set the TTY up (clients resize right after the 101); applied then. */
+  pendingSize?: [number, number];
   created: number;
 }
 

@@ -135,6 +135,12 @@ void describe("dockerode against capsa system service", () => {
     duplex.end("via stdin\n");
     assert.deepEqual(await echoed, { stdout: "via stdin\n", stderr: "" });
     assert.equal((await cat.inspect()).ExitCode, 0);
+
+    const tty = await c.exec({ Cmd: ["sh", "-c", "sleep 1; stty size"], AttachStdin: true, AttachStdout: true, Tty: true });
+    const raw = await tty.start({ hijack: true, stdin: true, Tty: true });
+    const sized = collect(raw);
+    await tty.resize({ h: 33, w: 101 });
+    assert.equal((await sized).trim(), "33 101", "a TTY exec's stream is raw, and resize reaches its terminal");
   });
 
   void it("listContainers: running, all, filters", async () => {

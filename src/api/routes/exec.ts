@@ -81,7 +81,9 @@ async function start(call: Call): Promise<void> {
   const size = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? [Number(body.ConsoleSize[0]), Number(body.ConsoleSize[1])] : rec.opts.ConsoleSize;
   const onResize: AttachStreams["onResize"] = (fn) => {
     rec.resize = fn;
-    if (size && size[0] && size[1]) fn(size[0], size[1]);
+    const s = rec.pendingSize ?? size;
+    rec.pendingSize = undefined;
+    if (s && s[0] && s[1]) fn(s[0], s[1]);
   };
   const o = { tty, stdin: rec.opts.AttachStdin ?? false, stdout: rec.opts.AttachStdout, stderr: rec.opts.AttachStderr };
   if (call.upgrade) {
@@ -121,8 +123,10 @@ async function resize(call: Call): Promise<void> {
   const h = call.query.int("h") ?? 0;
   const w = call.query.int("w") ?? 0;
   if (!rec.running && rec.started) throw conflict(`Exec ${rec.id} is not running`);
-  rec.resize?.(h, w);
-  call.res!.writeHead(201);
+  if (rec.resize) rec.resize(h, w);
+  else rec.pendingSize = [h, w];
+  // dockerd answers 200 (the handler writes no status); dockerode accepts only that.
+  call.res!.writeHead(200);
   call.res!.end();
 }
 
