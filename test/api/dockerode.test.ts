@@ -103,6 +103,9 @@ void describe("dockerode against capsa system service", () => {
     assert.equal(info.State.ExitCode, 3);
     assert.equal(info.Name, "/job");
     assert.equal(info.Config.Labels["suite"], "dockerode");
+    // attach with logs=1 replays what the container wrote (stream=0: then ends).
+    const replay = await c.attach({ logs: true, stream: false, stdout: true, stderr: true });
+    assert.deepEqual(await demux(docker, replay), { stdout: "out\n", stderr: "err\n" });
     await c.remove();
     await assert.rejects(c.inspect(), (e: { statusCode?: number }) => e.statusCode === 404);
   });

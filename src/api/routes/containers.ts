@@ -363,6 +363,13 @@ async function attach(call: Call): Promise<void> {
     streams = attachStreams(r, undefined, { ...o, stdin: false }, onResize);
     close = () => r.end();
   }
+  // logs=1: what the container wrote so far, then (with stream=1) what it writes next, as dockerd.
+  if (q.bool("logs")) {
+    for await (const e of api.engine.containers.logs(c.Id, { stdout: o.stdout, stderr: o.stderr })) {
+      const w = e.stream === "stderr" ? (streams.stderr ?? streams.stdout) : streams.stdout;
+      if (!w.write(e.data)) await new Promise((ok) => w.once("drain", ok));
+    }
+  }
   if (!q.bool("stream")) return close();
   await new Promise<void>((resolve) => {
     const finish = (err?: unknown): void => {
