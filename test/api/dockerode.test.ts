@@ -120,6 +120,14 @@ void describe("dockerode against capsa system service", () => {
     err.end();
     assert.deepEqual(await texts, ["run-out\n", "run-err\n"]);
     await container.remove();
+
+    // With a TTY, HostConfig.ConsoleSize is the terminal's size from the process's start.
+    const tty = new PassThrough();
+    const ttyText = collect(tty);
+    const [ttyResult] = (await docker.run("bb:1", ["stty", "size"], tty, { Tty: true, HostConfig: { AutoRemove: true, ConsoleSize: [33, 101] } })) as [{ StatusCode: number }];
+    tty.end();
+    assert.equal(ttyResult.StatusCode, 0);
+    assert.equal((await ttyText).trim(), "33 101");
   });
 
   void it("exec with demuxed output, stdin, and inspect's exit code", async () => {

@@ -346,7 +346,13 @@ async function attach(call: Call): Promise<void> {
   const q = call.query;
   const o = { tty, stdin: q.bool("stdin"), stdout: q.bool("stdout"), stderr: q.bool("stderr") };
   if (!q.bool("stream") && !q.bool("logs")) throw invalid("Bad parameters: you must choose at least one stream");
-  const onResize: AttachStreams["onResize"] = (fn) => resizerMap(api).set(c.Id, fn);
+  // docker ≥ 23 sends the terminal's size as HostConfig.ConsoleSize ([rows, cols]) for the
+  // process to see from its first instruction; the resize after start comes too late for it.
+  const consoleSize = (c.HostConfig as { ConsoleSize?: unknown }).ConsoleSize;
+  const onResize: AttachStreams["onResize"] = (fn) => {
+    resizerMap(api).set(c.Id, fn);
+    if (!c.State.Running && Array.isArray(consoleSize) && Number(consoleSize[0]) > 0 && Number(consoleSize[1]) > 0) fn(Number(consoleSize[0]), Number(consoleSize[1]));
+  };
   let streams: AttachStreams;
   let close: () => void;
   if (call.upgrade) {
