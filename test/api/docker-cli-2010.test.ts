@@ -185,4 +185,12 @@ void describe("docker CLI 20.10 (Debian's docker.io) against capsa system servic
     const actions = out.split("\n").filter(Boolean);
     for (const a of ["create", "start", "die", "destroy"]) assert.ok(actions.includes(a), `${a} in ${actions.join(",")}`);
   });
+
+  void it("docker system prune and builder prune (the build cache step ends it)", () => {
+    ok(["create", "--name", "stale", "bb:1", "true"]);
+    assert.match(ok(["system", "prune", "-f"]), /Deleted Containers:\n[0-9a-f]{64}\n[\s\S]*Total reclaimed space:/);
+    assert.match(ok(["builder", "prune", "-f"]), /Total reclaimed space: 0B/);
+    assert.equal(ok(["ps", "-aq"]), "");
+    assert.equal(ok(["images", "-q", "bb:1"]).length > 0, true, "an image with a tag stays");
+  });
 });

@@ -4,7 +4,7 @@
 import { Writable } from "node:stream";
 import { familiarString } from "../../image/reference.ts";
 import { invalid } from "../../util/errors.ts";
-import { HttpError, jsonStream } from "../http.ts";
+import { HttpError, jsonStream, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
 function jsonMap(raw: string | undefined, what: string): Record<string, string> | undefined {
@@ -61,6 +61,12 @@ async function build(call: Call): Promise<void> {
   res.end();
 }
 
+/** POST /build/prune (docker builder prune, and the last step of docker system prune): the classic builder's step cache. */
+async function prune(call: Call): Promise<void> {
+  sendJson(call.res!, 200, await call.api.engine.pruneBuildCache());
+}
+
 export function buildRoutes(r: Router): void {
   r.add("POST", "/build", build);
+  r.add("POST", "/build/prune", prune);
 }

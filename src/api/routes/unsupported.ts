@@ -20,6 +20,5 @@ export function unsupportedRoutes(r: Router): void {
     r.add(m, "/plugins/{rest*}", fail(501, "plugins are not supported by capsa"));
     r.add(m, "/distribution/{rest*}", fail(501, "distribution inspect is not implemented in capsa yet"));
   }
-  r.add("POST", "/build/prune", fail(501, "build cache pruning through the API is not implemented in capsa yet"));
   r.add("POST", "/session", fail(501, "BuildKit sessions are not supported by capsa; use the classic builder (DOCKER_BUILDKIT=0)"));
 }
