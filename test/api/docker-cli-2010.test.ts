@@ -141,6 +141,20 @@ void describe("docker CLI 20.10 (Debian's docker.io) against capsa system servic
     assert.equal(ok(["ps", "-aq"]), "");
   });
 
+  void it("TTYs: run -it and exec -it through script(1); the terminal's size arrives by resize (20.10 sends no ConsoleSize)", (tt) => {
+    if (spawnSync("script", ["--version"]).status !== 0) return tt.skip("util-linux script is missing");
+    const inTerminal = (cmd: string, input = ""): SpawnSyncReturns<string> =>
+      spawnSync("script", ["-qec", `stty rows 40 cols 90; ${cmd}`, "/dev/null"], { env: s.env, input, encoding: "utf8", timeout: 60_000 });
+    const run = inTerminal(`${DOCKER} run --rm -it bb:1 sh`, "tty; echo tty-ok; exit 5\n");
+    assert.match(run.stdout, /\/dev\/pts\/\d+/);
+    assert.match(run.stdout, /tty-ok/);
+    assert.equal(run.status, 5);
+    assert.match(inTerminal(`${DOCKER} run --rm -t bb:1 sh -c 'sleep 1; stty size'`).stdout, /^40 90\r?$/m);
+    ok(["run", "-d", "--name", "tty", "bb:1", "sleep", "120"]);
+    for (let i = 0; i < 3; i++) assert.match(inTerminal(`${DOCKER} exec -t tty stty size`).stdout, /^40 90\r?$/m);
+    ok(["rm", "-f", "tty"]);
+  });
+
   void it("docker cp, docker stats --no-stream", () => {
     ok(["run", "-d", "--name", "files", "bb:1", "sleep", "120"]);
     const src = path.join(tmp, "hello.txt");

@@ -16,6 +16,7 @@ import { filterContainers, inspectView, sizeView, summaryView } from "./inspect.
 import { killContainer, pauseContainer, processExit, reconcile, removeContainer, renameContainer, stopContainer, unpauseContainer } from "./lifecycle.ts";
 import { statsContainer, topContainer } from "./observe.ts";
 import { runContainer, waitExitCode } from "./run.ts";
+import { removedExitCode } from "./cleanup.ts";
 import { startContainer } from "./start.ts";
 import { runHealthcheck } from "./health.ts";
 import { exitFileExists, sleep, waitForExitFile } from "./wait.ts";
@@ -56,11 +57,13 @@ export class Containers implements ContainerApi {
   async wait(idOrName: string, condition: "not-running" | "next-exit" | "removed" = "not-running"): Promise<{ StatusCode: number }> {
     const c = this.ctx.store.get(idOrName);
     if (condition === "next-exit" && !c.state.Running) {
-      // Wait for a start, then for its end.
+      // Wait for a start, then for its end. A short-lived run can start and
+      // exit between two looks (a reconciling read records the exit), so a new
+      // StartedAt counts as the start, and a removal (--rm) reports its code.
       for (;;) {
         const cur = this.ctx.store.find(c.id);
-        if (!cur) return { StatusCode: c.state.ExitCode };
-        if (cur.state.Running) break;
+        if (!cur) return { StatusCode: removedExitCode(this.ctx, c.id) ?? c.state.ExitCode };
+        if (cur.state.Running || cur.state.StartedAt !== c.state.StartedAt) break;
         await sleep(100);
       }
     }
