@@ -402,8 +402,11 @@ async function resize(call: Call): Promise<void> {
   const h = call.query.int("h") ?? 0;
   const w = call.query.int("w") ?? 0;
   const c = await call.api.engine.containers.inspect(call.params[0]!);
-  if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
-  resizerMap(call.api).get(c.Id)?.(h, w);
+  // A start in progress (docker run: 204 comes before `runtime start` is done)
+  // already has its attach socket, so its terminal can take the size now.
+  const resizer = resizerMap(call.api).get(c.Id);
+  if (!c.State.Running && !(resizer && c.State.Status === "created")) throw conflict(`Container ${c.Id} is not running`);
+  resizer?.(h, w);
   res(call).writeHead(200);
   res(call).end();
 }
