@@ -476,6 +476,19 @@ struct session {
 static struct session sessions[MAX_EXEC];
 static int nsessions;
 
+/* Opens the exec ports not open yet; returns how many are still missing. */
+static int scan_exec_ports(void) {
+  int missing = 0;
+  for (int i = 0; i < MAX_EXEC; i++) {
+    if (sessions[i].port >= 0) continue;
+    char name[32];
+    snprintf(name, sizeof name, "capsa.exec.%d", i);
+    sessions[i].port = open_port(name, O_RDWR | O_NONBLOCK, 0);
+    if (sessions[i].port < 0) missing++;
+  }
+  return missing;
+}
+
 static void ack(struct outbuf *o, int port, const char *text) {
   out_frame(o, 'A', text, strlen(text));
   out_flush(o, port);
@@ -709,21 +722,21 @@ int main(void) {
   mkdir_p(ROOT, 0755);
   if (mount("/dev/vda", ROOT, "ext4", 0, "noinit_itable") < 0) die("mount /dev/vda");
 
-  status_fd = open_port("capsa.status", O_WRONLY, 3000);
-  stdout_fd = open_port("capsa.stdout", O_WRONLY, 1000);
-  stderr_fd = open_port("capsa.stderr", O_WRONLY, 1000);
-  stdin_fd = open_port("capsa.stdin", O_RDONLY, 1000);
-  ctl_fd = open_port("capsa.ctl", O_RDWR | O_NONBLOCK, 1000);
+  /* The ports appear as the virtio-serial driver learns of them, which on a
+   * loaded host can take a while: wait for the ones the workload needs, and
+   * pick up exec ports whenever they show up (scan_exec_ports in the loop). */
+  status_fd = open_port("capsa.status", O_WRONLY, 10000);
+  stdout_fd = open_port("capsa.stdout", O_WRONLY, 10000);
+  stderr_fd = open_port("capsa.stderr", O_WRONLY, 10000);
+  stdin_fd = open_port("capsa.stdin", O_RDONLY, 10000);
+  ctl_fd = open_port("capsa.ctl", O_RDWR | O_NONBLOCK, 10000);
   if (status_fd < 0 || stdout_fd < 0 || stderr_fd < 0 || ctl_fd < 0) die("ports missing");
+  nsessions = MAX_EXEC;
   for (int i = 0; i < MAX_EXEC; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "capsa.exec.%d", i);
-    int fd = open_port(name, O_RDWR | O_NONBLOCK, 1000);
-    if (fd < 0) break;
-    sessions[nsessions].port = fd;
-    sessions[nsessions].in_w = sessions[nsessions].out_r = sessions[nsessions].err_r = -1;
-    nsessions++;
+    sessions[i].port = -1;
+    sessions[i].in_w = sessions[i].out_r = sessions[i].err_r = -1;
   }
+  int missing_exec = scan_exec_ports();
   logmsg("ready");
 
   for (;;) {
@@ -742,6 +755,7 @@ int main(void) {
     }
     for (int i = 0; i < nsessions; i++) {
       struct session *x = &sessions[i];
+      if (x->port < 0) continue;
       if (x->hup) {
         any_hup = 1;
         continue;
@@ -751,8 +765,9 @@ int main(void) {
       if (x->err_r >= 0 && x->out.len < OUTBUF / 2) ADD(x->err_r, POLLIN, x, 12);
     }
     /* a port the host is not connected to reports POLLHUP without end: look again later */
-    int n = poll(p, np, any_hup ? 50 : -1);
+    int n = poll(p, np, any_hup ? 50 : missing_exec ? 200 : -1);
     if (n < 0 && errno != EINTR) die("poll");
+    if (missing_exec) missing_exec = scan_exec_ports();
     if (any_hup) {
       ctl_hup = 0;
       for (int i = 0; i < nsessions; i++) sessions[i].hup = 0;

@@ -11,6 +11,15 @@ import { encodeProcess } from "./guest-spec.ts";
 import { EXEC_SLOTS, runFiles } from "./qemu.ts";
 
 const SLOT_WAIT_MS = 30_000;
+/** The agent answers an exec request at once; no answer in this time means the session is lost. */
+const ACK_WAIT_MS = 30_000;
+
+/** CAPSA_VM_DEBUG=<dir>: each exec session notes its steps in <dir>/exec.log (for diagnosing the channel). */
+function debugLog(runDir: string, slot: number, msg: string): void {
+  const dir = process.env.CAPSA_VM_DEBUG;
+  if (!dir) return;
+  fs.appendFileSync(`${dir}/exec.log`, `${new Date().toISOString()} ${runDir.slice(-6)} slot ${slot} pid ${process.pid}: ${msg}\n`);
+}
 
 /** Claims an exec port by an exclusive lock file holding our pid (a dead holder's lock is taken over). */
 async function claimSlot(runDir: string): Promise<number> {
@@ -41,6 +50,7 @@ export async function runExecProxy(runDir: string, processFile: string): Promise
   const proc = JSON.parse(fs.readFileSync(processFile, "utf8")) as OciProcess;
   const slot = await claimSlot(runDir);
   const lock = runFiles(runDir).execLock(slot);
+  debugLog(runDir, slot, `claimed for ${JSON.stringify(proc.args)}`);
   let sock: net.Socket;
   try {
     sock = await connectWhenReady(runFiles(runDir).exec(slot), Date.now() + 10_000, () => true);
@@ -52,6 +62,11 @@ export async function runExecProxy(runDir: string, processFile: string): Promise
   if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
   const size = tty ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
   sock.write(encodeFrame("X", encodeProcess(proc, { rows: size?.rows, cols: size?.cols })));
+  debugLog(runDir, slot, "request sent");
+  const ackTimer = setTimeout(() => {
+    debugLog(runDir, slot, "no answer");
+    process.stderr.write(`exec: the VM did not answer within ${ACK_WAIT_MS / 1000} s\n`, () => finish(126, lock));
+  }, ACK_WAIT_MS);
 
   const reader = new FrameReader();
   let started = false;
@@ -62,7 +77,9 @@ export async function runExecProxy(runDir: string, processFile: string): Promise
   sock.on("data", (chunk: Buffer) => {
     for (const f of reader.push(chunk)) {
       if (f.type === "A") {
+        clearTimeout(ackTimer);
         const ack = parseAck(f.payload);
+        debugLog(runDir, slot, `answer ${f.payload.toString()}`);
         if (!ack.ok) {
           process.stderr.write(ack.message + "\n", () => finish(ack.code, lock));
           return;
@@ -73,11 +90,13 @@ export async function runExecProxy(runDir: string, processFile: string): Promise
       else if (f.type === "R") write(process.stderr, f.payload);
       else if (f.type === "Q") {
         const code = Number(f.payload.toString()) || 0;
+        debugLog(runDir, slot, `exit ${code}`);
         void Promise.all(pending).then(() => process.stdout.write("", () => finish(code, lock)));
       }
     }
   });
   sock.on("close", () => {
+    debugLog(runDir, slot, "channel closed");
     // The VM went away mid-session (stopped or killed): as a process killed with the container.
     process.stderr.write(started ? "" : "exec: the VM closed the exec channel\n", () => finish(137, lock));
   });
