@@ -107,3 +107,16 @@ export function podmanEnv(dir: string): { env: NodeJS.ProcessEnv; args: string[]
     args: ["--root", path.join(dir, "podman-root"), "--runroot", path.join(dir, "podman-run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"],
   };
 }
+
+/** Retries f (every 200 ms) until it returns without throwing, or rethrows its last error after `ms`. */
+export async function eventually<T>(f: () => T | Promise<T>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -1,9 +1,10 @@
 // (1b) run-true with a realistic base image: Debian bookworm minbase
 // (debootstrap, cached) imported into each engine as the busybox image is.
 import { debianRootfsTar } from "../../test/fixtures/debian.ts";
-import { errorMessage, interleaved, type Scenario } from "../lib/harness.ts";
-import { timed, timedOk } from "../lib/proc.ts";
+import { errorMessage, type Scenario } from "../lib/harness.ts";
+import { timedOk } from "../lib/proc.ts";
 import { Recorder } from "../lib/results.ts";
+import { recordRunRmWall } from "../lib/run-rm.ts";
 import type { ContainerSystem } from "../systems/system.ts";
 
 export const DEBIAN_IMAGE = "capsa-bench/debian:bookworm";
@@ -42,16 +43,7 @@ export const runTrueDebian: Scenario = {
       }
     }
     if (ready.length === 0) return rec.finish(h.opts.subject);
-    await interleaved({ ...h, systems: ready }, h.opts.rounds ?? (h.opts.short ? 5 : 30), h.opts.short ? 1 : 2, async (sys, round) => {
-      try {
-        const r = await timed(sys.runRm(["true"], DEBIAN_IMAGE));
-        if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
-        if (round >= 0) rec.set("wall", sys.name, round, r.ms);
-      } catch (e) {
-        if (round >= 0) rec.set("wall", sys.name, round, null);
-        rec.error("wall", sys.name, errorMessage(e));
-      }
-    });
+    await recordRunRmWall({ ...h, systems: ready }, rec, { metric: "wall", rounds: h.opts.short ? 5 : 30, warmup: h.opts.short ? 1 : 2, image: DEBIAN_IMAGE });
     return rec.finish(h.opts.subject);
   },
 };

@@ -1,9 +1,9 @@
 // (5) The sandbox level: `capsa run --rm --isolation sandbox img true` against
 // its floor, gVisor's `runsc run` on a prepared bundle with the same global
 // flags. The ratio is what capsa's engine adds around runsc, round by round.
-import { errorMessage, interleaved, type Scenario } from "../lib/harness.ts";
-import { timed } from "../lib/proc.ts";
+import { type Scenario } from "../lib/harness.ts";
 import { Recorder } from "../lib/results.ts";
+import { recordRunRmWall } from "../lib/run-rm.ts";
 
 export const SANDBOX_SUBJECT = "capsa-sandbox";
 
@@ -16,16 +16,7 @@ export const sandbox: Scenario = {
   async run(h) {
     const rec = new Recorder(this.id);
     rec.define("wall", "run --rm --isolation sandbox img true: wall time", "ms", "paired");
-    await interleaved(h, h.opts.rounds ?? (h.opts.short ? 5 : 30), h.opts.short ? 1 : 2, async (sys, round) => {
-      try {
-        const r = await timed(sys.runRm(["true"]));
-        if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
-        if (round >= 0) rec.set("wall", sys.name, round, r.ms);
-      } catch (e) {
-        if (round >= 0) rec.set("wall", sys.name, round, null);
-        rec.error("wall", sys.name, errorMessage(e));
-      }
-    });
+    await recordRunRmWall(h, rec, { metric: "wall", rounds: h.opts.short ? 5 : 30, warmup: h.opts.short ? 1 : 2 });
     return rec.finish(SANDBOX_SUBJECT);
   },
 };

@@ -2,9 +2,9 @@
 // exit, through the CLI, conmon, capsa-vm-runtime, QEMU and the guest agent)
 // against its floor, QEMU booting the same kernel with a trivial init and
 // powering off. The ratio is capsa's overhead over the hypervisor itself.
-import { errorMessage, interleaved, type Scenario } from "../lib/harness.ts";
-import { timed } from "../lib/proc.ts";
+import { type Scenario } from "../lib/harness.ts";
 import { Recorder } from "../lib/results.ts";
+import { recordRunRmWall } from "../lib/run-rm.ts";
 
 export const VM_SUBJECT = "capsa-vm";
 
@@ -17,16 +17,7 @@ export const vm: Scenario = {
   async run(h) {
     const rec = new Recorder(this.id);
     rec.define("wall", "boot → workload → exit: wall time", "ms", "paired");
-    await interleaved(h, h.opts.rounds ?? (h.opts.short ? 3 : 15), 1, async (sys, round) => {
-      try {
-        const r = await timed(sys.runRm(["true"]), { timeoutMs: 120_000 });
-        if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
-        if (round >= 0) rec.set("wall", sys.name, round, r.ms);
-      } catch (e) {
-        if (round >= 0) rec.set("wall", sys.name, round, null);
-        rec.error("wall", sys.name, errorMessage(e));
-      }
-    });
+    await recordRunRmWall(h, rec, { metric: "wall", rounds: h.opts.short ? 3 : 15, warmup: 1, timeoutMs: 120_000 });
     return rec.finish(VM_SUBJECT);
   },
 };

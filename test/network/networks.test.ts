@@ -8,7 +8,7 @@ import dgram from "node:dgram";
 import fs from "node:fs";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
-import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 import { formatCidr, parseCidr } from "../../src/network/cidr.ts";
 import { debianMirror, debianRootfsTar } from "../fixtures/debian.ts";
 import { freePort, freeSubnet, leftovers, prefixOf, resolveHost, vethNames } from "./fixtures.ts";
@@ -43,18 +43,6 @@ function network(name: string, ...flags: string[]): string {
 async function httpGet(url: string, timeoutMs = 3000): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   return await res.text();
-}
-
-async function eventually<T>(f: () => Promise<T> | T, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(200);
-    }
-  }
 }
 
 const hostsOf = (name: string): string => ok(t.capsa(["exec", name, "cat", "/etc/hosts"]), "exec cat /etc/hosts");

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 import { freePort, freeSubnet, leftovers } from "../network/fixtures.ts";
 
 let t: TestRoot;
@@ -18,25 +18,12 @@ const ok = (r: R, what: string): string => {
   assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const VM_TIMEOUT = 120_000;
 
 /** QEMU (and virtiofsd) processes that belong to this state root: their command lines name its paths. */
 function vmProcesses(): string[] {
   const r = spawnSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
   return r.stdout.split("\n").filter((l) => l.includes(t.root) && /qemu-system|virtiofsd/.test(l));
-}
-
-async function eventually<T>(f: () => T | Promise<T>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(250);
-    }
-  }
 }
 
 void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
@@ -96,7 +83,7 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
       "while :; do sleep 0.2; done",
     ].join("; ");
     ok(t.capsa(["run", "-d", "--pull", "never", "--name", "v1", "--isolation", "vm", "-m", "256m", "--cpus", "1", "-v", `${hostDir}:/data`, "busybox", "sh", "-c", script], { timeoutMs: VM_TIMEOUT }), "run -d");
-    await eventually(() => assert.equal(fs.readFileSync(path.join(hostDir, "written-by-vm"), "utf8"), "from-vm\n"));
+    await eventually(() => assert.equal(fs.readFileSync(path.join(hostDir, "written-by-vm"), "utf8"), "from-vm\n"), 60_000);
 
     const inspect = JSON.parse(ok(t.capsa(["inspect", "v1"]), "inspect")) as { State: { Running: boolean }; Capsa: { Isolation: string } }[];
     assert.equal(inspect[0]!.Capsa.Isolation, "vm");
@@ -111,7 +98,7 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
     assert.match(piped.stderr, /^e$/m);
     // a real terminal for exec -it (script(1) gives the CLI one)
     const tty = spawnSync("script", ["-qfec", `${process.execPath} ${CLI} exec -it v1 sh -c 'tty; exit 6'`, "/dev/null"], { env: t.env, encoding: "utf8", input: "", timeout: VM_TIMEOUT });
-    assert.equal(tty.status, 6, tty.stderr);
+    assert.equal(tty.status, 6, `exec -it: status ${tty.status}, signal ${tty.signal}, error ${tty.error?.message}, stderr ${tty.stderr}, stdout ${JSON.stringify(tty.stdout)}`);
     assert.match(tty.stdout, /\/dev\/pts\/\d+/);
     // the host's file is visible read-write in the guest
     fs.writeFileSync(path.join(hostDir, "from-host"), "host\n");
@@ -131,7 +118,7 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(vmProcesses(), [], "a stopped VM holds no QEMU");
 
     ok(t.capsa(["start", "v1"], { timeoutMs: VM_TIMEOUT }), "start again");
-    await eventually(() => assert.match(ok(t.capsa(["logs", "v1"]), "logs"), /restarted/));
+    await eventually(() => assert.match(ok(t.capsa(["logs", "v1"]), "logs"), /restarted/), 60_000);
     ok(t.capsa(["rm", "-f", "v1"], { timeoutMs: VM_TIMEOUT }), "rm -f");
     assert.deepEqual(vmProcesses(), []);
   });
@@ -166,9 +153,9 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
       // and the other way round: a VM serving, a container and the host (published port) asking
       const port = await freePort();
       ok(t.capsa(["run", "-d", "--pull", "never", "--name", "vmweb", "--network", net, "--isolation", "vm", "-p", `127.0.0.1:${port}:8080`, "busybox", "sh", "-c", "mkdir -p /www; echo served-by-vm > /www/index.html; httpd -f -p 8080 -h /www"], { timeoutMs: VM_TIMEOUT }), "run vmweb");
-      const fromContainer = await eventually(() => ok(t.capsa(["run", "--rm", "--pull", "never", "--network", net, "busybox", "wget", "-qO-", "http://vmweb:8080/"]), "wget vmweb"));
+      const fromContainer = await eventually(() => ok(t.capsa(["run", "--rm", "--pull", "never", "--network", net, "busybox", "wget", "-qO-", "http://vmweb:8080/"]), "wget vmweb"), 60_000);
       assert.equal(fromContainer.trim(), "served-by-vm");
-      const fromHost = await eventually(async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).text());
+      const fromHost = await eventually(async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).text(), 60_000);
       assert.equal(fromHost.trim(), "served-by-vm");
     } finally {
       t.capsa(["rm", "-f", "web", "vmweb"], { timeoutMs: VM_TIMEOUT });
