@@ -37,6 +37,8 @@ void test("parses v1 hierarchies from mountinfo, co-mounted controllers included
     cpuacct: "/sys/fs/cgroup/cpu,cpuacct",
     memory: "/sys/fs/cgroup/memory",
     "name=systemd": "/sys/fs/cgroup/systemd",
+    // the hybrid layout's cgroup2 tree: runc makes container cgroups there too, cleanup removes them
+    unified: "/sys/fs/cgroup/unified",
   });
 });
 
