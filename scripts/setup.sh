@@ -62,7 +62,17 @@ if ((${#missing[@]})); then
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+  # Packages with daemons (docker.io, docker-registry, …) must not start them:
+  # capsa and its tests run their own, on private sockets and ports. Debian's
+  # policy-rc.d convention keeps maintainer scripts from starting services.
+  own_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" || { [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
+  [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
 else
   log "Debian packages: all present"
 fi
