@@ -78,11 +78,12 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
       "echo out-line",
       "echo err-line >&2",
       "echo from-vm > /data/written-by-vm",
+      "echo in-volume > /vol/by-vm",
       "[ -f /keep ] && echo restarted || echo first > /keep",
       'trap "echo got-term; exit 0" TERM',
       "while :; do sleep 0.2; done",
     ].join("; ");
-    ok(t.capsa(["run", "-d", "--pull", "never", "--name", "v1", "--isolation", "vm", "-m", "256m", "--cpus", "1", "-v", `${hostDir}:/data`, "busybox", "sh", "-c", script], { timeoutMs: VM_TIMEOUT }), "run -d");
+    ok(t.capsa(["run", "-d", "--pull", "never", "--name", "v1", "--isolation", "vm", "-m", "256m", "--cpus", "1", "-v", `${hostDir}:/data`, "-v", `vmvol${process.pid}:/vol`, "busybox", "sh", "-c", script], { timeoutMs: VM_TIMEOUT }), "run -d");
     await eventually(() => assert.equal(fs.readFileSync(path.join(hostDir, "written-by-vm"), "utf8"), "from-vm\n"), 60_000);
 
     const inspect = JSON.parse(ok(t.capsa(["inspect", "v1"]), "inspect")) as { State: { Running: boolean }; Capsa: { Isolation: string } }[];
@@ -96,6 +97,14 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
     const piped = t.capsa(["exec", "-i", "v1", "sh", "-c", "cat; echo e >&2"], { input: "through-stdin\n" });
     assert.equal(piped.stdout, "through-stdin\n");
     assert.match(piped.stderr, /^e$/m);
+    // the guest's size is the container's limits; exec takes user, working directory and environment
+    assert.equal(ok(t.capsa(["exec", "v1", "nproc"]), "exec nproc").trim(), "1", "--cpus 1: one vCPU");
+    const memKiB = Number(/MemTotal:\s+(\d+)/.exec(ok(t.capsa(["exec", "v1", "cat", "/proc/meminfo"]), "exec meminfo"))?.[1]);
+    assert.ok(memKiB > 150 * 1024 && memKiB <= 256 * 1024, `-m 256m: the guest has ${memKiB} KiB`);
+    assert.equal(ok(t.capsa(["exec", "-u", "1000", "-w", "/tmp", "-e", "FOO=bar", "v1", "sh", "-c", "echo $(id -u) $(pwd) $FOO"]), "exec -u -w -e").trim(), "1000 /tmp bar");
+    // a named volume is shared like a bind mount
+    const volDir = ok(t.capsa(["volume", "inspect", "-f", "{{.Mountpoint}}", `vmvol${process.pid}`]), "volume inspect").trim();
+    await eventually(() => assert.equal(fs.readFileSync(path.join(volDir, "by-vm"), "utf8"), "in-volume\n"), 30_000);
     // a real terminal for exec -it (script(1) gives the CLI one)
     const tty = spawnSync("script", ["-qfec", `${process.execPath} ${CLI} exec -it v1 sh -c 'tty; exit 6'`, "/dev/null"], { env: t.env, encoding: "utf8", input: "", timeout: VM_TIMEOUT });
     assert.equal(tty.status, 6, `exec -it: status ${tty.status}, signal ${tty.signal}, error ${tty.error?.message}, stderr ${tty.stderr}, stdout ${JSON.stringify(tty.stdout)}`);
@@ -120,6 +129,14 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
     ok(t.capsa(["start", "v1"], { timeoutMs: VM_TIMEOUT }), "start again");
     await eventually(() => assert.match(ok(t.capsa(["logs", "v1"]), "logs"), /restarted/), 60_000);
     ok(t.capsa(["rm", "-f", "v1"], { timeoutMs: VM_TIMEOUT }), "rm -f");
+    assert.deepEqual(vmProcesses(), []);
+  });
+
+  void it("a restart policy restarts a VM whose workload fails", async () => {
+    ok(t.capsa(["run", "-d", "--pull", "never", "--name", "flaky", "--restart", "on-failure:1", "--isolation", "vm", "busybox", "sh", "-c", "echo attempt; exit 1"], { timeoutMs: VM_TIMEOUT }), "run -d");
+    await eventually(() => assert.equal(ok(t.capsa(["inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "flaky"]), "inspect").trim(), "1 exited 1"), 90_000);
+    assert.equal(ok(t.capsa(["logs", "flaky"]), "logs").match(/attempt/g)?.length, 2);
+    ok(t.capsa(["rm", "flaky"]), "rm");
     assert.deepEqual(vmProcesses(), []);
   });
 
