@@ -86,8 +86,9 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
     ok(t.capsa(["run", "-d", "--pull", "never", "--name", "v1", "--isolation", "vm", "-m", "256m", "--cpus", "1", "-v", `${hostDir}:/data`, "-v", `vmvol${process.pid}:/vol`, "busybox", "sh", "-c", script], { timeoutMs: VM_TIMEOUT }), "run -d");
     await eventually(() => assert.equal(fs.readFileSync(path.join(hostDir, "written-by-vm"), "utf8"), "from-vm\n"), 60_000);
 
-    const inspect = JSON.parse(ok(t.capsa(["inspect", "v1"]), "inspect")) as { State: { Running: boolean }; Capsa: { Isolation: string } }[];
+    const inspect = JSON.parse(ok(t.capsa(["inspect", "v1"]), "inspect")) as { State: { Running: boolean }; Capsa: { Isolation: string; Runtime: string } }[];
     assert.equal(inspect[0]!.Capsa.Isolation, "vm");
+    assert.equal(inspect[0]!.Capsa.Runtime, "capsa-vm-runtime");
     assert.equal(inspect[0]!.State.Running, true);
 
     // exec: output, exit code, the guest's view of its own files and kernel

@@ -67,7 +67,7 @@ export function inspectView(ctx: Ctx, c: ContainerRecord): ContainerInspect {
     Mounts: mountPoints(ctx, c),
     Config: c.config,
     NetworkSettings: { Bridge: "", SandboxID: "", ...ctx.networks.settings(c) },
-    Capsa: { Isolation: isolationOf(c.hostConfig), Runtime: c.runtime || "auto", MonitorPid: c.monitorPid, Bundle: dir },
+    Capsa: { Isolation: isolationOf(c.hostConfig), Runtime: runtimeName(c), MonitorPid: c.monitorPid, Bundle: dir },
   };
 }
 
@@ -148,4 +148,12 @@ export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListCo
   }
   if (opts.limit && opts.limit > 0) out = out.slice(0, opts.limit);
   return out;
+}
+
+/** The runtime a container runs under: fixed by its level for sandbox and vm, else --runtime or the probe's choice ("auto"). */
+function runtimeName(c: ContainerRecord): string {
+  const level = isolationOf(c.hostConfig);
+  if (level === "sandbox") return "runsc";
+  if (level === "vm") return "capsa-vm-runtime";
+  return c.runtime || "auto";
 }
