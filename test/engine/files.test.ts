@@ -46,6 +46,15 @@ void describe("cp, diff, export, commit", () => {
     assert.match(diff, /^A \/tmp\/hello\.txt$/m);
   });
 
+  void it("diff leaves out the mount points the runtime made, as dockerd's init layer does", () => {
+    ok(t.capsa(["run", "--name", "fs-mp", "bb:1", "sh", "-c", "echo x >> /etc/profile-added"]));
+    const diff = ok(t.capsa(["diff", "fs-mp"]));
+    assert.doesNotMatch(diff, /\/etc\/(hosts|hostname|resolv\.conf)$/m);
+    assert.match(diff, /^A \/etc\/profile-added$/m);
+    assert.match(diff, /^C \/etc$/m, "a directory with a real change still shows");
+    ok(t.capsa(["rm", "fs-mp"]));
+  });
+
   void it("cp from stdin refuses to write outside the container (traversal and symlink escape)", async () => {
     const canary = path.join(work, "canary");
     fs.mkdirSync(canary);

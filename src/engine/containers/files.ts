@@ -112,7 +112,32 @@ export async function containerChanges(ctx: Ctx, c: ContainerRecord): Promise<Ch
   refuseForVm(c.hostConfig, "diff", c.name);
   const { upper } = rwLayerPaths(containerDir(ctx, c.id));
   if (!fs.existsSync(upper)) return [];
-  return changesFromUpperDir(upper, ctx.images.layerDirs(c.imageId));
+  return withoutMountPoints(changesFromUpperDir(upper, ctx.images.layerDirs(c.imageId)), mountDestinations(containerDir(ctx, c.id)));
+}
+
+/** Where the container's config.json mounts things (/proc, /dev, /etc/hosts, volumes…). */
+function mountDestinations(bundle: string): Set<string> {
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as { mounts?: { destination: string }[] };
+    return new Set((spec.mounts ?? []).map((m) => path.posix.normalize(m.destination)));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * As dockerd, which keeps them in an init layer: the empty files and
+ * directories the runtime made as mount points are not the workload's
+ * changes, nor is a directory "changed" only because they were added to it.
+ */
+export function withoutMountPoints(changes: Change[], mountPoints: Set<string>): Change[] {
+  const kept = changes.filter((ch) => !(ch.Kind === 1 && mountPoints.has(ch.Path)));
+  const dropped = changes.filter((ch) => !kept.includes(ch));
+  return kept.filter((ch) => {
+    if (ch.Kind !== 0) return true;
+    const under = (p: string): boolean => p.startsWith(ch.Path === "/" ? "/" : `${ch.Path}/`);
+    return !dropped.some((d) => under(d.Path)) || kept.some((k) => k !== ch && under(k.Path));
+  });
 }
 
 export async function exportContainer(ctx: Ctx, c: ContainerRecord): Promise<Readable> {
