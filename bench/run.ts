@@ -17,6 +17,7 @@ import { describeMachine } from "./lib/machine.ts";
 import { ensurePackages } from "./lib/packages.ts";
 import { firstLine, which } from "./lib/proc.ts";
 import { markdown, type Report, type SystemEntry } from "./lib/report.ts";
+import { api } from "./scenarios/api.ts";
 import { firstOutput } from "./scenarios/first-output.ts";
 import { idleMemory } from "./scenarios/idle-memory.ts";
 import { memory } from "./scenarios/memory.ts";
@@ -30,11 +31,11 @@ import { Capsa } from "./systems/capsa.ts";
 import { Docker } from "./systems/docker.ts";
 import { Podman } from "./systems/podman.ts";
 import { Runc } from "./systems/runc.ts";
-import { NETWORK, type BenchContext, type ContainerSystem } from "./systems/system.ts";
+import { BENCH_IMAGE, NETWORK, type BenchContext, type ContainerSystem } from "./systems/system.ts";
 import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, sandbox, vm];
+export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */
@@ -96,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-bench-"));
-  const ctx: BenchContext = { dir, rootfsTar: busyboxRootfsTar(), image: "capsa-bench/busybox:latest", log };
+  const ctx: BenchContext = { dir, rootfsTar: busyboxRootfsTar(), image: BENCH_IMAGE, log };
   const entries: SystemEntry[] = [];
   const ready: ContainerSystem[] = [];
   let cleaning: Promise<void> | undefined;

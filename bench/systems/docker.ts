@@ -85,7 +85,7 @@ export class Docker extends DockerLikeCli {
     const pid = this.daemon?.pid;
     if (!pid || this.daemon?.exitCode !== null) throw new Error("dockerd is not running");
     await timedOk(this.runRm(["true"]));
-    return { roots: [pid], stop: () => Promise.resolve() };
+    return { roots: [pid], socket: this.socket(), stop: () => Promise.resolve() };
   }
 
   /** dockerd and the containerd it manages. */

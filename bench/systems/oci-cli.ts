@@ -96,7 +96,7 @@ export abstract class DockerLikeCli implements ContainerSystem {
       const client = path.join(path.dirname(socket), "docker-client");
       fs.mkdirSync(client, { recursive: true });
       await timedOk(dockerClient(socket, client, ["run", "--rm", "--network", NETWORK, this.image(), "true"]));
-      return { roots: [pid], stop };
+      return { roots: [pid], socket, stop };
     } catch (e) {
       await stop();
       throw e;

@@ -23,6 +23,8 @@ export interface SystemInfo {
 export interface EngineService {
   /** Its long-lived processes; whatever runs below them counts too. */
   roots: number[];
+  /** The unix socket its Docker Engine API listens on (DOCKER_HOST=unix://…). */
+  socket: string;
   /** Stops what startService started (by pid); nothing for a daemon the system keeps up. */
   stop(): Promise<void>;
 }
@@ -58,3 +60,6 @@ export interface ContainerSystem {
 
 /** Networking for every run: none, so that the runc floor does the same work as the engines. */
 export const NETWORK = "none";
+
+/** The reference every engine imports the busybox image under (BenchContext.image). */
+export const BENCH_IMAGE = "capsa-bench/busybox:latest";
