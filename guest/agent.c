@@ -784,9 +784,12 @@ int main(void) {
           break;
         }
         case 1:
+          /* POLLHUP alone is not proof the host left: the driver learns of a
+           * reconnect through its control queue, possibly after the new
+           * client's data has arrived. Only a read that returns 0 (no data,
+           * host gone) ends what the port was doing. */
           if (ev & POLLOUT) out_flush(&ctl_out, ctl_fd);
-          if ((ev & POLLIN) && read_port(ctl_fd, &ctl_rd, NULL) < 0) ev |= POLLHUP;
-          if (ev & POLLHUP) {
+          if ((ev & (POLLIN | POLLHUP)) && read_port(ctl_fd, &ctl_rd, NULL) < 0) {
             reader_reset(&ctl_rd);
             ctl_out.len = 0;
             ctl_hup = 1;
@@ -809,14 +812,16 @@ int main(void) {
           if (r > 0) (void)!write(stdout_fd, b, r);
           break;
         }
-        case 10:
-          if (ev & POLLOUT && out_flush(&x->out, x->port) < 0) ev |= POLLHUP;
-          if ((ev & POLLIN) && read_port(x->port, &x->rd, x) < 0) ev |= POLLHUP;
-          if (ev & POLLHUP) {
+        case 10: {
+          /* as for ctl: only a read of 0 bytes (or a write error) means the host went away */
+          int gone = (ev & POLLOUT) && out_flush(&x->out, x->port) < 0;
+          if (!gone && (ev & (POLLIN | POLLHUP))) gone = read_port(x->port, &x->rd, x) < 0;
+          if (gone) {
             session_abort(x);
             x->hup = 1;
           }
           break;
+        }
         case 11:
           pump_output(x, x->out_r, 'O');
           break;
