@@ -4,8 +4,8 @@
 //   --isolation / HostConfig.Isolation  >  $CAPSA_ISOLATION  >  engine config  >  "container".
 // The engine config is JSON at $CAPSA_CONFIG, else /etc/capsa/capsa.json:
 //   { "isolation": "vm" }
-import fs from "node:fs";
 import { invalid } from "../util/errors.ts";
+import { readConfigFile } from "../util/config-file.ts";
 
 export const ISOLATION_LEVELS = ["container", "sandbox", "vm"] as const;
 export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
@@ -22,20 +22,10 @@ export function engineConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 
 export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   const file = engineConfigPath(env);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw invalid(`reading ${file}: ${(e as Error).message}`);
-  }
-  try {
-    const parsed = JSON.parse(text) as unknown;
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("expected a JSON object");
-    return parsed;
-  } catch (e) {
-    throw invalid(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
+  const parsed = readConfigFile(file);
+  if (parsed === undefined) return {};
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw invalid(`${file}: not valid JSON: expected a JSON object`);
+  return parsed;
 }
 
 function check(value: string, from: string): IsolationLevel {

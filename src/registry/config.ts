@@ -23,6 +23,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { invalid } from "../util/errors.ts";
+import { readConfigFile } from "../util/config-file.ts";
 
 export interface RegistryHostConfig {
   /** PEM file(s) of extra CAs trusted for this registry. */
@@ -46,20 +47,9 @@ export function registriesConfPath(env: NodeJS.ProcessEnv = process.env): string
 
 export function loadRegistriesConfig(env: NodeJS.ProcessEnv = process.env): RegistriesConfig {
   const file = registriesConfPath(env);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { registries: {} };
-    throw invalid(`reading ${file}: ${(e as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw invalid(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
-  const regs = (parsed as { registries?: unknown } | null)?.registries ?? {};
+  const parsed = readConfigFile(file);
+  if (parsed === undefined) return { registries: {} };
+  const regs: unknown = parsed && typeof parsed === "object" && "registries" in parsed ? parsed.registries : {};
   if (typeof regs !== "object" || regs === null || Array.isArray(regs)) throw invalid(`${file}: "registries" must be an object of host → settings`);
   return { registries: regs as Record<string, RegistryHostConfig> };
 }

@@ -138,7 +138,8 @@ async function create(root: string, argv: string[]): Promise<void> {
   const id = rest[0] ?? fail("create: container id missing");
   const bundle = path.resolve(str(flags.get("bundle")) ?? str(flags.get("b")) ?? ".");
   const pidFile = str(flags.get("pid-file"));
-  if (readState(root, id) && pidAlive(readState(root, id)!.pid)) fail(`container "${id}" already exists`);
+  const existing = readState(root, id);
+  if (existing && pidAlive(existing.pid)) fail(`container "${id}" already exists`);
   const spec = readSpec(bundle);
   const runDir = vmRunDir(root, id);
   fs.rmSync(runDir, { recursive: true, force: true });
