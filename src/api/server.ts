@@ -58,7 +58,7 @@ export class ApiService {
     engine: EngineApi,
     private readonly opts: ApiServerOptions = {},
   ) {
-    this.api = { engine, events: new EventBus(), execs: new ExecRegistry(), attaches: new PendingAttaches() };
+    this.api = { engine, events: new EventBus(engine.events), execs: new ExecRegistry(), attaches: new PendingAttaches() };
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upgrade: Call["upgrade"]): Promise<void> {

@@ -20,6 +20,7 @@ const registry: Loader = () => import("./registry.ts");
 const service: Loader = () => import("./service.ts");
 const build: Loader = () => import("./build.ts");
 const bench: Loader = () => import("./bench.ts");
+const events: Loader = () => import("./events.ts");
 
 /** Top-level verbs: name → [module, key in its table, one-line help]. */
 const VERBS: Record<string, [Loader, string, string]> = {
@@ -29,6 +30,7 @@ const VERBS: Record<string, [Loader, string, string]> = {
   cp: [cp, "cp", "Copy files/folders between a container and the local filesystem"],
   create: [run, "create", "Create a new container"],
   diff: [observe, "diff", "Inspect changes to files or directories on a container's filesystem"],
+  events: [events, "events", "Get real time events from the engine"],
   exec: [run, "exec", "Execute a command in a running container"],
   export: [observe, "export", "Export a container's filesystem as a tar archive"],
   history: [images, "history", "Show the history of an image"],
@@ -152,6 +154,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
     help: "Manage capsa",
     verbs: {
       df: [system, "system df"],
+      events: [events, "events"],
       info: [system, "info"],
       prune: [system, "system prune"],
       reset: [system, "system reset"],

@@ -1,4 +1,5 @@
 // The contract every front end programs against. `Engine` implements it.
+import type { EventJournal } from "./events.ts";
 import type { Readable, Writable } from "node:stream";
 import type { CreateContainerOptions, HealthState, ImageRecord, VolumeRecord } from "./types.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
@@ -170,6 +171,8 @@ export interface EngineApi {
   volumes: VolumeApi;
   system: SystemApi;
   networks: NetworkApi;
+  /** What every front end did: the journal behind `GET /events`. */
+  events: EventJournal;
   close(): void;
   /** Builds an image from a Containerfile/Dockerfile (src/build); tags it only when every step succeeded. */
   build(opts: BuildOptions): Promise<BuildResult>;

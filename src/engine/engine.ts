@@ -14,6 +14,7 @@ import { System } from "./system.ts";
 import { VolumeStore } from "./volumes.ts";
 import { Networks } from "../network/service.ts";
 import { hostsFile } from "./containers/bundle.ts";
+import { EventJournal } from "./events.ts";
 
 export interface EngineOptions {
   /** State root (default $CAPSA_ROOT or /var/lib/capsa). */
@@ -30,6 +31,8 @@ export class Engine implements EngineApi {
   readonly containers: Containers;
   readonly system: System;
   readonly networks: Networks;
+  /** What every front end did, for `GET /events` (events.ts). */
+  readonly events: EventJournal;
 
   private constructor(paths: Paths, db: DB) {
     this.paths = paths;
@@ -38,7 +41,9 @@ export class Engine implements EngineApi {
     this.images = new ImageStore(db, paths);
     this.volumes = new VolumeStore(db, paths);
     this.volumes.usersOf = (name) => store.list().filter((c) => usesVolume(c.hostConfig, name)).map((c) => c.name);
-    const ctx = { paths, db, store, images: this.images, volumes: this.volumes } as Ctx;
+    this.events = new EventJournal(paths.events);
+    this.volumes.events = this.events;
+    const ctx = { paths, db, store, images: this.images, volumes: this.volumes, events: this.events } as Ctx;
     ctx.networks = this.networks = new Networks(ctx);
     this.networks.baseHosts = hostsFile;
     recoverAfterReboot(ctx);

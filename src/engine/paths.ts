@@ -20,6 +20,8 @@ export interface Paths {
   sockets: string;
   /** Root file system images for VMs, one per image layer chain (the guest's read-only base). */
   vmDisks: string;
+  /** The event journal (events.ts). */
+  events: string;
 }
 
 export function resolvePaths(opts: { root?: string; runRoot?: string } = {}): Paths {
@@ -42,5 +44,6 @@ export function resolvePaths(opts: { root?: string; runRoot?: string } = {}): Pa
     exits: path.join(runRoot, "exits"),
     sockets: path.join(runRoot, "sockets"),
     vmDisks: path.join(root, "vm", "disks"),
+    events: path.join(runRoot, "events"),
   };
 }

@@ -7,6 +7,7 @@ import type { DB } from "../store/db.ts";
 import type { VolumeApi } from "./api.ts";
 import type { Paths } from "./paths.ts";
 import type { VolumeRecord } from "./types.ts";
+import type { EventJournal } from "./events.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -21,6 +22,8 @@ interface Row {
 export class VolumeStore implements VolumeApi {
   /** Set by the engine: names of containers using a volume (for rm and prune). */
   usersOf: (name: string) => string[] = () => [];
+  /** Set by the engine: where create and destroy are recorded. */
+  events?: EventJournal;
 
   constructor(
     private readonly db: DB,
@@ -53,6 +56,7 @@ export class VolumeStore implements VolumeApi {
     fs.mkdirSync(this.dataPath(name), { recursive: true, mode: 0o755 });
     const row: Row = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
     this.db.prepare("INSERT OR IGNORE INTO volumes (name, created, labels, options) VALUES (?, ?, ?, ?)").run(row.name, row.created, row.labels, row.options);
+    this.events?.record("volume", "create", name, { driver: "local" });
     return this.inspect(name);
   }
 
@@ -89,6 +93,7 @@ export class VolumeStore implements VolumeApi {
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
     this.db.prepare("DELETE FROM volumes WHERE name = ?").run(name);
     fs.rmSync(path.join(this.paths.volumes, name), { recursive: true, force: true });
+    this.events?.record("volume", "destroy", name, { driver: "local" });
   }
 
   prune(opts: { all?: boolean } = {}): { VolumesDeleted: string[]; SpaceReclaimed: number } {

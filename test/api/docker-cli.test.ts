@@ -232,6 +232,41 @@ void describe("docker CLI against capsa system service", () => {
     }
   });
 
+  void it("docker events shows what the capsa CLI did (live and replayed), with docker's attributes", async () => {
+    const { spawn } = await import("node:child_process");
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const ev = spawn("docker", ["events", "--filter", "container=from-cli", "--format", "{{.Type}} {{.Action}} {{index .Actor.Attributes \"name\"}} {{index .Actor.Attributes \"exitCode\"}}"], { env: s.env });
+    let out = "";
+    ev.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const cli = (args: string[]): void => {
+        const r = s.t.capsa(args);
+        assert.equal(r.status, 0, `capsa ${args.join(" ")}: ${r.stderr}`);
+      };
+      cli(["volume", "create", "cli-vol"]);
+      cli(["run", "-d", "--name", "from-cli", "-v", "cli-vol:/data", "bb:1", "sh", "-c", "sleep 0.3; exit 5"]);
+      // Nobody waits for it: conmon's exit command records the exit.
+      const deadline = Date.now() + 15_000;
+      while (!out.includes("die") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      cli(["rm", "from-cli"]);
+      cli(["volume", "rm", "cli-vol"]);
+      while (!out.includes("destroy") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const lines = out.split("\n").filter(Boolean);
+      assert.deepEqual(
+        lines.map((l) => l.trim()),
+        ["container create from-cli", "container start from-cli", "container die from-cli 5", "container destroy from-cli"],
+      );
+    } finally {
+      ev.kill();
+    }
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const replay = ok(["events", "--since", String(since), "--until", String(until), "--filter", "container=from-cli", "--format", "{{.Action}}"]);
+    assert.deepEqual(replay.split("\n").filter(Boolean), ["create", "start", "die", "destroy"]);
+    const volumes = ok(["events", "--since", String(since), "--until", String(until), "--filter", "volume=cli-vol", "--format", "{{.Type}} {{.Action}}"]);
+    assert.deepEqual(volumes.split("\n").filter(Boolean), ["volume create", "volume destroy"]);
+  });
+
   void it("docker build (classic builder) and docker network through the API", () => {
     const ctx = path.join(tmp, "ctx");
     fs.mkdirSync(ctx);

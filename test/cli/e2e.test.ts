@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 
 void describe("capsa CLI end to end", () => {
   let t: TestRoot;
@@ -92,5 +92,41 @@ void describe("capsa CLI end to end", () => {
     assert.equal(out.status, 0, out.stderr);
     assert.equal(fs.readFileSync(path.join(tmp, "back.txt"), "utf8"), "hello\n");
     assert.equal(t.capsa(["rm", name]).status, 0);
+  });
+
+  void it("events: replays with --since/--until, filters, formats, and follows live events from other commands", async () => {
+    const since = (Date.now() / 1000 - 1).toFixed(3);
+    assert.equal(t.capsa(["run", "--rm", "--name", "e2e-evt", "--label", "team=a", "busybox", "sh", "-c", "exit 2"]).status, 2);
+    const until = (Date.now() / 1000 + 1).toFixed(3);
+    const replay = t.capsa(["events", "--since", since, "--until", until, "--filter", "container=e2e-evt"]);
+    assert.equal(replay.status, 0, replay.stderr);
+    const lines = replay.stdout.split("\n").filter(Boolean);
+    assert.deepEqual(
+      lines.map((l) => l.split(" ").slice(1, 3).join(" ")),
+      ["container create", "container start", "container die", "container destroy"],
+    );
+    // docker's line: time, type, action, id, then the attributes sorted by key.
+    assert.match(lines[2]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z container die [0-9a-f]{64} \(exitCode=2, image=busybox, name=e2e-evt, team=a\)$/);
+    const json = t.capsa(["events", "--since", since, "--until", until, "--filter", "event=die", "--filter", "label=team=a", "--format", "json"]);
+    const parsed = json.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
+    assert.deepEqual(parsed.map((e) => [e.Action, e.Actor.Attributes.exitCode]), [["die", "2"]]);
+    assert.equal(t.capsa(["events", "--since", "bogus"]).status, 125);
+
+    const { spawn } = await import("node:child_process");
+    const follower = spawn(process.execPath, [CLI, "events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"], { env: t.env });
+    let out = "";
+    follower.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(t.capsa(["volume", "create", "e2e-evt-vol"]).status, 0);
+      assert.equal(t.capsa(["volume", "rm", "e2e-evt-vol"]).status, 0);
+      const deadline = Date.now() + 10_000;
+      while (!out.includes("destroy") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(out, "create e2e-evt-vol\ndestroy e2e-evt-vol\n");
+    } finally {
+      follower.kill("SIGINT");
+    }
+    const code = await new Promise<number | null>((r) => (follower.exitCode !== null ? r(follower.exitCode) : follower.once("exit", (c) => r(c))));
+    assert.equal(code, 0, "ctrl-c ends `capsa events` cleanly");
   });
 });

@@ -37,14 +37,9 @@ async function containerAttrs(api: ApiContext, id: string): Promise<{ id: string
   }
 }
 
-async function emit(api: ApiContext, action: string, idOrName: string, extra: Record<string, string> = {}): Promise<void> {
-  const { id, attrs } = await containerAttrs(api, idOrName);
-  api.events.emit("container", action, id, { ...attrs, ...extra });
-}
-
 /**
- * One exit watcher per running container, shared by every `wait` request and
- * the die/destroy events: the engine records the exit once, here.
+ * One exit watcher per running container, shared by every `wait` request.
+ * (The engine records die and destroy events itself, whoever notices the exit.)
  */
 const watchers = new WeakMap<ApiContext, Map<string, Promise<number>>>();
 function watcherOf(api: ApiContext, id: string): Promise<number> | undefined {
@@ -63,12 +58,6 @@ function watchExit(api: ApiContext, id: string, attrs: Record<string, string>, c
   const p = api.engine.containers.wait(id, condition).then(async ({ StatusCode }) => {
     m.delete(id);
     rememberExit(api, [id, attrs.name ?? id], StatusCode);
-    api.events.emit("container", "die", id, { ...attrs, exitCode: String(StatusCode) });
-    try {
-      await api.engine.containers.inspect(id);
-    } catch {
-      api.events.emit("container", "destroy", id, attrs);
-    }
     return StatusCode;
   });
   p.catch(() => m.delete(id));
@@ -145,7 +134,6 @@ async function create(call: Call): Promise<void> {
     networkingConfig: endpoints && Object.keys(endpoints).length ? { EndpointsConfig: endpoints } : undefined,
   };
   const r = await call.api.engine.containers.create(opts);
-  await emit(call.api, "create", r.Id);
   sendJson(res(call), 201, { Id: r.Id, Warnings: r.Warnings ?? [] });
 }
 
@@ -186,7 +174,6 @@ async function start(call: Call): Promise<void> {
   }
   // Later attach requests for the same start join through a plain attach.
   for (const o of others) api.engine.containers.attach(before.Id, o.streams).then(() => o.finish(), (e: unknown) => o.finish(e));
-  api.events.emit("container", "start", before.Id, attrs);
   sendEmpty(res(call), 204);
 }
 
@@ -194,7 +181,6 @@ async function start(call: Call): Promise<void> {
 async function removeAfterFailedStart(api: ApiContext, id: string, autoRemove: boolean | undefined): Promise<void> {
   if (!autoRemove) return;
   await api.engine.containers.remove(id, { force: true }).catch(() => undefined);
-  api.events.emit("container", "destroy", id, {});
 }
 
 /**
@@ -212,7 +198,6 @@ async function stop(call: Call): Promise<void> {
   if (!c.State.Running) throw new CapsaError("not-modified", "container already stopped");
   await call.api.engine.containers.stop(c.Id, { timeout: call.query.int("t"), signal: call.query.str("signal") || undefined });
   await exitRecorded(call.api, c.Id);
-  await emit(call.api, "stop", c.Id);
   sendEmpty(res(call), 204);
 }
 
@@ -225,7 +210,7 @@ async function restart(call: Call): Promise<void> {
   const { attrs } = await containerAttrs(api, c.Id);
   await api.engine.containers.start(c.Id);
   void watchExit(api, c.Id, attrs).catch(() => undefined);
-  api.events.emit("container", "restart", c.Id, attrs);
+  api.engine.events.record("container", "restart", c.Id, attrs);
   sendEmpty(res(call), 204);
 }
 
@@ -234,35 +219,28 @@ async function kill(call: Call): Promise<void> {
   if (!c.State.Running) throw conflict(`Cannot kill container: ${call.params[0]}: Container ${c.Id} is not running`);
   const signal = call.query.str("signal") || undefined;
   await call.api.engine.containers.kill(c.Id, signal);
-  await emit(call.api, "kill", c.Id, { signal: signal ?? "SIGKILL" });
   sendEmpty(res(call), 204);
 }
 
 async function pause(call: Call): Promise<void> {
   await call.api.engine.containers.pause(call.params[0]!);
-  await emit(call.api, "pause", call.params[0]!);
   sendEmpty(res(call), 204);
 }
 
 async function unpause(call: Call): Promise<void> {
   await call.api.engine.containers.unpause(call.params[0]!);
-  await emit(call.api, "unpause", call.params[0]!);
   sendEmpty(res(call), 204);
 }
 
 async function rename(call: Call): Promise<void> {
   const name = call.query.str("name");
   if (!name) throw invalid("new name cannot be blank");
-  const { id, attrs } = await containerAttrs(call.api, call.params[0]!);
-  call.api.engine.containers.rename(id, name);
-  call.api.events.emit("container", "rename", id, { ...attrs, name, oldName: `/${attrs.name ?? ""}` });
+  call.api.engine.containers.rename(call.params[0]!, name);
   sendEmpty(res(call), 204);
 }
 
 async function remove(call: Call): Promise<void> {
-  const { id, attrs } = await containerAttrs(call.api, call.params[0]!);
   await call.api.engine.containers.remove(call.params[0]!, { force: call.query.bool("force"), volumes: call.query.bool("v") });
-  call.api.events.emit("container", "destroy", id, attrs);
   sendEmpty(res(call), 204);
 }
 

@@ -2,6 +2,7 @@
 import os from "node:os";
 import { VERSION } from "../../engine/system.ts";
 import { type DockerEvent, matchesEvent } from "../events.ts";
+import { parseEventTime } from "../../engine/events.ts";
 import { HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 import { DEFAULT_VERSION, MIN_VERSION } from "../version.ts";
@@ -102,24 +103,12 @@ async function df(call: Call): Promise<void> {
   });
 }
 
-/** docker's since/until: unix seconds with optional fraction, or a duration before now ("10m"). */
-function parseTime(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  const d = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(v);
-  if (d) return Date.now() / 1000 - Number(d[1]) * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[d[2] ?? "s"]!;
-  const n = Number(v);
-  if (Number.isFinite(n)) return n;
-  const t = Date.parse(v);
-  if (Number.isFinite(t)) return t / 1000;
-  throw new HttpError(400, `invalid time: ${v}`);
-}
-
 /** A stream of JSON events until `until` passes or the client goes away. */
 async function events(call: Call): Promise<void> {
   const res = call.res!;
   const filters = call.query.filters();
-  const since = parseTime(call.query.str("since"));
-  const until = parseTime(call.query.str("until"));
+  const since = parseEventTime(call.query.str("since"));
+  const until = parseEventTime(call.query.str("until"));
   res.writeHead(200, { "Content-Type": "application/json" });
   res.flushHeaders();
   const send = (e: DockerEvent): void => {
@@ -140,11 +129,17 @@ async function events(call: Call): Promise<void> {
   res.end();
 }
 
-/** POST /auth: capsa checks credentials by logging in to the registry, as dockerd does. */
+/**
+ * POST /auth: checks the credentials with the registry and stores nothing, as
+ * dockerd: the client keeps them and sends X-Registry-Auth with each pull/push
+ * (stored engine-wide, one client's login would serve every client of the socket).
+ */
 async function auth(call: Call): Promise<void> {
   const body = await readObject(call.req);
   const server = typeof body.serveraddress === "string" && body.serveraddress ? body.serveraddress : undefined;
-  await call.api.engine.images.login(server, { username: typeof body.username === "string" ? body.username : "", password: typeof body.password === "string" ? body.password : "" });
+  const username = typeof body.username === "string" ? body.username : "";
+  const password = typeof body.password === "string" ? body.password : "";
+  await call.api.engine.images.login(server, { username, password, save: false });
   sendJson(call.res!, 200, { Status: "Login Succeeded", IdentityToken: "" });
 }
 

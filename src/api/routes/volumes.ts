@@ -13,7 +13,6 @@ async function create(call: Call): Promise<void> {
     throw invalid(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
   }
   const v = call.api.engine.volumes.create({ name: typeof body.Name === "string" && body.Name ? body.Name : undefined, labels: strMap(body.Labels), options: strMap(body.DriverOpts) });
-  call.api.events.emit("volume", "create", v.Name, { driver: "local" });
   sendJson(call.res!, 201, v);
 }
 
@@ -27,7 +26,6 @@ async function inspect(call: Call): Promise<void> {
 
 async function remove(call: Call): Promise<void> {
   call.api.engine.volumes.remove(call.params[0]!, { force: call.query.bool("force") });
-  call.api.events.emit("volume", "destroy", call.params[0]!, { driver: "local" });
   call.res!.writeHead(204);
   call.res!.end();
 }

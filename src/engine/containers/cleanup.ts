@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ContainerRecord } from "../types.ts";
 import { unmount } from "../../snapshot/overlay.ts";
-import { type Ctx, containerDir, exitFile, nowIso, persistDir, pidAlive, readIntFile } from "./context.ts";
+import { type Ctx, containerDir, containerEvent, exitFile, nowIso, persistDir, pidAlive, readIntFile } from "./context.ts";
 import { type RuntimeHandle, runtimeFor } from "./runtime.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";
 import { trace } from "../../util/trace.ts";
@@ -63,6 +63,10 @@ export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRec
     return true;
   });
   const c = ctx.store.get(id);
+  if (claimed) {
+    if (oom) containerEvent(ctx, c, "oom");
+    containerEvent(ctx, c, "die", { exitCode: String(exitCode) });
+  }
   if (!claimed) return { outcome: c.state.Status === "restarting" ? "restarting" : "exited", exitCode: c.state.ExitCode };
   try {
     await releaseResources(ctx, c);

@@ -9,6 +9,8 @@ import type { Paths } from "../paths.ts";
 import type { ImageStore } from "../../image/store.ts";
 import type { VolumeStore } from "../volumes.ts";
 import type { Networks } from "../../network/service.ts";
+import type { EventJournal } from "../events.ts";
+import type { ContainerRecord } from "../types.ts";
 export { pidAlive } from "../../util/process.ts";
 
 export interface Ctx {
@@ -19,6 +21,12 @@ export interface Ctx {
   volumes: VolumeStore;
   /** Set by the engine right after the context is made (networks need the context too). */
   networks: Networks;
+  events: EventJournal;
+}
+
+/** A container event with docker's actor attributes: name, image and the container's labels. */
+export function containerEvent(ctx: Ctx, c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+  ctx.events.record("container", action, c.id, { ...(c.config.Labels ?? {}), image: c.config.Image ?? "", name: c.name, ...extra });
 }
 
 export const shortId = (id: string): string => id.slice(0, 12);

@@ -5,7 +5,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import type { ContainerConfig, ContainerRecord, CreateContainerOptions, HostConfig, ImageConfig } from "../types.ts";
 import { invalid } from "../../util/errors.ts";
-import { type Ctx, containerDir, ZERO_TIME, nowIso } from "./context.ts";
+import { type Ctx, containerDir, containerEvent, ZERO_TIME, nowIso } from "./context.ts";
 import { NAME_RE, randomName } from "./names.ts";
 import { resolveIsolation } from "../../isolation/level.ts";
 
@@ -124,6 +124,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
     }
     throw e;
   }
+  containerEvent(ctx, rec, "create");
   return { Id: id, Warnings: [] };
 }
 

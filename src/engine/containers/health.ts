@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
 import type { ContainerRecord, HealthConfig, HealthState } from "../types.ts";
 import { conflict } from "../../util/errors.ts";
-import { type Ctx, nowIso } from "./context.ts";
+import { type Ctx, containerEvent, nowIso } from "./context.ts";
 import { execInContainer } from "./exec.ts";
 import { capsaCliPath, monitorEnv } from "./exit-command.ts";
 
@@ -68,7 +68,8 @@ export async function runHealthcheck(ctx: Ctx, c: ContainerRecord): Promise<Heal
   }
   const end = nowIso();
   const inStartPeriod = Date.now() - Date.parse(c.state.StartedAt) < Math.round((h.StartPeriod ?? 0) / 1e6);
-  return ctx.store.mutate(c.id, (r) => {
+  let changed = false;
+  const health = ctx.store.mutate(c.id, (r) => {
     const prev: HealthState = r.state.Health ?? { Status: "starting", FailingStreak: 0, Log: [] };
     const ok = exitCode === 0;
     const streak = ok ? 0 : inStartPeriod ? prev.FailingStreak : prev.FailingStreak + 1;
@@ -76,6 +77,10 @@ export async function runHealthcheck(ctx: Ctx, c: ContainerRecord): Promise<Heal
     const status: HealthState["Status"] = ok ? "healthy" : streak >= retries ? "unhealthy" : prev.Status;
     const log = [...prev.Log, { Start: start, End: end, ExitCode: exitCode, Output: output }].slice(-MAX_LOG);
     r.state = { ...r.state, Health: { Status: status, FailingStreak: streak, Log: log } };
+    changed = status !== prev.Status;
     return r.state.Health!;
   });
+  // As docker: an event when the status changes, not for every check.
+  if (changed) containerEvent(ctx, c, `health_status: ${health.Status}`);
+  return health;
 }

@@ -3,7 +3,7 @@
 // brings a record up to date with what the monitor left behind.
 import type { ContainerRecord } from "../types.ts";
 import { conflict, invalid } from "../../util/errors.ts";
-import type { Ctx } from "./context.ts";
+import { type Ctx, containerEvent } from "./context.ts";
 import { handleExit, releaseResources, rememberExitCode, removeContainerFiles } from "./cleanup.ts";
 import { NAME_RE } from "./names.ts";
 import { ANONYMOUS_LABEL } from "./create.ts";
@@ -39,6 +39,7 @@ export async function stopContainer(ctx: Ctx, c: ContainerRecord, opts: { timeou
   const rt = await runtimeFor(ctx, cur);
   const sig = parseSignal(opts.signal ?? cur.config.StopSignal, "SIGTERM");
   const timeout = opts.timeout ?? cur.config.StopTimeout ?? 10;
+  containerEvent(ctx, cur, "kill", { signal: String(sig.number) });
   await rt.kill(cur.id, sig.name).catch(() => undefined);
   if (cur.state.Paused) await rt.resume(cur.id).catch(() => undefined);
   const ac = new AbortController();
@@ -46,10 +47,12 @@ export async function stopContainer(ctx: Ctx, c: ContainerRecord, opts: { timeou
   await waitForExitFile(ctx, cur, ac.signal);
   if (timer) clearTimeout(timer);
   if (ac.signal.aborted) {
+    containerEvent(ctx, cur, "kill", { signal: "9" });
     await rt.kill(cur.id, "SIGKILL", true).catch(() => undefined);
     await waitForExitFile(ctx, cur);
   }
   await settleExit(ctx, cur);
+  containerEvent(ctx, cur, "stop");
 }
 
 /** After a signal: wait for the monitor's record of the exit and process it here, so the caller sees the final state. */
@@ -70,6 +73,7 @@ export async function killContainer(ctx: Ctx, c: ContainerRecord, signal?: strin
   const rt = await runtimeFor(ctx, cur);
   if (sig.name === "SIGKILL" || sig.name === "SIGTERM") ctx.store.mutate(cur.id, (r) => (r.stoppedByUser = true));
   await rt.kill(cur.id, sig.name, sig.name === "SIGKILL");
+  containerEvent(ctx, cur, "kill", { signal: String(sig.number) });
   if (sig.name === "SIGKILL") {
     await waitForExitFile(ctx, cur);
     await settleExit(ctx, cur);
@@ -82,6 +86,7 @@ export async function pauseContainer(ctx: Ctx, c: ContainerRecord): Promise<void
   if (cur.state.Paused) throw conflict(`Container ${c.id} is already paused`);
   await (await runtimeFor(ctx, cur)).pause(cur.id);
   ctx.store.mutate(cur.id, (r) => (r.state = { ...r.state, Status: "paused", Paused: true }));
+  containerEvent(ctx, cur, "pause");
 }
 
 export async function unpauseContainer(ctx: Ctx, c: ContainerRecord): Promise<void> {
@@ -89,6 +94,7 @@ export async function unpauseContainer(ctx: Ctx, c: ContainerRecord): Promise<vo
   if (!cur?.state.Paused) throw conflict(`Container ${c.id} is not paused`);
   await (await runtimeFor(ctx, cur)).resume(cur.id);
   ctx.store.mutate(cur.id, (r) => (r.state = { ...r.state, Status: "running", Paused: false }));
+  containerEvent(ctx, cur, "unpause");
 }
 
 /** `released`: the caller has just run releaseResources (AutoRemove after an exit): skip doing it twice. */
@@ -102,6 +108,7 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
       }
       ctx.store.mutate(r.id, (x) => (x.stoppedByUser = true));
       const rt = await runtimeFor(ctx, r);
+      containerEvent(ctx, r, "kill", { signal: "9" });
       await rt.kill(r.id, "SIGKILL", true).catch(() => undefined);
       if (r.state.Paused) await rt.resume(r.id).catch(() => undefined);
       await waitForExitFile(ctx, r, AbortSignal.timeout(10_000));
@@ -114,6 +121,7 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
   ctx.store.delete(cur.id);
   ctx.networks.forget(cur.id);
   removeContainerFiles(ctx, cur.id);
+  containerEvent(ctx, cur, "destroy");
   for (const v of anonymous) {
     try {
       ctx.volumes.remove(v);
@@ -139,4 +147,5 @@ export function renameContainer(ctx: Ctx, c: ContainerRecord, newName: string): 
   if (!NAME_RE.test(name)) throw invalid(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   if (name === c.name) throw conflict(`Renaming a container with the same name as its current name`);
   ctx.store.rename(c.id, name);
+  containerEvent(ctx, { ...c, name }, "rename", { oldName: `/${c.name}` });
 }

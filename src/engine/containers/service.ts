@@ -9,7 +9,7 @@ import { readLogs } from "../../monitor/logs.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath } from "../../monitor/conmon.ts";
 import { conflict } from "../../util/errors.ts";
-import { type Ctx, containerDir, logPath, shortId } from "./context.ts";
+import { type Ctx, containerDir, containerEvent, logPath, shortId } from "./context.ts";
 import { createContainer } from "./create.ts";
 import { execInContainer } from "./exec.ts";
 import { filterContainers, inspectView, sizeView, summaryView } from "./inspect.ts";
@@ -88,6 +88,7 @@ export class Containers implements ContainerApi {
     await stopContainer(this.ctx, c, opts);
     const after = this.ctx.store.get(c.id);
     await startContainer(this.ctx, after, { exitCommand: true });
+    containerEvent(this.ctx, after, "restart");
   }
 
   async pause(idOrName: string) {

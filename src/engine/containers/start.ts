@@ -10,7 +10,7 @@ import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor
 import { mountOverlay, prepareRwLayer } from "../../snapshot/overlay.ts";
 import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
-import { type Ctx, containerDir, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
+import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
 import { releaseResources, waitForRelease } from "./cleanup.ts";
 import { exitCommandFor, monitorEnv } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
@@ -99,6 +99,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       Object.assign(c, r);
     });
     ctx.networks.started(c);
+    containerEvent(ctx, c, "start");
     startHealthLoop(ctx, c);
     opts.onStarted?.();
     return attachment;
