@@ -112,10 +112,12 @@ function throttled(progress: ProgressFn | undefined, id: string, total: number):
   };
 }
 
-/** Pulls one image (ref has a tag or a digest) into the store. */
-export async function pullImage(store: ImageStore, client: RegistryClient, ref: Reference, opts: PullOptions = {}): Promise<ImageRecord> {
+/**
+ * Pulls one image (ref has a tag or a digest) into the store, named ref. The
+ * bytes come from `repo` on client's registry: ref's own, or a mirror's.
+ */
+export async function pullImage(store: ImageStore, client: RegistryClient, ref: Reference, opts: PullOptions = {}, repo = ref.path): Promise<ImageRecord> {
   const progress = opts.progress;
-  const repo = ref.path;
   const scope = [`repository:${repo}:pull`];
   const what = familiarString(ref);
   const want: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
@@ -136,7 +138,7 @@ export async function pullImage(store: ImageStore, client: RegistryClient, ref: 
     if (opts.platform) throw invalid(`${what}: image is for ${platformString(have)}, which does not match the requested platform ${platformString(want)}`);
     progress?.({ status: `WARNING: image platform (${platformString(have)}) does not match this host's (${platformString(want)})` });
   }
-  progress?.({ id: ref.tag ?? shortDigest(ref.digest ?? ""), status: `Pulling from ${repo}` });
+  progress?.({ id: ref.tag ?? shortDigest(ref.digest ?? ""), status: `Pulling from ${ref.path}` });
 
   const diffIds = config.rootfs.diff_ids;
   const chains = chainIds(diffIds);

@@ -1,16 +1,17 @@
 // The registry client as the engine uses it: one object per operation, holding
-// an HTTP client (and its token cache) per registry host.
+// an HTTP client (and its token cache) per registry host. Pulls try the
+// registry's configured mirrors first; pushes go to the registry only.
 //
 //   const r = new Registry(imageStore);
 //   try { await r.pull("localhost:5000/app:1", { platform: "linux/amd64" }); } finally { r.close(); }
 //
 // ImageStore.pull/push/login/logout wrap exactly this.
 import type { ImageRecord } from "../engine/types.ts";
-import { parseReference, referenceString, repositoryName, withDefaultTag, type Reference } from "../image/reference.ts";
+import { familiarString, parseReference, referenceString, repositoryName, withDefaultTag, type Reference } from "../image/reference.ts";
 import type { ImageStore } from "../image/store.ts";
-import { invalid } from "../util/errors.ts";
-import { AuthStore, capsaAuthFile } from "./auth.ts";
-import { loadRegistriesConfig, transportFor, type RegistriesConfig } from "./config.ts";
+import { CapsaError, invalid } from "../util/errors.ts";
+import { AuthStore, capsaAuthFile, type Credentials } from "./auth.ts";
+import { canonicalHost, loadRegistriesConfig, transportFor, type RegistriesConfig } from "./config.ts";
 import { pushImage } from "./push.ts";
 import { listTags, pullImage } from "./pull.ts";
 import { RegistryClient } from "./transport.ts";
@@ -26,7 +27,19 @@ export function registryHost(s: string | undefined): string {
   if (!s) return "docker.io";
   const host = s.trim().replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
   if (host === "" || /\s/.test(host)) throw invalid(`invalid registry address ${JSON.stringify(s)}`);
-  return host === "index.docker.io" || host === "registry-1.docker.io" ? "docker.io" : host;
+  return canonicalHost(host);
+}
+
+/** Where a pull can come from: a mirror (its repository path) or the registry itself. */
+interface Source {
+  domain: string;
+  repo: string;
+  mirror: boolean;
+}
+
+/** "what: detail" → "detail" (the combined mirror error names the image once). */
+function withoutPrefix(message: string, what: string): string {
+  return message.startsWith(`${what}: `) ? message.slice(what.length + 2) : message;
 }
 
 export class Registry {
@@ -41,61 +54,96 @@ export class Registry {
     this.auth = new AuthStore(capsaAuthFile(store.stateRoot, env), env);
   }
 
-  private client(domain: string, creds = this.auth.get(domain)): RegistryClient {
+  private settings(): RegistriesConfig {
+    return (this.config ??= loadRegistriesConfig(this.env));
+  }
+
+  /** The client for a registry; creds given: this operation's own (they replace the stored ones for it). */
+  private async client(domain: string, creds?: Credentials): Promise<RegistryClient> {
     let c = this.clients.get(domain);
     if (!c) {
-      this.config ??= loadRegistriesConfig(this.env);
-      c = new RegistryClient(apiHost(domain), transportFor(domain, this.config, this.env), creds);
+      const settings = transportFor(domain, this.settings(), this.env);
+      c = new RegistryClient(apiHost(domain), settings, creds ?? (await this.auth.get(domain)));
       this.clients.set(domain, c);
     }
     return c;
   }
 
+  /** The mirrors of ref's registry, in order, then the registry itself. */
+  private sources(r: Reference): Source[] {
+    const mirrors = this.settings().mirrors[r.domain] ?? [];
+    return [...mirrors.map((m) => ({ domain: m.host, repo: m.prefix ? `${m.prefix}/${r.path}` : r.path, mirror: true })), { domain: r.domain, repo: r.path, mirror: false }];
+  }
+
+  /**
+   * Runs fn against each source until one succeeds. Request credentials go
+   * only to the image's own registry: a mirror uses what is stored for it.
+   * All failed: one error naming each source's failure.
+   */
+  private async fromSources<T>(r: Reference, creds: Credentials | undefined, fn: (client: RegistryClient, repo: string) => Promise<T>): Promise<T> {
+    const what = familiarString(r);
+    const failures: string[] = [];
+    for (const src of this.sources(r)) {
+      try {
+        return await fn(await this.client(src.domain, src.mirror ? undefined : creds), src.repo);
+      } catch (e) {
+        if (!src.mirror) {
+          if (failures.length === 0) throw e;
+          const err = e instanceof CapsaError ? e : new CapsaError("system", (e as Error).message);
+          throw new CapsaError(err.kind, `${what}: ${failures.join("; ")}; then ${withoutPrefix(err.message, what)}`);
+        }
+        failures.push(`mirror ${src.domain}: ${withoutPrefix((e as Error).message, what)}`);
+      }
+    }
+    throw new CapsaError("system", `${what}: no source to pull from`);
+  }
+
   /** Pulls ref (a tag, default latest, or a digest) and returns the stored image. */
   async pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
     const r = withDefaultTag(parseReference(ref));
-    return pullImage(this.store, this.client(r.domain), r, opts);
+    return this.fromSources(r, opts.credentials, (client, repo) => pullImage(this.store, client, r, opts, repo));
   }
 
   /** Pulls every tag of a repository, in the registry's order. */
   async pullAllTags(repository: string, opts: PullOptions = {}): Promise<ImageRecord[]> {
     const r = parseReference(repository);
     if (r.tag !== undefined || r.digest !== undefined) throw invalid(`tag can't be used with --all-tags/-a`);
-    const tags = await this.listTags(r);
+    const tags = await this.fromSources(r, opts.credentials, (client, repo) => listTags(client, repo, repositoryName(r)));
     if (tags.length === 0) throw invalid(`${repositoryName(r)}: the repository has no tags`);
     const out: ImageRecord[] = [];
-    for (const tag of tags) out.push(await pullImage(this.store, this.client(r.domain), { ...r, tag }, opts));
+    for (const tag of tags) out.push(await this.pull(referenceString({ ...r, tag }), opts));
     return out;
   }
 
   async listTags(repository: Reference | string): Promise<string[]> {
     const r = typeof repository === "string" ? parseReference(repository) : repository;
-    return listTags(this.client(r.domain), r.path, repositoryName(r));
+    return listTags(await this.client(r.domain), r.path, repositoryName(r));
   }
 
-  /** Pushes a local image to dest (default: its own name, which then names a registry). */
+  /** Pushes a local image to dest (default: its own name, which then names a registry). Never to a mirror. */
   async push(localRef: string, destRef?: string, opts: PushOptions = {}): Promise<PushResult> {
     const dest = parseReference(destRef ?? localRef);
+    const client = await this.client(dest.domain, opts.credentials);
     if (destRef === undefined && dest.tag === undefined && dest.digest === undefined) {
       // `push repo` pushes repo:latest as docker's single-tag push does.
-      return pushImage(this.store, this.client(dest.domain), referenceString(withDefaultTag(dest)), dest, opts);
+      return pushImage(this.store, client, referenceString(withDefaultTag(dest)), dest, opts);
     }
-    return pushImage(this.store, this.client(dest.domain), localRef, dest, opts);
+    return pushImage(this.store, client, localRef, dest, opts);
   }
 
-  /** Checks the credentials with the registry (GET /v2/, answering its challenge), then stores them. */
+  /** Checks the credentials with the registry (GET /v2/, answering its challenge), then stores them unless save is false. */
   async login(registry: string | undefined, creds: LoginOptions): Promise<void> {
     const host = registryHost(registry);
     if (!creds.username) throw invalid("login: username is required");
     if (!creds.password) throw invalid("login: password is required");
     this.clients.get(host)?.close();
     this.clients.delete(host);
-    const c = this.client(host, { username: creds.username, password: creds.password });
+    const c = await this.client(host, { username: creds.username, password: creds.password });
     await c.checkLogin();
-    this.auth.set(host, { username: creds.username, password: creds.password });
+    if (creds.save !== false) await this.auth.set(host, { username: creds.username, password: creds.password });
   }
 
-  logout(registry: string | undefined): boolean {
+  logout(registry: string | undefined): Promise<boolean> {
     return this.auth.remove(registryHost(registry));
   }
 

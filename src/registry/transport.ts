@@ -216,9 +216,7 @@ export class RegistryClient {
   private async authorization(scope: string[], fresh: boolean, challengeScope?: string): Promise<string | undefined> {
     const ch = this.challenge;
     if (!ch) return undefined;
-    if (ch.scheme === "basic") {
-      return this.creds ? "Basic " + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64") : undefined;
-    }
+    if (ch.scheme === "basic") return this.basic();
     const scopes = [...new Set([...scope, ...(challengeScope ? challengeScope.split(" ") : [])])].sort();
     const key = scopes.join(" ");
     if (!fresh) {
@@ -238,14 +236,23 @@ export class RegistryClient {
     } catch {
       throw new CapsaError("system", `registry ${this.host}: bad token realm ${JSON.stringify(params.realm)}`);
     }
-    if (params.service) realm.searchParams.set("service", params.service);
-    for (const s of scopes) realm.searchParams.append("scope", s);
-    const headers: Record<string, string> = {};
-    if (this.creds) headers.authorization = "Basic " + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64");
-    const res = await this.send("GET", realm, { headers });
+    let res: Response;
+    const refresh = this.creds?.identityToken;
+    if (refresh) {
+      // An identity token is an OAuth2 refresh token: traded with a form POST (docker's client id).
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: refresh, client_id: "docker", ...(params.service ? { service: params.service } : {}) });
+      if (scopes.length > 0) form.set("scope", scopes.join(" "));
+      res = await this.send("POST", realm, { headers: { "content-type": "application/x-www-form-urlencoded" }, body: Buffer.from(form.toString()) });
+    } else {
+      if (params.service) realm.searchParams.set("service", params.service);
+      for (const s of scopes) realm.searchParams.append("scope", s);
+      const basic = this.basic();
+      res = await this.send("GET", realm, { headers: basic ? { authorization: basic } : {} });
+    }
     const text = await readLimited(res.body, 1024 * 1024, "token response");
     if (res.status === 401 || res.status === 403) {
-      throw registryError(`registry ${this.host}: token from ${realm.origin}`, res.status, this.creds ? "unauthorized: incorrect username or password" : "unauthorized: authentication required");
+      const why = refresh ? "unauthorized: the identity token was refused" : this.basic() ? "unauthorized: incorrect username or password" : "unauthorized: authentication required";
+      throw registryError(`registry ${this.host}: token from ${realm.origin}`, res.status, why);
     }
     if (res.status !== 200) throw registryError(`registry ${this.host}: token from ${realm.origin}`, res.status, statusText(res.status));
     try {
@@ -256,6 +263,13 @@ export class RegistryClient {
     } catch (e) {
       throw new CapsaError("system", `registry ${this.host}: token from ${realm.origin}: ${(e as Error).message}`);
     }
+  }
+
+  /** Basic credentials, when there is a username or password (an identity token alone has none). */
+  private basic(): string | undefined {
+    const c = this.creds;
+    if (!c || (c.username === "" && c.password === "")) return undefined;
+    return "Basic " + Buffer.from(`${c.username}:${c.password}`).toString("base64");
   }
 
   /** One HTTP exchange; resolves on the response head. */

@@ -1,4 +1,7 @@
 // What front ends pass to, and get from, the registry client.
+import type { Credentials } from "./auth.ts";
+
+export type { Credentials };
 
 /** One progress line, shaped like docker's JSON progress messages (id = short digest). */
 export interface ProgressEvent {
@@ -15,12 +18,19 @@ export interface PullOptions {
   /** "os/arch[/variant]"; default: this machine's. An explicit platform must match a single-platform image. */
   platform?: string;
   progress?: ProgressFn;
+  /**
+   * Credentials for this pull only (the API's X-Registry-Auth), used for the
+   * image's own registry instead of the stored ones; never stored. Mirrors use their own.
+   */
+  credentials?: Credentials;
 }
 
 export interface PushOptions {
   /** Manifest format to push: OCI (default) or Docker schema2 ("v2s2"). */
   format?: "oci" | "v2s2";
   progress?: ProgressFn;
+  /** Credentials for this push only (the API's X-Registry-Auth); never stored. */
+  credentials?: Credentials;
 }
 
 export interface PushResult {
@@ -35,4 +45,6 @@ export interface PushResult {
 export interface LoginOptions {
   username: string;
   password: string;
+  /** false: only check them with the registry, store nothing (the API's /auth, as dockerd). Default true. */
+  save?: boolean;
 }

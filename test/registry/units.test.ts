@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { AuthStore } from "../../src/registry/auth.ts";
-import { isLoopbackHost, transportFor } from "../../src/registry/config.ts";
+import { isLoopbackHost, loadRegistriesConfig, transportFor } from "../../src/registry/config.ts";
 import { parseManifest, parsePlatform, selectFromIndex } from "../../src/registry/manifest.ts";
 import { parseChallenge } from "../../src/registry/transport.ts";
 
@@ -54,21 +54,49 @@ void describe("registry units", () => {
     assert.throws(() => transportFor("a:1", { registries: { "a:1": { ca: "/nonexistent.pem" } } }, env), /reading CA/);
   });
 
-  void it("credentials: capsa's file first, then docker's config.json; 0600; logout removes", () => {
+  void it("credentials: capsa's file first, then docker's config.json; 0600; logout removes", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-auth-"));
     try {
       const dockerDir = path.join(dir, "docker");
       fs.mkdirSync(dockerDir);
       fs.writeFileSync(path.join(dockerDir, "config.json"), JSON.stringify({ auths: { "https://index.docker.io/v1/": { auth: Buffer.from("hub:pw").toString("base64") }, "r:5000": { auth: Buffer.from("d:1").toString("base64") } } }));
       const store = new AuthStore(path.join(dir, "auth.json"), { DOCKER_CONFIG: dockerDir });
-      assert.deepEqual(store.get("docker.io"), { username: "hub", password: "pw" });
-      assert.deepEqual(store.get("r:5000"), { username: "d", password: "1" });
-      store.set("r:5000", { username: "c", password: "p:w" });
-      assert.deepEqual(store.get("r:5000"), { username: "c", password: "p:w" });
+      assert.deepEqual(await store.get("docker.io"), { username: "hub", password: "pw" });
+      assert.deepEqual(await store.get("r:5000"), { username: "d", password: "1" });
+      await store.set("r:5000", { username: "c", password: "p:w" });
+      assert.deepEqual(await store.get("r:5000"), { username: "c", password: "p:w" });
       assert.equal(fs.statSync(path.join(dir, "auth.json")).mode & 0o777, 0o600);
-      assert.equal(store.remove("r:5000"), true);
-      assert.equal(store.remove("r:5000"), false);
-      assert.deepEqual(store.get("r:5000"), { username: "d", password: "1" });
+      assert.equal(await store.remove("r:5000"), true);
+      assert.equal(await store.remove("r:5000"), false);
+      assert.deepEqual(await store.get("r:5000"), { username: "d", password: "1" });
+      // An identity token (docker's "identitytoken") is kept beside the basic pair.
+      fs.writeFileSync(path.join(dockerDir, "config.json"), JSON.stringify({ auths: { "t:1": { identitytoken: "refresh-me" } } }));
+      assert.deepEqual(await store.get("t:1"), { username: "", password: "", identityToken: "refresh-me" });
+      // A helper that is not installed: one clear line naming it and where it was configured.
+      fs.writeFileSync(path.join(dockerDir, "config.json"), JSON.stringify({ credsStore: "capsa-test-absent" }));
+      await assert.rejects(store.get("r:5000"), /^CapsaError: credential helper docker-credential-capsa-test-absent \(credsStore in .*config\.json\) is not installed: not found in PATH$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it("registries config: mirrors per registry (host[/prefix], Hub aliases folded), one short-name registry, clear errors", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-regconf-"));
+    try {
+      const file = path.join(dir, "registries.json");
+      const load = (v: unknown): ReturnType<typeof loadRegistriesConfig> => {
+        fs.writeFileSync(file, JSON.stringify(v));
+        return loadRegistriesConfig({ CAPSA_REGISTRIES_CONF: file });
+      };
+      assert.deepEqual(loadRegistriesConfig({ CAPSA_REGISTRIES_CONF: path.join(dir, "none.json") }), { registries: {}, mirrors: {} });
+      const c = load({ mirrors: { "index.docker.io": ["127.0.0.1:5000", "cache.example/hub/"] }, "unqualified-search-registries": ["reg.example:5000"] });
+      assert.deepEqual(c.mirrors, { "docker.io": [{ host: "127.0.0.1:5000", prefix: "" }, { host: "cache.example", prefix: "hub" }] });
+      assert.equal(c.shortNameRegistry, "reg.example:5000");
+      assert.throws(() => load({ mirrors: { "docker.io": ["https://mirror.example"] } }), /mirror "https:\/\/mirror.example" of docker.io: write it without a scheme/);
+      assert.throws(() => load({ mirrors: { "docker.io": "m:1" } }), /"mirrors" of docker.io must be a list/);
+      assert.throws(() => load({ mirrors: { "docker.io": ["m:1/Bad"] } }), /not a repository path/);
+      assert.throws(() => load({ "unqualified-search-registries": ["a.example", "b.example"] }), /lists 2 registries; capsa resolves short names to exactly one/);
+      assert.equal(load({ "unqualified-search-registries": [] }).shortNameRegistry, undefined);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

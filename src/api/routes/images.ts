@@ -3,7 +3,7 @@
 import { PassThrough } from "node:stream";
 import type { ImageRecord } from "../../engine/types.ts";
 import { familiarString } from "../../image/reference.ts";
-import type { ProgressEvent } from "../../registry/types.ts";
+import type { Credentials, ProgressEvent } from "../../registry/types.ts";
 import { invalid } from "../../util/errors.ts";
 import { HttpError, jsonStream, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
@@ -143,6 +143,37 @@ function streamError(write: (o: unknown) => void, e: unknown): void {
   write({ errorDetail: { message }, error: message });
 }
 
+/**
+ * docker's X-Registry-Auth: base64url JSON, {"username","password","serveraddress"}
+ * or {"identitytoken"}. Credentials for this request only; absent or empty
+ * ("{}", what the CLI sends without a login): the stored ones apply.
+ */
+export function registryAuth(call: Call): Credentials | undefined {
+  const raw = call.req.headers["x-registry-auth"];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (!value || value.trim() === "") return undefined;
+  let j: unknown;
+  try {
+    j = JSON.parse(Buffer.from(value.trim(), "base64url").toString("utf8"));
+  } catch {
+    throw invalid("invalid X-Registry-Auth header: not base64url-encoded JSON");
+  }
+  if (j === null || typeof j !== "object" || Array.isArray(j)) throw invalid("invalid X-Registry-Auth header: not a JSON object");
+  const o = j as Record<string, unknown>;
+  const str = (k: string): string => (typeof o[k] === "string" ? o[k] : "");
+  // docker also accepts "auth": base64("user:password").
+  let username = str("username");
+  let password = str("password");
+  if (!username && !password && str("auth")) {
+    const text = Buffer.from(str("auth"), "base64").toString("utf8");
+    const colon = text.indexOf(":");
+    if (colon !== -1) [username, password] = [text.slice(0, colon), text.slice(colon + 1)];
+  }
+  const identityToken = str("identitytoken");
+  if (!username && !password && !identityToken) return undefined;
+  return { username, password, ...(identityToken ? { identityToken } : {}) };
+}
+
 /** POST /images/create: import (fromSrc=- with the tar as body) or pull (fromImage). */
 async function create(call: Call): Promise<void> {
   const q = call.query;
@@ -163,15 +194,16 @@ async function create(call: Call): Promise<void> {
   if (!fromImage) throw invalid("fromImage or fromSrc is required");
   const t = q.str("tag");
   const platform = q.str("platform") || undefined;
+  const credentials = registryAuth(call);
   const write = jsonStream(call.res!);
   const progress = (e: ProgressEvent): void => write(progressMessage(e));
   try {
     if (!t && !fromImage.includes("@") && !/:[^/]+$/.test(fromImage)) {
-      const imgs = await call.api.engine.images.pullAllTags(fromImage, { platform, progress });
+      const imgs = await call.api.engine.images.pullAllTags(fromImage, { platform, progress, credentials });
       write({ status: `Status: Downloaded ${imgs.length} tags for ${fromImage}` });
     } else {
       const ref = t ? (t.startsWith("sha256:") ? `${fromImage}@${t}` : `${fromImage}:${t}`) : fromImage;
-      const img = await call.api.engine.images.pull(ref, { platform, progress });
+      const img = await call.api.engine.images.pull(ref, { platform, progress, credentials });
       if (img.repoDigests[0]) write({ status: `Digest: ${img.repoDigests[0].split("@")[1] ?? ""}` });
       write({ status: `Status: Image is up to date for ${familiarString(ref)}` });
       call.api.events.emit("image", "pull", familiarString(ref), { name: familiarString(ref) });
@@ -182,15 +214,16 @@ async function create(call: Call): Promise<void> {
   call.res!.end();
 }
 
-/** POST /images/{name}/push?tag=. Credentials come from capsa's own store (`docker login` against capsa fills it). */
+/** POST /images/{name}/push?tag=. Credentials: X-Registry-Auth, else capsa's stored ones. */
 async function push(call: Call): Promise<void> {
   const name = call.params[0]!;
   const t = call.query.str("tag");
   const ref = t ? `${name}:${t}` : name;
+  const credentials = registryAuth(call);
   const write = jsonStream(call.res!);
   write({ status: `The push refers to repository [${familiarString(name)}]` });
   try {
-    const r = await call.api.engine.images.push(ref, undefined, { progress: (e) => write(progressMessage(e)) });
+    const r = await call.api.engine.images.push(ref, undefined, { progress: (e) => write(progressMessage(e)), credentials });
     write({ status: `${r.tag}: digest: ${r.digest} size: ${r.size}` });
     write({ progressDetail: {}, aux: { Tag: r.tag, Digest: r.digest, Size: r.size } });
     call.api.events.emit("image", "push", ref, { name: familiarString(ref) });
