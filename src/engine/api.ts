@@ -77,6 +77,8 @@ export interface ImageApi {
   load(source: Readable): Promise<string[]>;
   save(refs: string[], dest: Writable, format?: "docker-archive" | "oci-archive"): Promise<void>;
   list(opts?: { all?: boolean; filters?: Record<string, string[]> }): ImageRecord[];
+  /** docker's SharedSize per image id: bytes of its layers that other images use too. */
+  sharedSizes(): Map<string, number>;
   inspect(refOrId: string): ImageRecord;
   tag(source: string, target: string): void;
   remove(refOrId: string, opts?: { force?: boolean; noPrune?: boolean }): { Untagged?: string; Deleted?: string }[];

@@ -514,6 +514,18 @@ export class ImageStore implements ImageApi {
     return this.paths.root;
   }
 
+  /** docker's SharedSize per image: the bytes of its layers that other images use too. */
+  sharedSizes(): Map<string, number> {
+    const rows = this.db
+      .prepare(
+        `SELECT il.image_id AS id, SUM(l.size) AS shared FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
+         WHERE il.chain_id IN (SELECT chain_id FROM image_layers GROUP BY chain_id HAVING COUNT(DISTINCT image_id) > 1)
+         GROUP BY il.image_id`,
+      )
+      .all() as { id: string; shared: number }[];
+    return new Map(rows.map((r) => [r.id, r.shared]));
+  }
+
   /** The uncompressed size of the layer with this chain id when it is unpacked on disk. */
   layerSize(chainId: string): number | undefined {
     return this.existingLayer(chainId)?.size;

@@ -267,7 +267,7 @@ void describe("docker CLI against capsa system service", () => {
     assert.deepEqual(volumes.split("\n").filter(Boolean), ["volume create", "volume destroy"]);
   });
 
-  void it("docker build (classic builder) and docker network through the API", () => {
+  void it("docker build (classic builder) and docker network through the API", async () => {
     const ctx = path.join(tmp, "ctx");
     fs.mkdirSync(ctx);
     fs.writeFileSync(path.join(ctx, "Dockerfile"), 'FROM bb:1\nRUN echo built > /built.txt\nCMD ["cat", "/built.txt"]\n');
@@ -275,6 +275,14 @@ void describe("docker CLI against capsa system service", () => {
     assert.equal(b.status, 0, `${b.stderr}\n${s.log().slice(-2000)}`);
     assert.match(b.stdout, /Successfully tagged app:1/);
     assert.equal(ok(["run", "--rm", "app:1"]), "built\n");
+    // app:1 is bb:1's layer plus one: bb:1's whole layer is shared (the build's intermediate image may share app's too).
+    const df = JSON.parse((await s.request("GET", "/system/df")).body) as { Images: { RepoTags: string[]; Size: number; SharedSize: number }[] };
+    const sizeOf = (tag: string) => df.Images.find((i) => i.RepoTags.includes(tag));
+    const bb = sizeOf("bb:1");
+    const app = sizeOf("app:1");
+    assert.ok(bb && app && bb.SharedSize > 1_000_000, JSON.stringify(df.Images));
+    assert.ok(app.SharedSize >= bb.SharedSize && app.SharedSize <= app.Size, JSON.stringify(df.Images));
+    assert.match(ok(["system", "df", "-v"]), /SHARED SIZE/);
     ok(["network", "create", "--subnet", "10.213.91.0/24", "apitest-net"]);
     assert.match(ok(["network", "ls", "--format", "{{.Name}}"]), /^apitest-net$/m);
     assert.match(ok(["run", "--rm", "--network", "apitest-net", "bb:1", "sh", "-c", "ip -4 addr show eth0"]), /inet 10\.213\.91\.\d+\/24/);

@@ -94,9 +94,10 @@ async function df(call: Call): Promise<void> {
   for (const v of (raw.Volumes as { Name: string; UsageData: { Size: number; RefCount: number } }[] | undefined) ?? []) volUsage.set(v.Name, v.UsageData);
   const containers = await engine.containers.list({ all: true });
   const images = engine.images.list();
+  const shared = engine.images.sharedSizes();
   sendJson(call.res!, 200, {
     LayersSize: raw.LayersSize ?? 0,
-    Images: images.map((img) => ({ ...imageSummary(img), Containers: containers.filter((c) => c.ImageID === img.id).length })),
+    Images: images.map((img) => ({ ...imageSummary(img), SharedSize: shared.get(img.id) ?? 0, Containers: containers.filter((c) => c.ImageID === img.id).length })),
     Containers: containers.map((c) => ({ ...c, SizeRw: sizes.get(c.Id) ?? 0, SizeRootFs: 0 })),
     Volumes: engine.volumes.list().map((v) => ({ ...v, UsageData: volUsage.get(v.Name) ?? { Size: -1, RefCount: -1 } })),
     BuildCache: [],
