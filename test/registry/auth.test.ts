@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { importBusybox } from "../helpers.ts";
-import { capsaAsync, forward, haveTools, listen, makeHtpasswd, makeTls, registryTestRoot, startRegistry, type RunningRegistry, type Server } from "./fixtures.ts";
+import { capsaAsync, forward, haveTools, listen, makeCredentialHelper, makeHtpasswd, makeTls, registryTestRoot, startRegistry, type CredentialHelper, type RunningRegistry, type Server } from "./fixtures.ts";
 
 const skip = haveTools();
 
@@ -89,6 +89,7 @@ void describe("registry auth: bearer tokens (a token gate in front of the real r
   let gate: Server;
   const issued = new Map<string, Set<string>>();
   const requestedScopes: string[] = [];
+  const refreshGrants: string[] = [];
   const roots: { cleanup(): void }[] = [];
 
   before(async () => {
@@ -96,6 +97,25 @@ void describe("registry auth: bearer tokens (a token gate in front of the real r
     let n = 0;
     gate = await listen((req, res) => {
       const url = new URL(req.url ?? "/", "http://gate");
+      if (url.pathname === "/token" && req.method === "POST") {
+        // OAuth2 refresh-token grant: how clients trade an identity token for an access token.
+        let body = "";
+        req.on("data", (d: Buffer) => (body += d.toString()));
+        req.on("end", () => {
+          const form = new URLSearchParams(body);
+          refreshGrants.push(`${form.get("grant_type")} ${form.get("client_id")} ${form.get("scope")}`);
+          if (form.get("grant_type") !== "refresh_token" || form.get("refresh_token") !== "refresh-bob") {
+            res.writeHead(401, { "content-type": "application/json" }).end('{"details":"invalid refresh token"}');
+            return;
+          }
+          const grants = new Set<string>();
+          for (const s of (form.get("scope") ?? "").split(" ").filter(Boolean)) for (const a of s.split(":")[2]?.split(",") ?? []) grants.add(`${s.split(":")[1]}:${a}`);
+          const token = `tok-${++n}`;
+          issued.set(token, grants);
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: token, expires_in: 300 }));
+        });
+        return;
+      }
       if (url.pathname === "/token") {
         const basic = req.headers.authorization?.replace(/^Basic /, "");
         const user = basic ? Buffer.from(basic, "base64").toString() : undefined;
@@ -159,6 +179,23 @@ void describe("registry auth: bearer tokens (a token gate in front of the real r
     assert.ok(requestedScopes.includes("repository:team/bb:pull"));
     assert.equal(ok(await capsaAsync(b, ["run", "--rm", `${gate.host}/team/bb:1`, "echo", "bearer"]), "run").trim(), "bearer");
   });
+
+  void it("an identity token (a helper's <token> answer) is traded with the refresh-token grant", async () => {
+    const helper = makeCredentialHelper("capsatoken");
+    try {
+      const c = registryTestRoot("bearer-idtoken");
+      roots.push(c);
+      c.env.PATH = `${helper.binDir}:${process.env.PATH ?? ""}`;
+      fs.writeFileSync(path.join(c.dockerConfig, "config.json"), JSON.stringify({ credHelpers: { [gate.host]: "capsatoken" } }));
+      helper.put(gate.host, "<token>", "stale");
+      oneLineError(await capsaAsync(c, ["pull", `${gate.host}/team/bb:1`]), /the identity token was refused/);
+      helper.put(gate.host, "<token>", "refresh-bob");
+      ok(await capsaAsync(c, ["pull", `${gate.host}/team/bb:1`]), "pull with an identity token");
+      assert.ok(refreshGrants.includes("refresh_token docker repository:team/bb:pull"), refreshGrants.join("; "));
+    } finally {
+      helper.remove();
+    }
+  });
 });
 
 /** What an empty state root holds below blobs/ and layers/ (nothing, or an empty sha256 dir). */
@@ -167,3 +204,62 @@ function d0(root: string): string[] {
   for (const d of ["blobs", "layers"]) if (fs.existsSync(path.join(root, d))) out.push(...fs.readdirSync(path.join(root, d)));
   return out.filter((n) => n !== "sha256");
 }
+
+void describe("registry auth: credential helpers (a docker-credential-* executable on PATH)", { skip }, () => {
+  let reg: RunningRegistry;
+  let dir: string;
+  let helper: CredentialHelper;
+  const roots: { cleanup(): void }[] = [];
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "capsa-helper-"));
+    makeHtpasswd(path.join(dir, "htpasswd"), "carol", "pa55");
+    reg = await startRegistry({ htpasswd: path.join(dir, "htpasswd") });
+    helper = makeCredentialHelper("capsatest");
+  });
+  after(async () => {
+    for (const t of roots) t.cleanup();
+    await reg?.stop();
+    helper?.remove();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const withHelper = (label: string): ReturnType<typeof registryTestRoot> => {
+    const t = registryTestRoot(label);
+    roots.push(t);
+    t.env.PATH = `${helper.binDir}:${process.env.PATH ?? ""}`;
+    return t;
+  };
+
+  void it("credsStore in capsa's file: login stores through the helper (no secret on disk), push gets it, logout erases", () => {
+    const a = withHelper("helper-a");
+    importBusybox(a);
+    const authFile = path.join(a.root, "auth.json");
+    fs.writeFileSync(authFile, JSON.stringify({ credsStore: "capsatest" }), { mode: 0o600 });
+    oneLineError(a.capsa(["login", "-u", "carol", "--password-stdin", reg.host], { input: "wrong\n" }), /unauthorized: incorrect username or password/);
+    assert.deepEqual(helper.calls(), []);
+    assert.equal(ok(a.capsa(["login", "-u", "carol", "--password-stdin", reg.host], { input: "pa55\n" }), "login"), "Login Succeeded\n");
+    assert.deepEqual(helper.calls(), [`store ${reg.host}`]);
+    assert.deepEqual(JSON.parse(fs.readFileSync(authFile, "utf8")), { credsStore: "capsatest" });
+    ok(a.capsa(["push", "busybox", `${reg.host}/helper/bb:1`]), "push");
+    assert.ok(helper.calls().includes(`get ${reg.host}`));
+    assert.equal(ok(a.capsa(["logout", reg.host]), "logout"), `Removing login credentials for ${reg.host}\n`);
+    assert.equal(helper.calls().at(-1), `erase ${reg.host}`);
+    assert.equal(fs.readdirSync(helper.storeDir).length, 0);
+    assert.equal(ok(a.capsa(["logout", reg.host]), "logout again"), `Not logged in to ${reg.host}\n`);
+    oneLineError(a.capsa(["push", "busybox", `${reg.host}/helper/bb:2`]), /unauthorized/);
+  });
+
+  void it("credHelpers in docker's config.json answer pulls; a missing helper is one clear line", () => {
+    helper.put(reg.host, "carol", "pa55");
+    const b = withHelper("helper-b");
+    fs.writeFileSync(path.join(b.dockerConfig, "config.json"), JSON.stringify({ credHelpers: { [reg.host]: "capsatest" } }));
+    ok(b.capsa(["pull", `${reg.host}/helper/bb:1`]), "pull through credHelpers");
+    assert.equal(ok(b.capsa(["run", "--rm", `${reg.host}/helper/bb:1`, "echo", "helped"]), "run").trim(), "helped");
+
+    const c = withHelper("helper-c");
+    fs.writeFileSync(path.join(c.dockerConfig, "config.json"), JSON.stringify({ credsStore: "capsa-absent" }));
+    oneLineError(c.capsa(["pull", `${reg.host}/helper/bb:1`]), /credential helper docker-credential-capsa-absent \(credsStore in .*config\.json\) is not installed: not found in PATH/);
+    assert.deepEqual(d0(c.root), []);
+  });
+});

@@ -225,3 +225,60 @@ export function capsaAsync(t: TestRoot, args: string[], opts: { input?: string; 
     child.stdin.end(opts.input ?? "");
   });
 }
+
+export interface CredentialHelper {
+  /** The directory to put first on PATH. */
+  binDir: string;
+  /** Where the helper keeps its secrets, one file per server. */
+  storeDir: string;
+  /** Every call, in order: "get 127.0.0.1:5000", "store 127.0.0.1:5000", "erase …". */
+  calls(): string[];
+  /** Puts a secret in the helper's store, as a `store` would. */
+  put(server: string, username: string, secret: string): void;
+  remove(): void;
+}
+
+/**
+ * A real docker-credential-<name> executable (a Node script) speaking the
+ * helper protocol — get/store/erase on stdin/stdout, "credentials not found in
+ * native keychain" with exit 1 when it has nothing — keeping secrets in files
+ * of a temp dir and logging each call.
+ */
+export function makeCredentialHelper(name: string): CredentialHelper {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-credhelper-"));
+  const binDir = path.join(dir, "bin");
+  const storeDir = path.join(dir, "store");
+  const log = path.join(dir, "calls.log");
+  fs.mkdirSync(binDir);
+  fs.mkdirSync(storeDir);
+  const script = `#!${process.execPath}
+const fs = require("node:fs");
+const path = require("node:path");
+const verb = process.argv[2];
+const input = fs.readFileSync(0, "utf8");
+const file = (server) => path.join(${JSON.stringify(storeDir)}, Buffer.from(server).toString("base64url"));
+const notFound = () => { process.stdout.write("credentials not found in native keychain\\n"); process.exit(1); };
+if (verb === "store") {
+  const c = JSON.parse(input);
+  fs.appendFileSync(${JSON.stringify(log)}, "store " + c.ServerURL + "\\n");
+  fs.writeFileSync(file(c.ServerURL), JSON.stringify(c));
+} else if (verb === "get" || verb === "erase") {
+  const server = input.trim();
+  fs.appendFileSync(${JSON.stringify(log)}, verb + " " + server + "\\n");
+  if (!fs.existsSync(file(server))) notFound();
+  if (verb === "get") process.stdout.write(fs.readFileSync(file(server), "utf8"));
+  else fs.rmSync(file(server));
+} else {
+  process.stderr.write("unknown verb " + verb + "\\n");
+  process.exit(2);
+}
+`;
+  fs.writeFileSync(path.join(binDir, `docker-credential-${name}`), script, { mode: 0o755 });
+  return {
+    binDir,
+    storeDir,
+    calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : []),
+    put: (server, username, secret) => fs.writeFileSync(path.join(storeDir, Buffer.from(server).toString("base64url")), JSON.stringify({ ServerURL: server, Username: username, Secret: secret })),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
