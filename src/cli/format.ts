@@ -2,6 +2,7 @@
 // Go templates), and the row contexts of ps, images, volumes and history.
 import type { ImageRecord, VolumeRecord } from "../engine/types.ts";
 import type { ContainerSummary } from "../engine/views.ts";
+import { familiarString } from "../image/reference.ts";
 import { execute, parseTemplate, TemplateError, toJson } from "./template.ts";
 import { goTimeString, humanSize, timeAgo } from "./units.ts";
 
@@ -66,9 +67,13 @@ export function shortId(id: string): string {
   return (i >= 0 ? id.slice(i + 1) : id).slice(0, 12);
 }
 
-/** The familiar form of a normalised reference: docker.io/library/busybox:latest → busybox:latest. */
+/** The familiar form of a normalised reference: docker.io/library/busybox:latest → busybox:latest (or the configured short-name registry's). */
 export function familiarRef(ref: string): string {
-  return ref.replace(/^docker\.io\/library\//, "").replace(/^docker\.io\//, "");
+  try {
+    return familiarString(ref);
+  } catch {
+    return ref;
+  }
 }
 
 /** Splits "repo:tag" (the tag after the last "/"), "repo@digest" gives tag "<none>". */

@@ -5,6 +5,12 @@
 //   x@sha256:<64 hex>  → docker.io/library/x@sha256:…
 // The first path component is a registry domain only when it contains "." or
 // ":" or is "localhost" (or has upper case letters); repository paths are lower case.
+//
+// Unqualified names mean docker.io unless registries.json names one
+// "unqualified-search-registries" entry R: then busybox → R/busybox:latest
+// (no "library/", which is Docker Hub's), R's names print short and docker.io's
+// in full. Read once per process. See docs/decisions/0008-mirrors-and-short-names.md.
+import { loadRegistriesConfig } from "../registry/config.ts";
 import { invalid } from "../util/errors.ts";
 
 export const DEFAULT_DOMAIN = "docker.io";
@@ -37,13 +43,20 @@ export function isSha256Digest(s: string): boolean {
   return SHA256_DIGEST.test(s);
 }
 
+let shortNameDomain: string | undefined;
+
+/** The registry an unqualified name resolves to: docker.io, or the one registries.json names. */
+export function shortNameRegistry(): string {
+  return (shortNameDomain ??= loadRegistriesConfig().shortNameRegistry ?? DEFAULT_DOMAIN);
+}
+
 function splitDomain(name: string): { domain: string; remainder: string } {
   const i = name.indexOf("/");
   let domain: string;
   let remainder: string;
   const first = i === -1 ? "" : name.slice(0, i);
   if (i === -1 || (!first.includes(".") && !first.includes(":") && first !== "localhost" && first.toLowerCase() === first)) {
-    domain = DEFAULT_DOMAIN;
+    domain = shortNameRegistry();
     remainder = name;
   } else {
     domain = first;
@@ -113,10 +126,11 @@ export function normalizeReference(input: string): string {
 
 /** The repository as docker prints it: "busybox", "me/app", "localhost:5000/x". */
 export function familiarRepository(ref: Reference): string {
+  if (ref.domain !== shortNameRegistry()) return repositoryName(ref);
   if (ref.domain === DEFAULT_DOMAIN) {
     return ref.path.startsWith(OFFICIAL_REPO_PREFIX) && ref.path.split("/").length === 2 ? ref.path.slice(OFFICIAL_REPO_PREFIX.length) : ref.path;
   }
-  return repositoryName(ref);
+  return ref.path;
 }
 
 /** The display form docker prints in `images`: "busybox:latest", "me/app@sha256:…". */
