@@ -111,6 +111,11 @@ void describe("capsa CLI end to end", () => {
     const parsed = json.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
     assert.deepEqual(parsed.map((e) => [e.Action, e.Actor.Attributes.exitCode]), [["die", "2"]]);
     assert.equal(t.capsa(["events", "--since", "bogus"]).status, 125);
+    // rm -f of a running container: it settles the exit itself (conmon's exit command stands aside) and still tells it.
+    assert.equal(t.capsa(["run", "-d", "--name", "e2e-evt-rmf", "busybox", "sleep", "60"]).status, 0);
+    assert.equal(t.capsa(["rm", "-f", "e2e-evt-rmf"]).status, 0);
+    const rmf = t.capsa(["events", "--since", since, "--until", (Date.now() / 1000 + 1).toFixed(3), "--filter", "container=e2e-evt-rmf", "--format", "{{.Action}} {{.Actor.Attributes.signal}}{{.Actor.Attributes.exitCode}}"]);
+    assert.deepEqual(rmf.stdout.split("\n").filter(Boolean), ["create <no value><no value>", "start <no value><no value>", "kill 9<no value>", "die <no value>137", "destroy <no value><no value>"]);
 
     const { spawn } = await import("node:child_process");
     const follower = spawn(process.execPath, [CLI, "events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"], { env: t.env });

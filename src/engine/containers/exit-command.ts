@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Ctx } from "./context.ts";
+import { type Ctx, persistDir } from "./context.ts";
 
 let cliPath: string | undefined;
 
@@ -22,9 +22,27 @@ export function capsaCliPath(): string {
   throw new Error("cannot find capsa's CLI bundle (dist/cli.js): run `npm run build`");
 }
 
-/** The state root travels in the environment conmon passes on (see monitorEnv). */
-export function exitCommandFor(id: string): string[] {
-  return [process.execPath, capsaCliPath(), "container", "cleanup", id];
+/**
+ * The state root travels in the environment conmon passes on (see monitorEnv).
+ * A small sh guard runs first: when the verb that ended the container (stop,
+ * rm -f, kill -9) settles the exit itself, it leaves a marker and no Node
+ * process starts at all (20 of them at once cost seconds of CPU).
+ */
+export function exitCommandFor(ctx: Ctx, id: string): string[] {
+  return ["/bin/sh", "-c", 'test -e "$1" && exit 0; shift; exec "$@"', "capsa-exit", settledMarker(ctx, id), process.execPath, capsaCliPath(), "container", "cleanup", id];
+}
+
+/** "The caller records this exit": written before the signal by verbs that wait for the exit and process it themselves. */
+export function settledMarker(ctx: Ctx, id: string): string {
+  return path.join(persistDir(ctx, id), "settled-by-caller");
+}
+
+export function markSettledByCaller(ctx: Ctx, id: string): void {
+  try {
+    fs.writeFileSync(settledMarker(ctx, id), "");
+  } catch {
+    /* no run dir (not running): nothing to skip */
+  }
 }
 
 export function monitorEnv(ctx: Ctx): Record<string, string> {

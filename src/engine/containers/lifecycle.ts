@@ -4,12 +4,13 @@
 import type { ContainerRecord } from "../types.ts";
 import { conflict, invalid } from "../../util/errors.ts";
 import { type Ctx, containerEvent } from "./context.ts";
-import { handleExit, releaseResources, rememberExitCode, removeContainerFiles } from "./cleanup.ts";
+import { handleExit, releaseResources, rememberExitCode, removeContainerFiles, waitForRelease } from "./cleanup.ts";
 import { NAME_RE } from "./names.ts";
 import { ANONYMOUS_LABEL } from "./create.ts";
 import { runtimeFor } from "./runtime.ts";
 import { parseSignal } from "./signals.ts";
 import { startContainer } from "./start.ts";
+import { markSettledByCaller } from "./exit-command.ts";
 import { sleep, waitForExitFile } from "./wait.ts";
 
 /** Brings the record up to date: a container whose process ended is recorded as exited (and restarted or removed per policy). */
@@ -39,6 +40,7 @@ export async function stopContainer(ctx: Ctx, c: ContainerRecord, opts: { timeou
   const rt = await runtimeFor(ctx, cur);
   const sig = parseSignal(opts.signal ?? cur.config.StopSignal, "SIGTERM");
   const timeout = opts.timeout ?? cur.config.StopTimeout ?? 10;
+  markSettledByCaller(ctx, cur.id);
   containerEvent(ctx, cur, "kill", { signal: String(sig.number) });
   await rt.kill(cur.id, sig.name).catch(() => undefined);
   if (cur.state.Paused) await rt.resume(cur.id).catch(() => undefined);
@@ -72,6 +74,7 @@ export async function killContainer(ctx: Ctx, c: ContainerRecord, signal?: strin
   if (!cur || !cur.state.Running) throw conflict(`Cannot kill container: ${c.name}: Container ${c.id} is not running`);
   const rt = await runtimeFor(ctx, cur);
   if (sig.name === "SIGKILL" || sig.name === "SIGTERM") ctx.store.mutate(cur.id, (r) => (r.stoppedByUser = true));
+  if (sig.name === "SIGKILL") markSettledByCaller(ctx, cur.id);
   await rt.kill(cur.id, sig.name, sig.name === "SIGKILL");
   containerEvent(ctx, cur, "kill", { signal: String(sig.number) });
   if (sig.name === "SIGKILL") {
@@ -100,6 +103,7 @@ export async function unpauseContainer(ctx: Ctx, c: ContainerRecord): Promise<vo
 /** `released`: the caller has just run releaseResources (AutoRemove after an exit): skip doing it twice. */
 export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { force?: boolean; volumes?: boolean; released?: boolean } = {}): Promise<void> {
   let cur = c;
+  let released = opts.released ?? false;
   if (cur.state.Running || cur.state.Status === "restarting") {
     const r = await reconcileNoRemove(ctx, cur);
     if (r?.state.Running) {
@@ -108,14 +112,21 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
       }
       ctx.store.mutate(r.id, (x) => (x.stoppedByUser = true));
       const rt = await runtimeFor(ctx, r);
+      markSettledByCaller(ctx, r.id);
       containerEvent(ctx, r, "kill", { signal: "9" });
       await rt.kill(r.id, "SIGKILL", true).catch(() => undefined);
       if (r.state.Paused) await rt.resume(r.id).catch(() => undefined);
       await waitForExitFile(ctx, r, AbortSignal.timeout(10_000));
-    }
-    if (r) cur = r;
+      // Record the exit here (its die event; the exit command leaves it to us) and release what the run held.
+      const settled = await reconcileNoRemove(ctx, r);
+      if (settled && !settled.state.Running) {
+        await waitForRelease(ctx, r.id);
+        released = true;
+      }
+      cur = settled ?? r;
+    } else if (r) cur = r;
   }
-  if (!opts.released) await releaseResources(ctx, cur);
+  if (!released) await releaseResources(ctx, cur);
   const anonymous = opts.volumes ? anonymousVolumes(cur) : [];
   if (cur.state.Status === "exited") rememberExitCode(ctx, cur.id, cur.state.ExitCode);
   ctx.store.delete(cur.id);

@@ -12,7 +12,7 @@ import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
 import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
 import { releaseResources, waitForRelease } from "./cleanup.ts";
-import { exitCommandFor, monitorEnv } from "./exit-command.ts";
+import { exitCommandFor, monitorEnv, settledMarker } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
 import { isolationOf } from "../../isolation/level.ts";
@@ -36,6 +36,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   // Leftovers of a previous run would make the next wait return at once.
   fs.rmSync(exitFile(ctx, c.id), { force: true });
   for (const f of ["exit", "oom"]) fs.rmSync(path.join(persistDir(ctx, c.id), f), { force: true });
+  fs.rmSync(settledMarker(ctx, c.id), { force: true });
 
   let attachment: Attachment | undefined;
   try {
@@ -67,7 +68,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       tty,
       stdin: c.config.OpenStdin ?? false,
       logSizeMax: logSizeMax(c),
-      exitCommand: opts.exitCommand ? exitCommandFor(c.id) : undefined,
+      exitCommand: opts.exitCommand ? exitCommandFor(ctx, c.id) : undefined,
       env: monitorEnv(ctx),
       exitDelaySeconds: opts.exitCommand ? restartDelaySeconds(c) : undefined,
       whileCreating: opts.attach ? preloadAttach : undefined,
