@@ -2,6 +2,7 @@
 // docker-registry (Debian's distribution) on loopback.
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -67,7 +68,7 @@ void describe("X-Registry-Auth: the docker CLI's credentials, per request", { sk
     if (cfg) fs.rmSync(cfg, { recursive: true, force: true });
   });
 
-  void it("docker login keeps the credentials in the CLI; push and pull send them; capsa stores none; a wrong password fails clearly", () => {
+  void it("docker login keeps the credentials in the CLI; push and pull send them; capsa stores none; a wrong password fails clearly", async () => {
     const ref = `${reg.host}/private/bb:1`;
     const cliConfig = path.join(s.env.DOCKER_CONFIG!, "config.json");
     const capsaAuth = path.join(s.t.root, "auth.json");
@@ -111,6 +112,11 @@ void describe("X-Registry-Auth: the docker CLI's credentials, per request", { sk
     ok(["rmi", ref]);
     fails(["pull", ref], /unauthorized/);
 
+    // A header that is not base64url JSON: a 400 with one clear line, before any registry traffic.
+    const bad = await rawPost(s.socket, `/images/create?fromImage=${encodeURIComponent(ref)}`, { "X-Registry-Auth": "bm90IGpzb24" });
+    assert.equal(bad.status, 400, bad.body);
+    assert.match(bad.body, /invalid X-Registry-Auth header: not base64url-encoded JSON/);
+
     // Without credentials in the request, capsa's stored ones apply (capsa login into the service's root).
     fs.writeFileSync(cliConfig, JSON.stringify({ auths: {} }));
     const login = s.t.capsa(["login", "-u", "alice", "--password-stdin", reg.host], { input: "s3cret\n" });
@@ -119,3 +125,16 @@ void describe("X-Registry-Auth: the docker CLI's credentials, per request", { sk
     ok(["pull", ref]);
   });
 });
+
+/** A POST with headers of our choosing over the service's socket. */
+function rawPost(socket: string, p: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socket, agent: false, method: "POST", path: p, headers }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
