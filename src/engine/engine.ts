@@ -43,6 +43,7 @@ export class Engine implements EngineApi {
     this.volumes.usersOf = (name) => store.list().filter((c) => usesVolume(c.hostConfig, name)).map((c) => c.name);
     this.events = new EventJournal(paths.events);
     this.volumes.events = this.events;
+    this.images.events = this.events;
     const ctx = { paths, db, store, images: this.images, volumes: this.volumes, events: this.events } as Ctx;
     ctx.networks = this.networks = new Networks(ctx);
     this.networks.baseHosts = hostsFile;

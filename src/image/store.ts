@@ -31,6 +31,7 @@ import { MEDIA, chainIds, jsonBytes, layerMediaType, type Manifest } from "./oci
 import { familiarRepository, familiarString, normalizeReference, parseReference, referenceString, repositoryName, withDefaultTag } from "./reference.ts";
 import { Staging } from "./staging.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
+import type { EventJournal } from "../engine/events.ts";
 
 interface ImageRow {
   id: string;
@@ -120,6 +121,8 @@ const IMAGE_CONFIG_KEYS = [
 export class ImageStore implements ImageApi {
   readonly content: ContentStore;
   private inUseCheck: ((imageId: string) => string | undefined) | undefined;
+  /** Set by the engine: where image events (tag, pull, delete, …) are recorded for `events`. */
+  events?: EventJournal;
 
   constructor(
     private readonly db: DB,
@@ -131,6 +134,19 @@ export class ImageStore implements ImageApi {
   /** Replaces the default in-use check (the containers table) with the engine's own. */
   setInUseCheck(fn: (imageId: string) => string | undefined): void {
     this.inUseCheck = fn;
+  }
+
+  private event(action: string, id: string, name?: string): void {
+    this.events?.record("image", action, id, name ? { name } : {});
+  }
+
+  /** untag/delete events for what a removal did (docker's actor: the image id, the tag as name). */
+  private removalEvents(imageId: string, result: RemoveResult): RemoveResult {
+    for (const r of result) {
+      if (r.Untagged) this.event("untag", imageId, r.Untagged);
+      else if (r.Deleted === imageId) this.event("delete", imageId);
+    }
+    return result;
   }
 
   // ---- lookup -----------------------------------------------------------
@@ -275,6 +291,7 @@ export class ImageStore implements ImageApi {
     this.db
       .prepare("INSERT INTO image_refs (ref, image_id, kind) VALUES (?, ?, 'tag') ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id, kind = 'tag'")
       .run(referenceString(withDefaultTag(ref)), img.id);
+    this.event("tag", img.id, familiarString(referenceString(withDefaultTag(ref))));
   }
 
   // ---- arrival: import, load, commit -----------------------------------
@@ -296,7 +313,9 @@ export class ImageStore implements ImageApi {
         rootfs: { type: "layers", diff_ids: [layer.diffId] },
         history: [{ created, comment: opts.message || "Imported from -" }],
       };
-      return this.recordOne(staging, config, [layer], ref ? [ref] : []);
+      const rec = this.recordOne(staging, config, [layer], ref ? [ref] : []);
+      this.event("import", rec.id, ref ? familiarString(ref) : undefined);
+      return rec;
     } finally {
       staging.cleanup();
     }
@@ -374,6 +393,7 @@ export class ImageStore implements ImageApi {
       for (const p of prepared) {
         if (p.refs.length === 0) lines.push(`Loaded image ID: ${p.id}`);
         for (const r of p.refs) lines.push(`Loaded image: ${familiarString(r)}`);
+        this.event("load", p.id, p.refs[0] ? familiarString(p.refs[0]) : undefined);
       }
       return lines;
     } catch (e) {
@@ -573,7 +593,9 @@ export class ImageStore implements ImageApi {
     const { Registry } = await import("../registry/registry.ts");
     const r = new Registry(this);
     try {
-      return await r.pull(ref, opts);
+      const img = await r.pull(ref, opts);
+      this.event("pull", familiarString(ref), familiarString(ref));
+      return img;
     } finally {
       r.close();
     }
@@ -584,7 +606,9 @@ export class ImageStore implements ImageApi {
     const { Registry } = await import("../registry/registry.ts");
     const r = new Registry(this);
     try {
-      return await r.pullAllTags(repository, opts);
+      const imgs = await r.pullAllTags(repository, opts);
+      this.event("pull", familiarString(repository), familiarString(repository));
+      return imgs;
     } finally {
       r.close();
     }
@@ -595,7 +619,9 @@ export class ImageStore implements ImageApi {
     const { Registry } = await import("../registry/registry.ts");
     const r = new Registry(this);
     try {
-      return await r.push(localRef, destRef, opts);
+      const pushed = await r.push(localRef, destRef, opts);
+      this.event("push", familiarString(destRef ?? localRef), familiarString(destRef ?? localRef));
+      return pushed;
     } finally {
       r.close();
     }
@@ -667,6 +693,7 @@ export class ImageStore implements ImageApi {
     if (format === "oci-archive") await (await archiveOps()).writeOciArchive(list, this.content, dest);
     else if (format === "docker-archive") await (await archiveOps()).writeDockerArchive(list, this.content, dest);
     else throw invalid(`unknown archive format ${String(format)}`);
+    for (const item of list) this.event("save", item.id, item.refs[0] ? familiarString(item.refs[0]) : undefined);
   }
 
   /** The id of a container using the image, if any, and whether it runs. */
@@ -695,6 +722,10 @@ export class ImageStore implements ImageApi {
 
   remove(refOrId: string, opts: { force?: boolean; noPrune?: boolean } = {}): RemoveResult {
     const img = this.resolve(refOrId);
+    return this.removalEvents(img.id, this.removeResolved(refOrId, img, opts));
+  }
+
+  private removeResolved(refOrId: string, img: ImageRecord, opts: { force?: boolean }): RemoveResult {
     const byTag = this.tagNamed(refOrId, img);
     const user = this.usedBy(img.id);
     const out: RemoveResult = [];
@@ -794,12 +825,13 @@ export class ImageStore implements ImageApi {
       for (const img of this.list()) {
         if (!opts.all && img.repoTags.length > 0) continue;
         if (this.usedBy(img.id)) continue;
+        const mine: RemoveResult = [];
         for (const t of [...img.repoTags, ...img.repoDigests]) {
           this.db.prepare("DELETE FROM image_refs WHERE ref = ?").run(t);
-          out.push({ Untagged: familiarString(t) });
+          mine.push({ Untagged: familiarString(t) });
         }
         const r = this.deleteImage(img.id);
-        out.push(...r.deleted);
+        out.push(...this.removalEvents(img.id, [...mine, ...r.deleted]));
         reclaimed += r.reclaimed;
         progress = true;
       }

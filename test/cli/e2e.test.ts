@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { busyboxRootfsTar, CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 
 void describe("capsa CLI end to end", () => {
   let t: TestRoot;
@@ -116,6 +116,13 @@ void describe("capsa CLI end to end", () => {
     assert.equal(t.capsa(["rm", "-f", "e2e-evt-rmf"]).status, 0);
     const rmf = t.capsa(["events", "--since", since, "--until", (Date.now() / 1000 + 1).toFixed(3), "--filter", "container=e2e-evt-rmf", "--format", "{{.Action}} {{.Actor.Attributes.signal}}{{.Actor.Attributes.exitCode}}"]);
     assert.deepEqual(rmf.stdout.split("\n").filter(Boolean), ["create <no value><no value>", "start <no value><no value>", "kill 9<no value>", "die <no value>137", "destroy <no value><no value>"]);
+    // Image events come from the engine too: tag, untag, delete.
+    const img = t.capsa(["import", busyboxRootfsTar(), "e2e-evt-img:1"]);
+    assert.equal(img.status, 0, img.stderr);
+    assert.equal(t.capsa(["tag", "e2e-evt-img:1", "e2e-evt-img:2"]).status, 0);
+    assert.equal(t.capsa(["rmi", "e2e-evt-img:1", "e2e-evt-img:2"]).status, 0);
+    const images = t.capsa(["events", "--since", since, "--until", (Date.now() / 1000 + 1).toFixed(3), "--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
+    assert.deepEqual(images.stdout.split("\n").filter((l) => l && !l.includes("busybox")), ["import e2e-evt-img:1", "tag e2e-evt-img:2", "untag e2e-evt-img:1", "untag e2e-evt-img:2", "delete <no value>"]);
 
     const { spawn } = await import("node:child_process");
     const follower = spawn(process.execPath, [CLI, "events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"], { env: t.env });

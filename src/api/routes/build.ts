@@ -2,7 +2,6 @@
 // tar (plain or compressed), the output is docker's JSON stream ({"stream"}
 // lines, then {"aux":{"ID"}}), errors arrive in-stream as {"error"}.
 import { Writable } from "node:stream";
-import { familiarString } from "../../image/reference.ts";
 import { invalid } from "../../util/errors.ts";
 import { HttpError, jsonStream, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
@@ -53,7 +52,6 @@ async function build(call: Call): Promise<void> {
     const r = await call.api.engine.build({ ...opts, output });
     // The builder's own output already ends with "Successfully built/tagged".
     write({ aux: { ID: r.id } });
-    for (const t of r.tags) call.api.events.emit("image", "tag", r.id, { name: familiarString(t) });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     write({ errorDetail: { message }, error: message });

@@ -93,17 +93,12 @@ async function tag(call: Call): Promise<void> {
   const t = call.query.str("tag");
   const target = t ? `${repo}:${t}` : repo;
   call.api.engine.images.tag(call.params[0]!, target);
-  call.api.events.emit("image", "tag", call.api.engine.images.inspect(target).id, { name: familiarString(target) });
   call.res!.writeHead(201);
   call.res!.end();
 }
 
 async function remove(call: Call): Promise<void> {
   const out = call.api.engine.images.remove(call.params[0]!, { force: call.query.bool("force"), noPrune: call.query.bool("noprune") });
-  for (const r of out) {
-    if (r.Untagged) call.api.events.emit("image", "untag", r.Untagged, { name: r.Untagged });
-    if (r.Deleted) call.api.events.emit("image", "delete", r.Deleted, {});
-  }
   sendJson(call.res!, 200, out.map((r) => (r.Untagged ? { Untagged: familiarString(r.Untagged) } : r)));
 }
 
@@ -185,7 +180,6 @@ async function create(call: Call): Promise<void> {
     const t = q.str("tag");
     const ref = repo ? (t ? `${repo}:${t}` : repo) : undefined;
     const img = await call.api.engine.images.importRootfs(call.req, { ref, changes: q.all("changes"), message: q.str("message") });
-    call.api.events.emit("image", "import", img.id, ref ? { name: familiarString(ref) } : {});
     const write = jsonStream(call.res!);
     write({ status: img.id });
     call.res!.end();
@@ -206,7 +200,6 @@ async function create(call: Call): Promise<void> {
       const img = await call.api.engine.images.pull(ref, { platform, progress, credentials });
       if (img.repoDigests[0]) write({ status: `Digest: ${img.repoDigests[0].split("@")[1] ?? ""}` });
       write({ status: `Status: Image is up to date for ${familiarString(ref)}` });
-      call.api.events.emit("image", "pull", familiarString(ref), { name: familiarString(ref) });
     }
   } catch (e) {
     streamError(write, e);
@@ -226,7 +219,6 @@ async function push(call: Call): Promise<void> {
     const r = await call.api.engine.images.push(ref, undefined, { progress: (e) => write(progressMessage(e)), credentials });
     write({ status: `${r.tag}: digest: ${r.digest} size: ${r.size}` });
     write({ progressDetail: {}, aux: { Tag: r.tag, Digest: r.digest, Size: r.size } });
-    call.api.events.emit("image", "push", ref, { name: familiarString(ref) });
   } catch (e) {
     streamError(write, e);
   }
