@@ -51,6 +51,8 @@ export interface ExecOptions {
   AttachStdin?: boolean;
   Privileged?: boolean;
   Detach?: boolean;
+  /** The exec's id in events when the caller made (and announced) it already, as the API's exec create does. */
+  ExecId?: string;
 }
 
 export interface CommitOptions {

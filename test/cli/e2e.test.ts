@@ -113,9 +113,10 @@ void describe("capsa CLI end to end", () => {
     assert.equal(t.capsa(["events", "--since", "bogus"]).status, 125);
     // rm -f of a running container: it settles the exit itself (conmon's exit command stands aside) and still tells it.
     assert.equal(t.capsa(["run", "-d", "--name", "e2e-evt-rmf", "busybox", "sleep", "60"]).status, 0);
+    assert.equal(t.capsa(["exec", "e2e-evt-rmf", "sh", "-c", "exit 4"]).status, 4);
     assert.equal(t.capsa(["rm", "-f", "e2e-evt-rmf"]).status, 0);
     const rmf = t.capsa(["events", "--since", since, "--until", (Date.now() / 1000 + 1).toFixed(3), "--filter", "container=e2e-evt-rmf", "--format", "{{.Action}} {{.Actor.Attributes.signal}}{{.Actor.Attributes.exitCode}}"]);
-    assert.deepEqual(rmf.stdout.split("\n").filter(Boolean), ["create <no value><no value>", "start <no value><no value>", "kill 9<no value>", "die <no value>137", "destroy <no value><no value>"]);
+    assert.deepEqual(rmf.stdout.split("\n").filter(Boolean), ["create <no value><no value>", "start <no value><no value>", "exec_create: sh -c exit 4 <no value><no value>", "exec_start: sh -c exit 4 <no value><no value>", "exec_die <no value>4", "kill 9<no value>", "die <no value>137", "destroy <no value><no value>"]);
     // Image events come from the engine too: tag, untag, delete.
     const img = t.capsa(["import", busyboxRootfsTar(), "e2e-evt-img:1"]);
     assert.equal(img.status, 0, img.stderr);

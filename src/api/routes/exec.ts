@@ -36,9 +36,9 @@ async function create(call: Call): Promise<void> {
 /** Runs the exec; errors (command not found, …) become stderr text and docker's 126/127 exit codes. */
 async function run(call: Call, rec: ExecRecord, streams: AttachStreams | undefined, detach: boolean): Promise<void> {
   rec.running = true;
-  call.api.events.emit("container", `exec_start: ${rec.opts.Cmd.join(" ")}`, rec.containerId, { execID: rec.id });
   try {
-    const r = await call.api.engine.containers.exec(rec.containerId, { ...rec.opts, Detach: detach }, streams);
+    // The engine records exec_start and exec_die under this exec's id.
+    const r = await call.api.engine.containers.exec(rec.containerId, { ...rec.opts, Detach: detach, ExecId: rec.id }, streams);
     rec.exitCode = r.exitCode;
   } catch (e) {
     rec.exitCode = e instanceof CapsaError && e.exitCode !== 125 ? e.exitCode : 126;
@@ -47,7 +47,6 @@ async function run(call: Call, rec: ExecRecord, streams: AttachStreams | undefin
   } finally {
     rec.running = false;
     rec.resize = undefined;
-    call.api.events.emit("container", "exec_die", rec.containerId, { execID: rec.id, exitCode: String(rec.exitCode) });
   }
 }
 

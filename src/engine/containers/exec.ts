@@ -11,8 +11,8 @@ import type { OciProcess, RuntimeSpec } from "../../runtime/oci.ts";
 import { resolveUser } from "../../runtime/user.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath, execUnderMonitor } from "../../monitor/conmon.ts";
-import { conflict, invalid } from "../../util/errors.ts";
-import { type Ctx, containerDir, persistDir } from "./context.ts";
+import { CapsaError, conflict, invalid } from "../../util/errors.ts";
+import { type Ctx, containerDir, containerEvent, persistDir } from "./context.ts";
 import { reconcile } from "./lifecycle.ts";
 import { runtimeFor } from "./runtime.ts";
 
@@ -54,6 +54,12 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
   fs.writeFileSync(specPath, JSON.stringify(proc));
   const runtime = await runtimeFor(ctx, c);
   const attach = !!streams && !opts.Detach;
+  // docker's exec events; exec_create only when the caller did not announce it at its own create.
+  const eventId = opts.ExecId ?? execId;
+  const what = opts.Cmd.join(" ");
+  if (!opts.ExecId) containerEvent(ctx, c, `exec_create: ${what}`, { execID: eventId });
+  containerEvent(ctx, c, `exec_start: ${what}`, { execID: eventId });
+  let exitCode: number | undefined;
   try {
     const handle = await execUnderMonitor({
       containerId: c.id,
@@ -76,10 +82,15 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
       attachment = await attachSocket(attachSocketPath(ctx.paths.sockets, execId.slice(0, 12)), opts.AttachStdin ? streams : { ...streams, stdin: undefined }, { tty, ctlPath: ctlFifoPath(execDir) });
       handle.release();
     }
-    const exitCode = await handle.exit;
+    exitCode = await handle.exit;
     await attachment?.done;
     return { exitCode };
+  } catch (e) {
+    // As the API reports it: a missing command 127, one that cannot run 126.
+    exitCode = e instanceof CapsaError && e.exitCode !== 125 ? e.exitCode : 126;
+    throw e;
   } finally {
+    containerEvent(ctx, c, "exec_die", { execID: eventId, exitCode: String(exitCode ?? 126) });
     if (!opts.Detach) fs.rmSync(execDir, { recursive: true, force: true });
   }
 }
