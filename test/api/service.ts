@@ -23,12 +23,13 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Service> {
-  const t = makeTestRoot(label);
+/** `reuse`: serve an existing state root again (a service restart); its stop() still removes it. */
+export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = {}, reuse?: TestRoot): Promise<Service> {
+  const t = reuse ?? makeTestRoot(label);
   Object.assign(t.env, extraEnv);
   const socket = path.join(t.root, "capsa.sock");
   const dockerConfig = path.join(t.root, "docker-config");
-  fs.mkdirSync(dockerConfig);
+  fs.mkdirSync(dockerConfig, { recursive: true });
   let stderr = "";
   const child: ChildProcess = spawn(process.execPath, [CLI, "system", "service", "--host", `unix://${socket}`, "--debug"], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));

@@ -111,8 +111,66 @@ function nextStart(api: ApiContext, id: string, startedAt: string, closed: () =>
 
 // ---- create / start / stop / lifecycle -------------------------------------------------
 
+type Kind = "string" | "bool" | "number" | "object" | "strings" | "strslice" | "array";
+const GO_TYPE: Record<Kind, string> = { string: "string", bool: "bool", number: "int64", object: "map", strings: "[]string", strslice: "strslice.StrSlice", array: "[]" };
+/** The create body's fields that clients fill most, with the JSON type dockerd's decoder demands. */
+const CONFIG_FIELDS: Record<string, Kind> = {
+  Image: "string", User: "string", WorkingDir: "string", Hostname: "string", Domainname: "string", StopSignal: "string", MacAddress: "string",
+  Tty: "bool", OpenStdin: "bool", StdinOnce: "bool", AttachStdin: "bool", AttachStdout: "bool", AttachStderr: "bool", NetworkDisabled: "bool",
+  Env: "strings", OnBuild: "strings", Cmd: "strslice", Entrypoint: "strslice", Shell: "strslice",
+  Labels: "object", ExposedPorts: "object", Volumes: "object", Healthcheck: "object", HostConfig: "object", NetworkingConfig: "object", StopTimeout: "number",
+};
+const HOST_CONFIG_FIELDS: Record<string, Kind> = {
+  Binds: "strings", NetworkMode: "string", PortBindings: "object", RestartPolicy: "object", AutoRemove: "bool", Privileged: "bool", PublishAllPorts: "bool",
+  ReadonlyRootfs: "bool", Init: "bool", Memory: "number", MemorySwap: "number", NanoCpus: "number", CpuShares: "number", PidsLimit: "number", ShmSize: "number",
+  CapAdd: "strings", CapDrop: "strings", Dns: "strings", DnsSearch: "strings", DnsOptions: "strings", ExtraHosts: "strings", SecurityOpt: "strings", GroupAdd: "strings",
+  Mounts: "array", Ulimits: "array", Devices: "array", Tmpfs: "object", LogConfig: "object", Sysctls: "object", Isolation: "string", Runtime: "string",
+};
+
+function jsonKind(v: unknown): string {
+  return Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "boolean" ? "bool" : typeof v;
+}
+
+function fits(v: unknown, k: Kind): boolean {
+  switch (k) {
+    case "string":
+      return typeof v === "string";
+    case "bool":
+      return typeof v === "boolean";
+    case "number":
+      return typeof v === "number";
+    case "object":
+      return typeof v === "object" && !Array.isArray(v);
+    case "array":
+      return Array.isArray(v);
+    case "strings":
+      return Array.isArray(v) && v.every((x) => typeof x === "string");
+    case "strslice":
+      return typeof v === "string" || (Array.isArray(v) && v.every((x) => typeof x === "string"));
+  }
+}
+
+/**
+ * dockerd decodes the body into typed Go structs, so a wrong JSON type is a
+ * 400 before anything exists; a string where a command list goes is one
+ * element, as its StrSlice reads it. Unknown fields are ignored, as there.
+ */
+function checkCreateBody(body: Record<string, unknown>): void {
+  const check = (obj: Record<string, unknown>, fields: Record<string, Kind>, struct: string): void => {
+    for (const [key, kind] of Object.entries(fields)) {
+      const v = obj[key];
+      if (v === undefined || v === null) continue;
+      if (!fits(v, kind)) throw invalid(`json: cannot unmarshal ${jsonKind(v)} into Go struct field ${struct}.${key} of type ${GO_TYPE[kind]}`);
+      if (kind === "strslice" && typeof v === "string" && v !== "") obj[key] = [v];
+    }
+  };
+  check(body, CONFIG_FIELDS, "Config");
+  if (body.HostConfig) check(body.HostConfig as Record<string, unknown>, HOST_CONFIG_FIELDS, "HostConfig");
+}
+
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
+  checkCreateBody(body);
   const { HostConfig: hc, NetworkingConfig: nc, ...config } = body as Record<string, unknown> & { HostConfig?: HostConfig; NetworkingConfig?: CreateContainerOptions["networkingConfig"] };
   if (typeof config.Image !== "string" || !config.Image) throw invalid("config cannot be empty in order to create a container");
   const name = call.query.str("name") || undefined;
