@@ -23,7 +23,7 @@ export const verbs: VerbTable = {
       const stopOpts: { timeout?: number; signal?: string } = {};
       if (timeout !== undefined) stopOpts.timeout = timeout;
       if (o.signal !== undefined) stopOpts.signal = o.signal;
-      return eachTarget(ctx, args, (n) => engine.containers.stop(n, stopOpts));
+      return eachTarget(ctx, args, (n) => engine.containers.stop(n, stopOpts), true, true);
     },
   },
 
@@ -33,7 +33,7 @@ export const verbs: VerbTable = {
     async run(ctx, opts, args) {
       const o = opts as { signal?: string };
       const engine = await ctx.engine();
-      return eachTarget(ctx, args, (n) => engine.containers.kill(n, o.signal));
+      return eachTarget(ctx, args, (n) => engine.containers.kill(n, o.signal), true, true);
     },
   },
 
@@ -48,7 +48,7 @@ export const verbs: VerbTable = {
       const cmd = verbs.restart?.command(ctx.verb);
       const timeout = cmd ? intFlag(cmd, ctx.verb, "time", o.time) : undefined;
       const engine = await ctx.engine();
-      return eachTarget(ctx, args, (n) => engine.containers.restart(n, timeout !== undefined ? { timeout } : {}));
+      return eachTarget(ctx, args, (n) => engine.containers.restart(n, timeout !== undefined ? { timeout } : {}), true, true);
     },
   },
 
@@ -57,7 +57,7 @@ export const verbs: VerbTable = {
     args: [1, Infinity],
     async run(ctx, _opts, args) {
       const engine = await ctx.engine();
-      return eachTarget(ctx, args, (n) => engine.containers.pause(n));
+      return eachTarget(ctx, args, (n) => engine.containers.pause(n), true, true);
     },
   },
 
@@ -66,7 +66,7 @@ export const verbs: VerbTable = {
     args: [1, Infinity],
     async run(ctx, _opts, args) {
       const engine = await ctx.engine();
-      return eachTarget(ctx, args, (n) => engine.containers.unpause(n));
+      return eachTarget(ctx, args, (n) => engine.containers.unpause(n), true, true);
     },
   },
 
@@ -98,7 +98,7 @@ export const verbs: VerbTable = {
       const o = opts as { force?: boolean; volumes?: boolean; link?: boolean };
       if (o.link) throw new UsageError(ctx.verb, "links are not supported", 1);
       const engine = await ctx.engine();
-      return eachTarget(ctx, args, (n) => engine.containers.remove(n, { force: !!o.force, volumes: !!o.volumes }));
+      return eachTarget(ctx, args, (n) => engine.containers.remove(n, { force: !!o.force, volumes: !!o.volumes }), true, true);
     },
   },
 

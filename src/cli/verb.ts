@@ -42,21 +42,31 @@ export function errorLine(e: unknown): string {
 
 /**
  * Applies fn to each name, printing the name on success (docker's stop/kill/rm/…)
- * and the error on failure; exit code 1 when any failed.
+ * and the error on failure; exit code 1 when any failed. `parallel`: all at
+ * once, as docker's container verbs do (`stop a b c` takes the longest one's
+ * time, not the sum), still reported in the order given.
  */
-export async function eachTarget(ctx: CliContext, names: string[], fn: (name: string) => Promise<unknown>, print = true): Promise<number> {
+export async function eachTarget(ctx: CliContext, names: string[], fn: (name: string) => Promise<unknown>, print = true, parallel = false): Promise<number> {
+  const outcomes = parallel ? names.map((n) => settle(fn(n))) : [];
   let code = 0;
-  for (const n of names) {
-    try {
-      await fn(n);
+  for (const [i, n] of names.entries()) {
+    const r = parallel ? await outcomes[i]! : await settle(fn(n));
+    if (r.ok) {
       if (print) ctx.out(n + "\n");
-    } catch (e) {
-      if (!(e instanceof CapsaError) && !(e instanceof Error)) throw e;
-      ctx.err(errorLine(e));
-      code = 1;
+      continue;
     }
+    if (!(r.error instanceof CapsaError) && !(r.error instanceof Error)) throw r.error;
+    ctx.err(errorLine(r.error));
+    code = 1;
   }
   return code;
+}
+
+function settle(p: Promise<unknown>): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  return p.then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 /** Reads docker's "[y/N]" answer from stdin; anything but y/yes is no. */
