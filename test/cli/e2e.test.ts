@@ -94,6 +94,18 @@ void describe("capsa CLI end to end", () => {
     assert.equal(t.capsa(["rm", name]).status, 0);
   });
 
+  void it("stop and rm of several containers: all at once, reported in the order given, a missing one fails alone", () => {
+    for (const n of ["e2e-many-1", "e2e-many-2", "e2e-many-3"]) assert.equal(t.capsa(["run", "-d", "--name", n, "busybox", "sleep", "60"]).status, 0);
+    const stop = t.capsa(["stop", "-t", "0", "e2e-many-3", "e2e-many-1", "e2e-many-2"]);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.equal(stop.stdout, "e2e-many-3\ne2e-many-1\ne2e-many-2\n");
+    const rm = t.capsa(["rm", "e2e-many-2", "e2e-no-such", "e2e-many-1", "e2e-many-3"]);
+    assert.equal(rm.status, 1);
+    assert.equal(rm.stdout, "e2e-many-2\ne2e-many-1\ne2e-many-3\n");
+    assert.equal(rm.stderr, "capsa: No such container: e2e-no-such\n");
+    assert.equal(t.capsa(["ps", "-aq", "--filter", "name=e2e-many"]).stdout, "");
+  });
+
   void it("events: replays with --since/--until, filters, formats, and follows live events from other commands", async () => {
     const since = (Date.now() / 1000 - 1).toFixed(3);
     assert.equal(t.capsa(["run", "--rm", "--name", "e2e-evt", "--label", "team=a", "busybox", "sh", "-c", "exit 2"]).status, 2);
