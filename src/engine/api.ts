@@ -109,7 +109,8 @@ export interface VolumeApi {
 export interface ContainerApi {
   create(opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }>;
   /** With `attach`, the streams are connected before the process runs, so no output is lost; resolves when output ends. */
-  start(idOrName: string, opts?: { attach?: AttachStreams; onStarted?: () => void }): Promise<void>;
+  /** `exitWatched`: the caller (a long-lived process) waits for the exit and records it; conmon's exit command stands aside while it lives. */
+  start(idOrName: string, opts?: { attach?: AttachStreams; onStarted?: () => void; exitWatched?: boolean }): Promise<void>;
   /**
    * Creates, starts and (unless detached) attaches; resolves with the workload's
    * exit code, or undefined when detached. Removes the container afterwards with AutoRemove.

@@ -4,6 +4,7 @@
 import { PassThrough } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { AttachStreams, PathStat } from "../../engine/api.ts";
+import { pollDelay } from "../../engine/containers/wait.ts";
 import type { ContainerConfig, CreateContainerOptions, HostConfig } from "../../engine/types.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { attachStreams, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
@@ -211,7 +212,7 @@ async function start(call: Call): Promise<void> {
     const probe = new PassThrough();
     const attached = new Promise<void>((resolve) => probe.on("newListener", (ev) => ev === "data" && resolve()));
     first.streams.stdin?.pipe(probe);
-    const p = api.engine.containers.start(before.Id, { attach: { ...first.streams, stdin: probe } });
+    const p = api.engine.containers.start(before.Id, { attach: { ...first.streams, stdin: probe }, exitWatched: true });
     // A failed start is reported by this request; the attach stream just ends.
     p.then(
       () => first.finish(),
@@ -224,7 +225,7 @@ async function start(call: Call): Promise<void> {
     // The exit is watched without reconciling reads in between, so its code survives --rm.
     void watchExit(api, before.Id, attrs, "next-exit").catch(() => undefined);
   } else {
-    await api.engine.containers.start(before.Id).catch(async (e: unknown) => {
+    await api.engine.containers.start(before.Id, { exitWatched: true }).catch(async (e: unknown) => {
       await removeAfterFailedStart(api, before.Id, before.HostConfig.AutoRemove);
       throw e;
     });
@@ -266,7 +267,7 @@ async function restart(call: Call): Promise<void> {
   if (c.State.Running) await api.engine.containers.stop(c.Id, { timeout: call.query.int("t") });
   await exitRecorded(api, c.Id);
   const { attrs } = await containerAttrs(api, c.Id);
-  await api.engine.containers.start(c.Id);
+  await api.engine.containers.start(c.Id, { exitWatched: true });
   void watchExit(api, c.Id, attrs).catch(() => undefined);
   api.engine.events.record("container", "restart", c.Id, attrs);
   sendEmpty(res(call), 204);
@@ -324,7 +325,7 @@ async function wait(call: Call): Promise<void> {
     r.flushHeaders();
     const StatusCode = await watching.catch(() => recentExit(api, call.params[0]!) ?? 0);
     if (condition === "removed") {
-      while (!r.destroyed && (await api.engine.containers.inspect(call.params[0]!).then(() => true, () => false))) await delay(100);
+      for (let i = 0; !r.destroyed && (await api.engine.containers.inspect(call.params[0]!).then(() => true, () => false)); i++) await delay(pollDelay(i));
     }
     r.end(JSON.stringify({ StatusCode }) + "\n");
     return;
@@ -351,10 +352,10 @@ async function wait(call: Call): Promise<void> {
       if (await nextStart(api, c.Id, c.State.StartedAt, () => closed)) code = await (watcherOf(api, c.Id) ?? watchExit(api, c.Id, attrs));
     }
     if (condition === "removed") {
-      while (!closed) {
+      for (let i = 0; !closed; i++) {
         const cur = await api.engine.containers.inspect(c.Id).catch(() => undefined);
         if (!cur) break;
-        await delay(100);
+        await delay(pollDelay(i));
       }
     }
   } catch (e) {

@@ -63,6 +63,7 @@ export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRec
     return true;
   });
   const c = ctx.store.get(id);
+  trace(claimed ? "exit claimed" : "exit already recorded");
   if (claimed) {
     if (oom) containerEvent(ctx, c, "oom");
     containerEvent(ctx, c, "die", { exitCode: String(exitCode) });

@@ -24,22 +24,25 @@ export function capsaCliPath(): string {
 
 /**
  * The state root travels in the environment conmon passes on (see monitorEnv).
- * A small sh guard runs first: when the verb that ended the container (stop,
- * rm -f, kill -9) settles the exit itself, it leaves a marker and no Node
- * process starts at all (20 of them at once cost seconds of CPU).
+ * A small sh guard runs first: when a live process has said it will record
+ * this exit itself (a stop, rm -f or kill -9 in progress; the API service,
+ * which watches every container it starts), no Node process starts at all —
+ * 20 of them at once cost seconds of CPU. If that process is gone, the exit
+ * command runs as usual.
  */
 export function exitCommandFor(ctx: Ctx, id: string): string[] {
-  return ["/bin/sh", "-c", 'test -e "$1" && exit 0; shift; exec "$@"', "capsa-exit", settledMarker(ctx, id), process.execPath, capsaCliPath(), "container", "cleanup", id];
+  const guard = 'read -r p 2>/dev/null < "$1" && kill -0 "$p" 2>/dev/null && exit 0; shift; exec "$@"';
+  return ["/bin/sh", "-c", guard, "capsa-exit", settledMarker(ctx, id), process.execPath, capsaCliPath(), "container", "cleanup", id];
 }
 
-/** "The caller records this exit": written before the signal by verbs that wait for the exit and process it themselves. */
+/** "Process <pid> records this exit": the marker the exit command's guard reads. */
 export function settledMarker(ctx: Ctx, id: string): string {
   return path.join(persistDir(ctx, id), "settled-by-caller");
 }
 
 export function markSettledByCaller(ctx: Ctx, id: string): void {
   try {
-    fs.writeFileSync(settledMarker(ctx, id), "");
+    fs.writeFileSync(settledMarker(ctx, id), `${process.pid}\n`);
   } catch {
     /* no run dir (not running): nothing to skip */
   }

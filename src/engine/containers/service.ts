@@ -19,7 +19,7 @@ import { runContainer, waitExitCode } from "./run.ts";
 import { removedExitCode } from "./cleanup.ts";
 import { startContainer } from "./start.ts";
 import { runHealthcheck } from "./health.ts";
-import { exitFileExists, sleep, waitForExitFile } from "./wait.ts";
+import { exitFileExists, pollDelay, sleep, waitForExitFile } from "./wait.ts";
 
 /** cp, diff, export and commit need the tar code: loaded on first use, never by `run`. */
 const fileVerbs = (): Promise<typeof FileVerbs> => import("./files.ts");
@@ -36,10 +36,10 @@ export class Containers implements ContainerApi {
     return createContainer(this.ctx, opts);
   }
 
-  async start(idOrName: string, opts: { attach?: AttachStreams; onStarted?: () => void } = {}): Promise<void> {
+  async start(idOrName: string, opts: { attach?: AttachStreams; onStarted?: () => void; exitWatched?: boolean } = {}): Promise<void> {
     const c = await this.current(idOrName);
     if (c.state.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
-    const attachment = await startContainer(this.ctx, c, { exitCommand: true, attach: opts.attach, onStarted: opts.onStarted });
+    const attachment = await startContainer(this.ctx, c, { exitCommand: true, attach: opts.attach, onStarted: opts.onStarted, exitWatched: opts.exitWatched });
     await attachment?.done;
   }
 
@@ -60,16 +60,16 @@ export class Containers implements ContainerApi {
       // Wait for a start, then for its end. A short-lived run can start and
       // exit between two looks (a reconciling read records the exit), so a new
       // StartedAt counts as the start, and a removal (--rm) reports its code.
-      for (;;) {
+      for (let i = 0; ; i++) {
         const cur = this.ctx.store.find(c.id);
         if (!cur) return { StatusCode: removedExitCode(this.ctx, c.id) ?? c.state.ExitCode };
         if (cur.state.Running || cur.state.StartedAt !== c.state.StartedAt) break;
-        await sleep(100);
+        await sleep(pollDelay(i));
       }
     }
     if (condition === "removed") {
       const code = await waitExitCode(this.ctx, c.id);
-      while (this.ctx.store.find(c.id)) await sleep(100);
+      for (let i = 0; this.ctx.store.find(c.id); i++) await sleep(pollDelay(i));
       return { StatusCode: code };
     }
     return { StatusCode: await waitExitCode(this.ctx, c.id) };

@@ -12,7 +12,7 @@ import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
 import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
 import { releaseResources, waitForRelease } from "./cleanup.ts";
-import { exitCommandFor, monitorEnv, settledMarker } from "./exit-command.ts";
+import { exitCommandFor, markSettledByCaller, monitorEnv, settledMarker } from "./exit-command.ts";
 import { runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
 import { isolationOf } from "../../isolation/level.ts";
@@ -25,6 +25,8 @@ export interface StartOptions {
   exitCommand: boolean;
   /** Called once the workload runs (before its output has ended, with attach). */
   onStarted?: () => void;
+  /** This (long-lived) process waits for the exit and records it: the exit command stands aside while it lives. */
+  exitWatched?: boolean;
 }
 
 export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOptions): Promise<Attachment | undefined> {
@@ -37,6 +39,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   fs.rmSync(exitFile(ctx, c.id), { force: true });
   for (const f of ["exit", "oom"]) fs.rmSync(path.join(persistDir(ctx, c.id), f), { force: true });
   fs.rmSync(settledMarker(ctx, c.id), { force: true });
+  if (opts.exitWatched) markSettledByCaller(ctx, c.id);
 
   let attachment: Attachment | undefined;
   try {
