@@ -3,7 +3,7 @@
 import { matchesEvent, parseEventTime, type EngineEvent } from "../engine/events.ts";
 import { errorMessage } from "../util/errors.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
-import { renderTemplate, TemplateError } from "./template.ts";
+import { formatted } from "./system.ts";
 import { parseFilters, type CliContext, type VerbTable } from "./verb.ts";
 
 interface EventsOpts {
@@ -28,14 +28,7 @@ export function eventLine(e: EngineEvent): string {
 function printer(ctx: CliContext, format: string | undefined): (e: EngineEvent) => void {
   if (format === undefined || format === "") return (e) => ctx.out(eventLine(e) + "\n");
   const template = format === "json" ? "{{json .}}" : format;
-  return (e) => {
-    try {
-      ctx.out(renderTemplate(template, e) + "\n");
-    } catch (err) {
-      if (err instanceof TemplateError) throw new UsageError(ctx.verb, `template parsing error: ${err.message}`, 1);
-      throw err;
-    }
-  };
+  return (e) => formatted(ctx, template, e);
 }
 
 export const verbs: VerbTable = {

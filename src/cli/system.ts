@@ -11,7 +11,8 @@ type Rec = Record<string, unknown>;
 const scalar = (v: unknown): string =>
   typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" || typeof v === "bigint" ? String(v) : v === undefined || v === null ? "" : JSON.stringify(v);
 
-function formatted(ctx: CliContext, format: string, data: unknown): void {
+/** One value through a --format template, a line on stdout; a bad template is a usage error (exit 1). */
+export function formatted(ctx: CliContext, format: string, data: unknown): void {
   try {
     ctx.out(renderTemplate(format.replace(/\\t/g, "\t").replace(/\\n/g, "\n"), data) + "\n");
   } catch (e) {
