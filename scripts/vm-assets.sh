@@ -12,10 +12,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEST=${CAPSA_VM_ASSETS:-/var/cache/capsa/vm}
-# What the guest needs; their dependencies are added from the kernel's modules.dep,
-# and whatever the kernel has built in is left out (Debian's cloud kernel builds in
-# ext4 with jbd2, mbcache, crc16 and crc32c, and af_packet).
-WANTED=(virtio_mmio virtio_blk virtio_console virtio_net fuse virtiofs ext4 af_packet)
+# What the guest needs, in load order; their dependencies are added from the kernel's
+# modules.dep, and whatever the kernel has built in is left out (Debian's cloud kernel
+# builds in ext4 with jbd2, mbcache, crc16 and crc32c, and af_packet). virtio_console
+# goes before virtio_blk: its ports appear in the background (each takes a few
+# round trips to QEMU), while the disk's driver loads and the agent mounts the root.
+WANTED=(virtio_mmio virtio_console virtio_blk virtio_net virtiofs ext4 af_packet)
 
 log() { printf '[vm-assets] %s\n' "$*"; }
 die() { printf '[vm-assets] error: %s\n' "$*" >&2; exit 1; }
@@ -101,25 +103,50 @@ done
 mknod -m 0600 "$ir/dev/console" c 5 1
 
 # Modules, each with its dependencies first; guest/init loads /lib/modules/load-order.
-modprobe -d "$work/pkg" -S "$release" --show-depends -a "${WANTED[@]}" >"$work/deps" ||
-  die "resolving modules in $kpkg: modprobe --show-depends failed"
+# A line is a module, then the virtio device ids (as sysfs shows them: 0x0002)
+# it is needed for, if any: guest/init loads such a module only when the VM
+# has one of those devices (no NIC: no virtio_net; no shares: no fuse,
+# virtiofs). Modules needed whatever the devices (the virtio bus and its
+# mmio transport, which finds the devices) come first.
+declare -A need_ids=() always=()
 order=()
-while read -r kind f _; do
-  [[ $kind == insmod ]] || continue # "builtin NAME": nothing to load
-  m=$(basename "$f")
-  m=${m%%.ko*}
-  [[ " ${order[*]} " == *" $m "* ]] && continue
-  case $f in
-    *.ko) cp "$f" "$ir/lib/modules/$m.ko" ;;
-    *.ko.xz) xz -dc "$f" >"$ir/lib/modules/$m.ko" ;;
-    *.ko.zst) zstd -qdc "$f" >"$ir/lib/modules/$m.ko" ;;
-    *.ko.gz) gzip -dc "$f" >"$ir/lib/modules/$m.ko" ;;
-    *) die "unexpected module file $f" ;;
-  esac
-  order+=("$m")
-done <"$work/deps"
+for w in "${WANTED[@]}"; do
+  deps=$(modprobe -d "$work/pkg" -S "$release" --show-depends "$w") ||
+    die "resolving modules in $kpkg: modprobe --show-depends $w failed"
+  chain=()
+  while read -r kind f _; do
+    [[ $kind == insmod ]] || continue # "builtin NAME": nothing to load
+    m=$(basename "$f")
+    m=${m%%.ko*}
+    chain+=("$m")
+    [[ " ${order[*]} " == *" $m "* ]] && continue
+    case $f in
+      *.ko) cp "$f" "$ir/lib/modules/$m.ko" ;;
+      *.ko.xz) xz -dc "$f" >"$ir/lib/modules/$m.ko" ;;
+      *.ko.zst) zstd -qdc "$f" >"$ir/lib/modules/$m.ko" ;;
+      *.ko.gz) gzip -dc "$f" >"$ir/lib/modules/$m.ko" ;;
+      *) die "unexpected module file $f" ;;
+    esac
+    order+=("$m")
+  done <<<"$deps"
+  ((${#chain[@]})) || continue
+  # the device ids of the wanted module's own aliases (virtio:d0000001Av*: virtio-fs, 0x001a)
+  ids=$(modinfo -F alias "$ir/lib/modules/${chain[-1]}.ko" | sed -n 's/^virtio:d\([0-9A-Fa-f]\{8\}\)v.*/\1/p' |
+    while read -r h; do printf '0x%04x ' $((16#$h)); done)
+  for m in "${chain[@]}"; do
+    if [[ -z $ids ]]; then always[$m]=1; else need_ids[$m]="${need_ids[$m]:-}$ids"; fi
+  done
+done
 ((${#order[@]})) || die "no modules resolved from $kpkg"
-printf '%s\n' "${order[@]}" >"$ir/lib/modules/load-order"
+{
+  for m in "${order[@]}"; do
+    if [[ -n ${always[$m]:-} ]]; then echo "$m"; fi
+  done
+  for m in "${order[@]}"; do
+    if [[ -z ${always[$m]:-} ]]; then echo "$m $(tr ' ' '\n' <<<"${need_ids[$m]}" | sort -u | xargs)"; fi
+  done
+} >"$ir/lib/modules/load-order"
+mapfile -t order < <(cut -d' ' -f1 "$ir/lib/modules/load-order")
 
 install -m 0755 guest/init "$ir/init"
 gcc -static -O2 -s -Wall -o "$ir/sbin/capsa-agent" guest/agent.c || die "building the guest agent from guest/agent.c failed (gcc, libc6-dev)"

@@ -73,8 +73,17 @@ void describe("VM boot assets and the accelerator probe", { timeout: 10 * 60_000
     assert.equal(files.get("init")!.data.toString(), fs.readFileSync(path.join(REPO, "guest", "init"), "utf8"), "/init is guest/init (if not: the assets are stale, run scripts/setup.sh)");
     assert.ok(files.get("sbin/capsa-agent")!.mode & 0o111, "the agent is executable");
     assert.equal((files.get("dev/console")!.mode & 0o170000), 0o020000, "/dev/console is a character device, for PID 1's stdio");
-    const order = files.get("lib/modules/load-order")!.data.toString().trim().split("\n");
+    const lines = files.get("lib/modules/load-order")!.data.toString().trim().split("\n").map((l) => l.split(" "));
+    const order = lines.map(([mod]) => mod!);
     assert.deepEqual(order, m.modules);
+    // a driver is loaded only for a device the VM has: its line names the virtio device ids; the bus and transport come first, for every VM
+    const ids = new Map(lines.map(([mod, ...rest]) => [mod!, rest.join(" ")]));
+    assert.deepEqual(order.slice(0, 3), ["virtio_ring", "virtio", "virtio_mmio"]);
+    for (const mod of ["virtio_ring", "virtio", "virtio_mmio"]) assert.equal(ids.get(mod), "", `${mod} is loaded whatever the devices`);
+    assert.equal(ids.get("virtio_blk"), "0x0002");
+    assert.equal(ids.get("virtio_console"), "0x0003");
+    for (const mod of ["failover", "net_failover", "virtio_net"]) assert.equal(ids.get(mod), "0x0001", `${mod} only with a NIC`);
+    for (const mod of ["fuse", "virtiofs"]) assert.equal(ids.get(mod), "0x001a", `${mod} only with virtio-fs shares`);
     for (const mod of order) assert.ok(files.has(`lib/modules/${mod}.ko`), `${mod}.ko in the initramfs`);
     // dependencies before what needs them; ext4 and af_packet are built into the cloud kernel
     const at = (x: string): number => order.indexOf(x);

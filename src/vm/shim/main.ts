@@ -20,23 +20,14 @@ import { fileURLToPath } from "node:url";
 import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { pidAlive } from "../../util/process.ts";
 import { parseSignal } from "../../engine/containers/signals.ts";
-import { connectWhenReady, encodeFrame, FrameReader, parseAck } from "./frames.ts";
-import { encodeProcess, planMounts } from "./guest-spec.ts";
+import { connectWhenReady, encodeFrame } from "./frames.ts";
+import { planMounts } from "./guest-spec.ts";
 import { runFiles, vmRunDir, wrapperScript, type VmLaunch } from "./qemu.ts";
+import { deleteVm, killQuietly, ociState, qemuPid, readState, statePath, statusOf, writeState, type VmState } from "./state.ts";
 import { withConsole } from "./console.ts";
+import { startVm } from "./start.ts";
 import { cgroupManager } from "../../cgroups/index.ts";
-import { vmBootTimeoutSeconds } from "../boot-timeout.ts";
 import { prepareNetwork } from "./network.ts";
-
-interface VmState {
-  id: string;
-  bundle: string;
-  pid: number;
-  runDir: string;
-  created: string;
-  started: boolean;
-  paused: boolean;
-}
 
 class UsageError extends Error {}
 
@@ -63,50 +54,11 @@ function parseFlags(argv: string[], withValue: Set<string>): { flags: Map<string
 
 const str = (v: string | true | undefined): string | undefined => (typeof v === "string" ? v : undefined);
 
-/** <root>/<id>/, as runc lays out its state: the engine looks for that directory to know a runtime holds the container. */
-function statePath(root: string, id: string): string {
-  return path.join(root, id, "vm-state.json");
-}
-
-function readState(root: string, id: string): VmState | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(statePath(root, id), "utf8")) as VmState;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeState(root: string, s: VmState): void {
-  const p = statePath(root, s.id);
-  fs.mkdirSync(path.dirname(p), { recursive: true });
-  fs.writeFileSync(`${p}.tmp`, JSON.stringify(s));
-  fs.renameSync(`${p}.tmp`, p);
-}
-
 function mustState(root: string, id: string | undefined): VmState {
   if (!id) throw new UsageError("container id missing");
   const s = readState(root, id);
   if (!s) fail(`container "${id}" does not exist`);
   return s;
-}
-
-function statusOf(s: VmState): "created" | "running" | "paused" | "stopped" {
-  if (!pidAlive(s.pid)) return "stopped";
-  if (s.paused) return "paused";
-  return s.started ? "running" : "created";
-}
-
-function ociState(s: VmState): Record<string, unknown> {
-  const status = statusOf(s);
-  return { ociVersion: "1.0.2", id: s.id, pid: status === "stopped" ? 0 : s.pid, status, bundle: s.bundle, created: s.created, annotations: { "capsa.isolation": "vm" } };
-}
-
-function qemuPid(s: VmState): number {
-  try {
-    return Number(fs.readFileSync(runFiles(s.runDir).qemuPid, "utf8").trim()) || 0;
-  } catch {
-    return 0;
-  }
 }
 
 function readSpec(bundle: string): RuntimeSpec {
@@ -162,72 +114,13 @@ function spawnDetached(cmd: string[]): number {
   return child.pid;
 }
 
-/** Sends one request on a channel and waits for the agent's 'A' answer. */
-async function request(socketPath: string, frame: Buffer, deadline: number, alive: () => boolean): Promise<ReturnType<typeof parseAck>> {
-  const sock = await connectWhenReady(socketPath, deadline, alive);
-  try {
-    sock.write(frame);
-    const reader = new FrameReader();
-    return await new Promise((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (Date.now() > deadline) reject(new Error("timeout"));
-        else if (!alive()) reject(new Error("the VM exited"));
-      }, 100);
-      sock.on("data", (chunk: Buffer) => {
-        for (const f of reader.push(chunk)) {
-          if (f.type === "A") {
-            clearInterval(timer);
-            resolve(parseAck(f.payload));
-          }
-        }
-      });
-      sock.once("close", () => {
-        clearInterval(timer);
-        reject(new Error("the VM closed its control channel"));
-      });
-    });
-  } finally {
-    sock.destroy();
-  }
-}
-
-function tail(file: string, lines = 5): string {
-  try {
-    return fs.readFileSync(file, "utf8").trim().split("\n").slice(-lines).join(" | ");
-  } catch {
-    return "";
-  }
-}
-
 async function start(root: string, argv: string[]): Promise<void> {
-  const s = mustState(root, parseFlags(argv, new Set()).rest[0]);
-  if (s.started) fail(`container "${s.id}" is already started`);
-  if (!pidAlive(s.pid)) fail(`container "${s.id}" is stopped: ${tail(runFiles(s.runDir).qemuLog) || "the VM exited"}`);
-  const spec = readSpec(s.bundle);
-  const timeout = vmBootTimeoutSeconds() * 1000;
-  const payload = encodeProcess(spec.process, { hostname: spec.hostname, pidsLimit: spec.linux.resources?.pids?.limit }, planMounts(spec));
-  let ack;
+  const id = parseFlags(argv, new Set()).rest[0];
+  if (!id) throw new UsageError("container id missing");
   try {
-    ack = await request(runFiles(s.runDir).ctl, encodeFrame("R", payload), Date.now() + timeout, () => pidAlive(s.pid));
+    await startVm(root, id);
   } catch (e) {
-    const qp = qemuPid(s);
-    const why = (e as Error).message === "timeout" ? `the VM did not come up within ${timeout / 1000} s, so it was stopped` : `the VM did not start: ${(e as Error).message}`;
-    if (qp) killQuietly(qp, "SIGKILL");
-    const detail = tail(runFiles(s.runDir).qemuLog) || tail(runFiles(s.runDir).console);
-    fail(`${why}${detail ? ` (${detail})` : ""}`);
-  }
-  if (!ack.ok) {
-    // The workload could not be started (not found: 127, not executable: 126); the VM powers itself off.
-    fail(ack.message);
-  }
-  writeState(root, { ...s, started: true });
-}
-
-function killQuietly(pid: number, sig: NodeJS.Signals | number): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* already gone */
+    fail((e as Error).message);
   }
 }
 
@@ -291,17 +184,11 @@ async function pauseResume(root: string, argv: string[], pause: boolean): Promis
 async function remove(root: string, argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, new Set());
   const id = rest[0] ?? fail("delete: container id missing");
-  const s = readState(root, id);
-  if (!s) fail(`container "${id}" does not exist`);
-  if (pidAlive(s.pid)) {
-    if (!flags.has("force") && !flags.has("f")) fail(`cannot delete container "${id}" that is not stopped`);
-    const qp = qemuPid(s);
-    if (qp) killQuietly(qp, "SIGKILL");
-    killQuietly(s.pid, "SIGKILL");
-    for (let i = 0; i < 100 && pidAlive(s.pid); i++) await new Promise((r) => setTimeout(r, 20));
+  try {
+    await deleteVm(root, id, flags.has("force") || flags.has("f"));
+  } catch (e) {
+    fail((e as Error).message);
   }
-  fs.rmSync(s.runDir, { recursive: true, force: true });
-  fs.rmSync(path.dirname(statePath(root, id)), { recursive: true, force: true });
 }
 
 async function exec(root: string, argv: string[]): Promise<void> {

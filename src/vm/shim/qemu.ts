@@ -11,6 +11,9 @@ import { baseKernelArgs } from "../kernel-args.ts";
 /** Exec sessions that can run at once in one VM (virtio-serial ports made at boot). */
 export const EXEC_SLOTS = 4; // = MAX_EXEC in guest/agent.c
 
+/** virtio-serial ports of a VM: stdin, stdout, stderr, status, ctl and the exec ports. */
+const SERIAL_PORTS = 5 + EXEC_SLOTS;
+
 export interface VmLaunch {
   qemu: string;
   virtiofsd: string;
@@ -45,6 +48,7 @@ export const runFiles = (dir: string) => ({
   exec: (i: number) => path.join(dir, `exec-${i}.sock`),
   execLock: (i: number) => path.join(dir, `exec-${i}.lock`),
   fs: (i: number) => path.join(dir, `fs-${i}.sock`),
+  fsPid: (i: number) => path.join(dir, `fs-${i}.pid`),
   status: path.join(dir, "exit-status"),
   qemuPid: path.join(dir, "qemu.pid"),
   qemuLog: path.join(dir, "qemu.log"),
@@ -80,7 +84,8 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-qmp", `unix:${f.qmp},server=on,wait=off`,
     "-drive", `id=root,file=${v.disk},format=qcow2,if=none,cache=writeback,discard=unmap`,
     "-device", "virtio-blk-device,drive=root",
-    "-device", "virtio-serial-device,max_ports=16",
+    // as many ports as there are (port 0 stays free, for a console): each port is two virtqueues the guest sets up at boot
+    "-device", `virtio-serial-device,max_ports=${SERIAL_PORTS + 1}`,
     "-chardev", "stdio,id=stdin,signal=off",
     "-device", "virtserialport,chardev=stdin,name=capsa.stdin",
     // conmon's pipes, reopened through /proc: stdout is fd 1, the workload's stderr fd 3 (see the wrapper)
@@ -125,7 +130,7 @@ export function wrapperScript(v: VmLaunch): string {
   v.shared.forEach((s, i) => {
     const ro = s.readOnly ? " -o readonly" : "";
     // virtiofsd serves one directory and exits when QEMU goes away.
-    lines.push(`${q(v.virtiofsd)} --socket-path=${q(f.fs(i))} -o source=${q(s.source)} -o cache=auto -o xattr -o log_level=err${ro} </dev/null >/dev/null &`);
+    lines.push(`${q(v.virtiofsd)} --socket-path=${q(f.fs(i))} -o source=${q(s.source)} -o cache=auto -o xattr -o log_level=err${ro} </dev/null >/dev/null &`, `echo $! > ${q(f.fsPid(i))}`);
   });
   if (v.shared.length) {
     lines.push(`i=0; while [ $i -lt 250 ]; do ok=1; for s in ${v.shared.map((_, i) => q(f.fs(i))).join(" ")}; do [ -S "$s" ] || ok=; done; [ -n "$ok" ] && break; sleep 0.02; i=$((i+1)); done`);
