@@ -38,6 +38,42 @@ function stateFiles(root: string, id: string): string[] {
   return names.filter((n) => n.startsWith(`${id}_sandbox:`)).map((n) => path.join(root, n));
 }
 
+/** Whether `pid` has exited but is not reaped yet (state Z in /proc/<pid>/stat). */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `runsc delete` waits, up to seconds, until the sandbox's and the gofer's
+ * processes are gone, and a zombie counts as still there. The gofer outlives
+ * the sandbox by a moment, after conmon (its reaper) has exited, so its
+ * zombie waits for PID 1; an init that reaps late (as on some CI and VM
+ * hosts) adds 1–1.5 s to every removal. A zombie has exited: its pid is
+ * dropped from runsc's state (a text edit, nothing else of the file changes)
+ * so that delete does not wait for it. Pids of live processes stay.
+ */
+function forgetZombies(root: string, id: string): void {
+  for (const f of stateFiles(root, id)) {
+    if (!f.endsWith(".state")) continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(f, "utf8");
+    } catch {
+      continue;
+    }
+    const edited = text.replace(/("goferPid"\s*:\s*)(\d+)/, (m: string, key: string, pid: string) => (isZombie(Number(pid)) ? `${key}0` : m));
+    if (edited === text) continue;
+    const tmp = `${f}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, edited);
+    fs.renameSync(tmp, f);
+  }
+}
+
 /**
  * runsc reports a workload it cannot run at `start` ("failed to load /x: no
  * such file or directory", "error finding executable \"x\" in PATH"): 127
@@ -69,6 +105,7 @@ class SandboxRuntime extends OciRuntime {
 
   /** runsc leaves the lock file of a sandbox whose processes were killed; delete drops it too. */
   override async delete(id: string, force = false): Promise<void> {
+    forgetZombies(this.root, id);
     await super.delete(id, force);
     for (const f of stateFiles(this.root, id)) if (f.endsWith(".lock")) fs.rmSync(f, { force: true });
   }
