@@ -11,8 +11,8 @@ import { baseKernelArgs } from "../kernel-args.ts";
 /** Exec sessions that can run at once in one VM (virtio-serial ports made at boot). */
 export const EXEC_SLOTS = 4; // = MAX_EXEC in guest/agent.c
 
-/** virtio-serial ports of a VM: stdin, stdout, stderr, status, ctl and the exec ports. */
-const SERIAL_PORTS = 5 + EXEC_SLOTS;
+/** The workload's virtio-serial ports: stdin, stdout, stderr, status and ctl (the exec ports are on a device of their own). */
+const WORKLOAD_PORTS = 5;
 
 export interface VmLaunch {
   qemu: string;
@@ -84,22 +84,27 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-qmp", `unix:${f.qmp},server=on,wait=off`,
     "-drive", `id=root,file=${v.disk},format=qcow2,if=none,cache=writeback,discard=unmap`,
     "-device", "virtio-blk-device,drive=root",
-    // as many ports as there are (port 0 stays free, for a console): each port is two virtqueues the guest sets up at boot
-    "-device", `virtio-serial-device,max_ports=${SERIAL_PORTS + 1}`,
+    // Two virtio-serial devices: the guest's driver learns the ports' names only
+    // after it has set up every port of a device, so the exec ports, which no
+    // workload waits for, sit on a second device and do not delay the first.
+    // As many ports as there are (port 0 stays free, for a console): each port
+    // is two virtqueues the guest sets up at boot.
+    "-device", `virtio-serial-device,id=ser0,max_ports=${WORKLOAD_PORTS + 1}`,
     "-chardev", "stdio,id=stdin,signal=off",
-    "-device", "virtserialport,chardev=stdin,name=capsa.stdin",
+    "-device", "virtserialport,bus=ser0.0,chardev=stdin,name=capsa.stdin",
     // conmon's pipes, reopened through /proc: stdout is fd 1, the workload's stderr fd 3 (see the wrapper)
     "-chardev", "file,id=stdout,path=/proc/self/fd/1",
-    "-device", "virtserialport,chardev=stdout,name=capsa.stdout",
+    "-device", "virtserialport,bus=ser0.0,chardev=stdout,name=capsa.stdout",
     "-chardev", "file,id=stderr,path=/proc/self/fd/3",
-    "-device", "virtserialport,chardev=stderr,name=capsa.stderr",
+    "-device", "virtserialport,bus=ser0.0,chardev=stderr,name=capsa.stderr",
     "-chardev", `file,id=status,path=${f.status}`,
-    "-device", "virtserialport,chardev=status,name=capsa.status",
+    "-device", "virtserialport,bus=ser0.0,chardev=status,name=capsa.status",
     "-chardev", `socket,id=ctl,path=${f.ctl},server=on,wait=off`,
-    "-device", "virtserialport,chardev=ctl,name=capsa.ctl",
+    "-device", "virtserialport,bus=ser0.0,chardev=ctl,name=capsa.ctl",
   ];
+  args.push("-device", `virtio-serial-device,id=ser1,max_ports=${EXEC_SLOTS + 1}`);
   for (let i = 0; i < EXEC_SLOTS; i++) {
-    args.push("-chardev", `socket,id=exec${i},path=${f.exec(i)},server=on,wait=off`, "-device", `virtserialport,chardev=exec${i},name=capsa.exec.${i}`);
+    args.push("-chardev", `socket,id=exec${i},path=${f.exec(i)},server=on,wait=off`, "-device", `virtserialport,bus=ser1.0,chardev=exec${i},name=capsa.exec.${i}`);
   }
   v.shared.forEach((s, i) => {
     args.push("-chardev", `socket,id=fs${i},path=${f.fs(i)}`, "-device", `vhost-user-fs-device,chardev=fs${i},tag=${s.tag}`);
