@@ -29,8 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -704,7 +707,108 @@ static void reap(void) {
   }
 }
 
-int main(void) {
+/* ---------- boot: guest/init's first step ---------- */
+
+static int boot_fail(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return 1;
+  if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!write(fd, "capsa-init: ", 12);
+    (void)!write(fd, buf, n);
+    close(fd);
+  }
+  return 1;
+}
+
+/* " 0x0002 0x0003 …": the ids of the virtio devices the VM has (virtio_mmio has found them). */
+static void virtio_devices(char *out, size_t len) {
+  snprintf(out, len, " ");
+  DIR *d = opendir("/sys/bus/virtio/devices");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char p[300], id[32];
+    snprintf(p, sizeof p, "/sys/bus/virtio/devices/%s/device", e->d_name);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t r = read(fd, id, sizeof id - 1);
+    close(fd);
+    if (r <= 0) continue;
+    id[r] = 0;
+    id[strcspn(id, "\n")] = 0;
+    size_t used = strlen(out);
+    snprintf(out + used, len - used, "%s ", id);
+  }
+  closedir(d);
+}
+
+/*
+ * `capsa-agent boot`, run by guest/init before anything else: mounts /proc,
+ * /sys and /dev, loads the kernel modules in /lib/modules/load-order (a line
+ * is a module, then the virtio device ids it is for, if any: such a module
+ * is loaded only when the VM has one of those devices) and brings up lo.
+ * One process for what took a busybox per step (each a fork and exec of a
+ * 2 MB static binary: ~10 ms under TCG). On failure it says why on the
+ * console ("capsa-init: …") and exits 1.
+ */
+static int boot(void) {
+  static const struct {
+    const char *type, *dst;
+  } fs[] = {{"proc", "/proc"}, {"sysfs", "/sys"}, {"devtmpfs", "/dev"}};
+  for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+    if (mount(fs[i].type, fs[i].dst, fs[i].type, 0, NULL) < 0 && errno != EBUSY)
+      return boot_fail("cannot mount %s on %s: %s", fs[i].type, fs[i].dst, strerror(errno));
+  FILE *f = fopen("/lib/modules/load-order", "re");
+  if (f) {
+    char line[512], present[1024] = "";
+    while (fgets(line, sizeof line, f)) {
+      line[strcspn(line, "\n")] = 0;
+      char *save = NULL, *m = strtok_r(line, " ", &save);
+      if (!m) continue;
+      char *id = strtok_r(NULL, " ", &save);
+      if (id) {
+        if (!present[0]) virtio_devices(present, sizeof present);
+        int want = 0;
+        for (; id && !want; id = strtok_r(NULL, " ", &save)) {
+          char pat[40];
+          snprintf(pat, sizeof pat, " %s ", id);
+          want = strstr(present, pat) != NULL;
+        }
+        if (!want) continue;
+      }
+      char path[600];
+      snprintf(path, sizeof path, "/lib/modules/%s.ko", m);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)) {
+        int e = errno;
+        fclose(f);
+        return boot_fail("cannot load kernel module %s: %s", m, strerror(e));
+      }
+      close(fd);
+    }
+    fclose(f);
+  }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq r;
+  memset(&r, 0, sizeof r);
+  snprintf(r.ifr_name, sizeof r.ifr_name, "lo");
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &r) < 0 || (r.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &r) < 0))
+    return boot_fail("cannot bring up lo: %s", strerror(errno));
+  close(s);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "boot") == 0) return boot();
+
   /* PID 1 gets no default signal handling; block the ones we read via signalfd */
   sigset_t mask;
   sigemptyset(&mask);
