@@ -98,6 +98,13 @@ async function create(root: string, argv: string[]): Promise<void> {
   fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const launch = launchFromSpec(spec, runDir);
   if (launch.netns) launch.ip = await prepareNetwork(launch.netns);
+  for (const d of launch.cgroupDirs ?? []) {
+    try {
+      fs.mkdirSync(d, { recursive: true });
+    } catch {
+      /* the wrapper's join fails quietly too: the VM runs, top and stats see less */
+    }
+  }
   fs.writeFileSync(runFiles(runDir).wrapper, wrapperScript(launch), { mode: 0o700 });
   const consoleSocket = str(flags.get("console-socket"));
   const cmd = ["/bin/sh", runFiles(runDir).wrapper];

@@ -129,8 +129,9 @@ export function wrapperScript(v: VmLaunch): string {
     `exec 3>&2 2>>${q(f.qemuLog)}`,
   ];
   for (const d of v.cgroupDirs ?? []) {
-    // cpuset refuses members until it has cpus and mems; joining the others is enough for top and stats.
-    lines.push(`mkdir -p ${q(d)} 2>/dev/null && echo $$ > ${q(path.join(d, "cgroup.procs"))} 2>/dev/null`);
+    // create made the directories (a mkdir here would be a fork per controller). cpuset refuses
+    // members until it has cpus and mems; joining the others is enough for top and stats.
+    lines.push(`{ echo $$ > ${q(path.join(d, "cgroup.procs"))}; } 2>/dev/null`);
   }
   v.shared.forEach((s, i) => {
     const ro = s.readOnly ? " -o readonly" : "";
