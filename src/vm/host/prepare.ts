@@ -1,7 +1,9 @@
 // The engine's VM step of `start`, between writing the bundle and handing it
 // to the monitor: the VM's disk, and what the VM runtime needs to boot it
-// (kernel, initramfs, accelerator, size), as annotations in config.json. The
-// runtime itself then needs nothing but the bundle, like runc.
+// (kernel, initramfs, accelerator, size), as annotations in config.json, and
+// the launch itself (its network wiring, cgroups and wrapper script,
+// src/vm/shim/launch.ts). The runtime itself then needs nothing but the
+// bundle, like runc.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +16,7 @@ import { CapsaError, invalid } from "../../util/errors.ts";
 import { ensureBaseDisk, ensureContainerDisk } from "./disk.ts";
 import { checkVmAssets, qemuBinary, virtiofsdBinary, vmAssets } from "./assets.ts";
 import { probeAccel } from "./accel.ts";
+import { prepareLaunch } from "../shim/launch.ts";
 
 /** Guest memory when -m is not given, and the least a guest boots with (kernel, initramfs, agent). */
 export const VM_DEFAULT_MEMORY_MIB = 512;
@@ -58,4 +61,10 @@ export async function prepareVm(ctx: Ctx, c: ContainerRecord, bundle: string): P
     "capsa.vm.cpus": String(vcpus(c.hostConfig)),
   };
   fs.writeFileSync(specPath, specToJson(spec));
+  // What `create` would do before starting the wrapper, done here, so that create itself is quick (launch.ts).
+  try {
+    await prepareLaunch(spec, bundle, ctx.paths.runtimeRoot, c.id);
+  } catch (e) {
+    throw new CapsaError("system", (e as Error).message);
+  }
 }

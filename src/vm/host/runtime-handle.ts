@@ -52,6 +52,64 @@ class VmRuntime extends OciRuntime {
   }
 }
 
+const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * A shell front for the runtime binary, which conmon runs as the runtime: it
+ * does `create` itself when the engine has prepared the launch (the bundle's
+ * vm-run.sh, src/vm/shim/launch.ts), which leaves starting the wrapper and
+ * writing the state and pid files, and hands everything else to the
+ * runtime. A shell starts in about a millisecond, Node in ~80 ms here, and
+ * QEMU starts only after create. The state it writes is the runtime's
+ * (src/vm/shim/state.ts); ids or paths with a quote or backslash, an
+ * existing state, or a terminal (--console-socket) take the runtime's path.
+ */
+export function frontScript(node: string, runtime: string): string {
+  return [
+    "#!/bin/sh",
+    "# capsa-vm-runtime's create, when capsa has prepared the launch (written by capsa: src/vm/host/runtime-handle.ts)",
+    'if [ $# -eq 8 ] && [ "$1" = --root ] && [ "$3" = create ] && [ "$4" = --bundle ] && [ "$6" = --pid-file ] &&',
+    '  [ -f "$5/vm-run.sh" ] && [ -f "$5/vm-run-dir" ] && [ ! -e "$2/$8/vm-state.json" ]; then',
+    '  case "$2$5$8" in',
+    '    *\\\\*|*\\"*) ;;',
+    "    *)",
+    '      read -r rundir <"$5/vm-run-dir"',
+    '      mkdir -p "$2/$8" || exit 1',
+    "      # stdin stays the workload's (a background job's would be /dev/null); only stdio goes on",
+    "      exec 4<&0",
+    '      setsid /bin/sh "$5/vm-run.sh" 0<&4 4<&- 3>&- 5>&- 6>&- 7>&- 8>&- 9>&- &',
+    "      pid=$!",
+    '      printf \'{"id":"%s","bundle":"%s","pid":%s,"runDir":"%s","created":"%s","started":false,"paused":false}\' "$8" "$5" "$pid" "$rundir" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" >"$2/$8/vm-state.json.tmp" &&',
+    '        mv "$2/$8/vm-state.json.tmp" "$2/$8/vm-state.json" && echo "$pid" >"$7"',
+    "      exit",
+    "      ;;",
+    "  esac",
+    "fi",
+    `exec ${q(node)} ${q(runtime)} "$@"`,
+    "",
+  ].join("\n");
+}
+
+/** The front, in the runtime root (rewritten when it differs); the runtime binary itself when it cannot be written. */
+function runtimeFront(root: string, runtime: string): string {
+  const file = path.join(root, "capsa-vm-runtime.sh");
+  const text = frontScript(process.execPath, runtime);
+  try {
+    if (fs.readFileSync(file, "utf8") === text) return file;
+  } catch {
+    /* not written yet */
+  }
+  try {
+    fs.mkdirSync(root, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text, { mode: 0o755 });
+    fs.renameSync(tmp, file);
+    return file;
+  } catch {
+    return runtime;
+  }
+}
+
 export function vmRuntime(paths: Paths): OciRuntime {
-  return new VmRuntime(vmRuntimePath(), paths.runtimeRoot, "capsa-vm-runtime");
+  return new VmRuntime(runtimeFront(paths.runtimeRoot, vmRuntimePath()), paths.runtimeRoot, "capsa-vm-runtime");
 }

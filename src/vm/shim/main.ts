@@ -21,13 +21,11 @@ import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { pidAlive } from "../../util/process.ts";
 import { parseSignal } from "../../engine/containers/signals.ts";
 import { connectWhenReady, encodeFrame } from "./frames.ts";
-import { planMounts } from "./guest-spec.ts";
-import { runFiles, vmRunDir, wrapperScript, type VmLaunch } from "./qemu.ts";
+import { runFiles, vmRunDir } from "./qemu.ts";
+import { bundleFiles, prepareLaunch } from "./launch.ts";
 import { deleteVm, killQuietly, ociState, qemuPid, readState, statePath, statusOf, writeState, type VmState } from "./state.ts";
 import { withConsole } from "./console.ts";
 import { startVm } from "./start.ts";
-import { cgroupManager } from "../../cgroups/index.ts";
-import { prepareNetwork } from "./network.ts";
 
 class UsageError extends Error {}
 
@@ -65,26 +63,6 @@ function readSpec(bundle: string): RuntimeSpec {
   return JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as RuntimeSpec;
 }
 
-function launchFromSpec(spec: RuntimeSpec, runDir: string): VmLaunch {
-  const a = spec.annotations ?? {};
-  const need = (k: string): string => a[k] ?? fail(`config.json lacks the annotation ${k} (capsa writes it for --isolation vm)`);
-  const netns = spec.linux.namespaces.find((n) => n.type === "network")?.path;
-  return {
-    qemu: need("capsa.vm.qemu"),
-    virtiofsd: need("capsa.vm.virtiofsd"),
-    kernel: need("capsa.vm.kernel"),
-    initramfs: need("capsa.vm.initramfs"),
-    disk: need("capsa.vm.disk"),
-    accel: need("capsa.vm.accel") === "kvm" ? "kvm" : "tcg",
-    memoryMiB: Number(need("capsa.vm.memory-mib")),
-    cpus: Number(need("capsa.vm.cpus")),
-    runDir,
-    shared: planMounts(spec).shared,
-    netns,
-    cgroupDirs: spec.linux.cgroupsPath ? cgroupManager().dirs(spec.linux.cgroupsPath) : [],
-  };
-}
-
 async function create(root: string, argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, new Set(["bundle", "b", "pid-file", "console-socket"]));
   const id = rest[0] ?? fail("create: container id missing");
@@ -92,22 +70,18 @@ async function create(root: string, argv: string[]): Promise<void> {
   const pidFile = str(flags.get("pid-file"));
   const existing = readState(root, id);
   if (existing && pidAlive(existing.pid)) fail(`container "${id}" already exists`);
-  const spec = readSpec(bundle);
   const runDir = vmRunDir(root, id);
-  fs.rmSync(runDir, { recursive: true, force: true });
-  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const launch = launchFromSpec(spec, runDir);
-  if (launch.netns) launch.ip = await prepareNetwork(launch.netns);
-  for (const d of launch.cgroupDirs ?? []) {
+  // The engine prepared the launch with the VM (prepare.ts); a bundle made otherwise gets it here.
+  const wrapper = bundleFiles(bundle).wrapper;
+  if (!fs.existsSync(wrapper)) {
     try {
-      fs.mkdirSync(d, { recursive: true });
-    } catch {
-      /* the wrapper's join fails quietly too: the VM runs, top and stats see less */
+      await prepareLaunch(readSpec(bundle), bundle, root, id);
+    } catch (e) {
+      fail((e as Error).message);
     }
   }
-  fs.writeFileSync(runFiles(runDir).wrapper, wrapperScript(launch), { mode: 0o700 });
   const consoleSocket = str(flags.get("console-socket"));
-  const cmd = ["/bin/sh", runFiles(runDir).wrapper];
+  const cmd = ["/bin/sh", wrapper];
   const pid = consoleSocket ? await withConsole(consoleSocket, cmd) : spawnDetached(cmd);
   writeState(root, { id, bundle, pid, runDir, created: new Date().toISOString(), started: false, paused: false });
   if (pidFile) fs.writeFileSync(pidFile, String(pid));

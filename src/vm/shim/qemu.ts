@@ -53,7 +53,6 @@ export const runFiles = (dir: string) => ({
   qemuPid: path.join(dir, "qemu.pid"),
   qemuLog: path.join(dir, "qemu.log"),
   console: path.join(dir, "console.log"),
-  wrapper: path.join(dir, "run.sh"),
 });
 
 function kernelCmdline(v: VmLaunch): string {
@@ -126,6 +125,8 @@ export function wrapperScript(v: VmLaunch): string {
   const lines = [
     "#!/bin/sh",
     "# capsa VM: runs QEMU, then exits with the workload's exit code.",
+    // a fresh run directory: sockets, pid files and logs of an earlier boot go
+    `rm -rf ${q(v.runDir)}; mkdir -p -m 0700 ${q(v.runDir)} || exit 1`,
     `exec 3>&2 2>>${q(f.qemuLog)}`,
   ];
   for (const d of v.cgroupDirs ?? []) {
