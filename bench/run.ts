@@ -20,6 +20,7 @@ import { markdown, type Report, type SystemEntry } from "./lib/report.ts";
 import { api } from "./scenarios/api.ts";
 import { firstOutput } from "./scenarios/first-output.ts";
 import { idleMemory } from "./scenarios/idle-memory.ts";
+import { imageLoadSave } from "./scenarios/image-load-save.ts";
 import { memory } from "./scenarios/memory.ts";
 import { runTrue } from "./scenarios/run-true.ts";
 import { runTrueDebian } from "./scenarios/run-true-debian.ts";
@@ -35,7 +36,7 @@ import { BENCH_IMAGE, NETWORK, type BenchContext, type ContainerSystem } from ".
 import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm];
+export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm, imageLoadSave];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */
@@ -91,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
   const systemsOf = (sc: Scenario): string[] => sc.systems ?? wanted;
   const systems = [...new Set(scenarios.flatMap(systemsOf))].map(makeSystem);
   if (!values["no-install"]) {
-    const pkgs = systems.flatMap((s) => PEER_PACKAGES[s.name] ?? []);
+    const pkgs = [...systems.flatMap((s) => PEER_PACKAGES[s.name] ?? []), ...scenarios.flatMap((sc) => sc.packages ?? [])];
     const failed = ensurePackages(pkgs, log);
     if (failed.length) log(`could not install: ${failed.join(" ")}`);
   }

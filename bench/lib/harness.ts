@@ -25,6 +25,8 @@ export interface Scenario {
   describe: string;
   /** The systems this scenario compares, whatever --systems says (default: the run's systems). */
   systems?: string[];
+  /** Debian packages it needs besides the engines' (installed with them unless --no-install). */
+  packages?: string[];
   run(h: Harness): Promise<Metric[]>;
 }
 

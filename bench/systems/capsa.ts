@@ -4,7 +4,7 @@
 // `new Capsa("vm")`, "capsa-vm", with --isolation vm.
 import fs from "node:fs";
 import path from "node:path";
-import { firstLine, run } from "../lib/proc.ts";
+import { firstLine, run, timedOk } from "../lib/proc.ts";
 import { CgroupLeftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
@@ -44,6 +44,12 @@ export class Capsa extends DockerLikeCli {
 
   protected monitorNames(): RegExp {
     return /^conmon$/;
+  }
+
+  /** rmi, then a prune of what is left dangling, so no layer or blob of the image stays. */
+  override async removeImage(ref: string): Promise<void> {
+    await super.removeImage(ref);
+    await timedOk(this.cmd(["image", "prune", "-f"]));
   }
 
   async setup(ctx: BenchContext): Promise<void> {

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { childPids } from "../lib/memory.ts";
-import { firstLine, run, sleep, stopPid, timedOk, which } from "../lib/proc.ts";
+import { firstLine, run, sleep, stopPid, timedOk, which, type Cmd } from "../lib/proc.ts";
 import { CgroupLeftovers, Leftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
@@ -38,6 +38,12 @@ export class Docker extends DockerLikeCli {
 
   protected monitorNames(): RegExp {
     return /^containerd-shim/;
+  }
+
+  /** The classic builder: the docker CLI here has no buildx plugin, which BuildKit needs. */
+  override build(dir: string, tag: string, o: { noCache: boolean }): Cmd {
+    const c = super.build(dir, tag, o);
+    return { ...c, env: { ...c.env, DOCKER_BUILDKIT: "0" } };
   }
 
   async setup(ctx: BenchContext): Promise<void> {

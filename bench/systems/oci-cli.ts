@@ -4,9 +4,9 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { CommandError, run, sleep, stopPid, timedOk, type Cmd } from "../lib/proc.ts";
+import { CommandError, run, sleep, stopPid, timed, timedOk, type Cmd } from "../lib/proc.ts";
 import { commandName, parentPid } from "../lib/memory.ts";
-import { NETWORK, type BenchContext, type ContainerSystem, type EngineService, type SystemInfo } from "./system.ts";
+import { NETWORK, type BenchContext, type ContainerSystem, type EngineService, type RunExtras, type SystemInfo } from "./system.ts";
 
 /** GET /_ping on a unix socket: whether an API service answers there. */
 function ping(socket: string): Promise<boolean> {
@@ -32,6 +32,7 @@ export abstract class DockerLikeCli implements ContainerSystem {
   abstract readonly name: string;
   protected ctx?: BenchContext;
   protected made = new Set<string>();
+  protected madeNetworks = new Set<string>();
 
   /** argv prefix for every command, e.g. ["podman", "--root", …]. */
   protected abstract prefix(): string[];
@@ -66,8 +67,45 @@ export abstract class DockerLikeCli implements ContainerSystem {
     await timedOk(this.cmd(["import", tar, ref]), { timeoutMs: 600_000 });
   }
 
-  runRm(args: string[], image?: string): Cmd {
-    return this.cmd(["run", "--rm", "--network", NETWORK, ...this.runFlags(), image ?? this.image(), ...args]);
+  runRm(args: string[], image?: string, more: RunExtras = {}): Cmd {
+    return this.cmd(["run", "--rm", "--network", more.network ?? NETWORK, ...this.runFlags(), ...(more.flags ?? []), image ?? this.image(), ...args]);
+  }
+
+  load(tar: string): Cmd {
+    return this.cmd(["load", "-i", tar]);
+  }
+
+  save(ref: string, out: string): Cmd {
+    return this.cmd(["save", "-o", out, ref]);
+  }
+
+  /** `rmi -f`; an image that is not there is no error. */
+  async removeImage(ref: string): Promise<void> {
+    const r = await timed(this.cmd(["rmi", "-f", ref]));
+    if (r.code !== 0 && !/no such image|image not known|not found/i.test(r.stderr)) throw new CommandError(["rmi", "-f", ref], r.code, r.stderr);
+  }
+
+  /** Flags `pull` needs for a plain-HTTP registry on loopback (podman's --tls-verify=false). */
+  protected pullFlags(): string[] {
+    return [];
+  }
+
+  pull(ref: string): Cmd {
+    return this.cmd(["pull", "-q", ...this.pullFlags(), ref]);
+  }
+
+  build(dir: string, tag: string, o: { noCache: boolean }): Cmd {
+    return this.cmd(["build", "-q", "--network", "none", ...(o.noCache ? ["--no-cache"] : []), "-t", tag, dir]);
+  }
+
+  async createNetwork(name: string, subnet: string): Promise<void> {
+    this.madeNetworks.add(name);
+    await timedOk(this.cmd(["network", "create", "--subnet", subnet, name]));
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await timedOk(this.cmd(["network", "rm", name]));
+    this.madeNetworks.delete(name);
   }
 
   /**
@@ -103,9 +141,9 @@ export abstract class DockerLikeCli implements ContainerSystem {
     }
   }
 
-  async startDetached(name: string, args: string[]): Promise<void> {
+  async startDetached(name: string, args: string[], more: RunExtras & { image?: string } = {}): Promise<void> {
     this.made.add(name);
-    await timedOk(this.cmd(["run", "-d", "--network", NETWORK, ...this.runFlags(), "--name", name, this.image(), ...args]));
+    await timedOk(this.cmd(["run", "-d", "--network", more.network ?? NETWORK, ...this.runFlags(), ...(more.flags ?? []), "--name", name, more.image ?? this.image(), ...args]));
   }
 
   async stop(name: string): Promise<void> {
@@ -139,6 +177,8 @@ export abstract class DockerLikeCli implements ContainerSystem {
   protected removeLeftovers(): void {
     for (const name of this.made) run(this.cmd(this.forceRemoveArgs(name)));
     this.made.clear();
+    for (const name of this.madeNetworks) run(this.cmd(["network", "rm", name]));
+    this.madeNetworks.clear();
   }
 
   protected forceRemoveArgs(name: string): string[] {

@@ -33,6 +33,10 @@ export class Podman extends DockerLikeCli {
     return /^conmon$/;
   }
 
+  protected override pullFlags(): string[] {
+    return ["--tls-verify=false"];
+  }
+
   protected override forceRemoveArgs(name: string): string[] {
     return ["rm", "-f", "-t", "0", name]; // without -t 0, rm -f waits the 10 s stop timeout
   }

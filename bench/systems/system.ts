@@ -12,6 +12,12 @@ export interface BenchContext {
   log(line: string): void;
 }
 
+/** How a run differs from the plain one: its network (default NETWORK), and flags such as --ip or -p. */
+export interface RunExtras {
+  network?: string;
+  flags?: string[];
+}
+
 export interface SystemInfo {
   version: string;
   /** The OCI runtime the engine chose (runc, crun, …). */
@@ -36,8 +42,11 @@ export interface ContainerSystem {
   /** Starts what the engine needs (a daemon), imports the image, proves a run works. */
   setup(ctx: BenchContext): Promise<void>;
   info(): SystemInfo;
-  /** A foreground `run --rm IMAGE ...args`, stdout piped to the harness; `image`: another one importImage brought in. */
-  runRm(args: string[], image?: string): Cmd;
+  /**
+   * A foreground `run --rm IMAGE ...args`, stdout piped to the harness; `image`: another one importImage brought in;
+   * `more`: another network than NETWORK, and extra flags (engines with networks only; others ignore it).
+   */
+  runRm(args: string[], image?: string, more?: RunExtras): Cmd;
   /** Imports a root file system tarball as `ref`, as setup imports ctx.rootfsTar (engines with images only). */
   importImage?(tar: string, ref: string): Promise<void>;
   /**
@@ -46,7 +55,20 @@ export interface ContainerSystem {
    */
   startService?(): Promise<EngineService>;
   /** `run -d --name NAME IMAGE ...args`; resolves when the CLI returns. */
-  startDetached(name: string, args: string[]): Promise<void>;
+  startDetached(name: string, args: string[], more?: RunExtras & { image?: string }): Promise<void>;
+  /** `load -i TAR` of a `docker save` archive (engines with images only). */
+  load?(tar: string): Cmd;
+  /** `save -o OUT REF` as a `docker save` archive. */
+  save?(ref: string, out: string): Cmd;
+  /** Removes the image and everything only it used (layers, blobs), so the next load or pull does all the work again. */
+  removeImage?(ref: string): Promise<void>;
+  /** Fetches `ref` from a plain-HTTP registry on loopback into the engine's store. */
+  pull?(ref: string): Cmd;
+  /** `build -t TAG DIR` with RUN steps on `--network none`; `noCache`: ignore the build cache. */
+  build?(dir: string, tag: string, o: { noCache: boolean }): Cmd;
+  /** Creates a bridge network NAME on SUBNET (removed by removeNetwork, or by cleanup). */
+  createNetwork?(name: string, subnet: string): Promise<void>;
+  removeNetwork?(name: string): Promise<void>;
   /** Stops at once (SIGKILL, no grace period) and resolves when stopped. */
   stop(name: string): Promise<void>;
   remove(name: string): Promise<void>;
