@@ -21,6 +21,7 @@ import { api } from "./scenarios/api.ts";
 import { firstOutput } from "./scenarios/first-output.ts";
 import { idleMemory } from "./scenarios/idle-memory.ts";
 import { imageLoadSave } from "./scenarios/image-load-save.ts";
+import { pull } from "./scenarios/pull.ts";
 import { memory } from "./scenarios/memory.ts";
 import { runTrue } from "./scenarios/run-true.ts";
 import { runTrueDebian } from "./scenarios/run-true-debian.ts";
@@ -32,15 +33,16 @@ import { Capsa } from "./systems/capsa.ts";
 import { Docker } from "./systems/docker.ts";
 import { Podman } from "./systems/podman.ts";
 import { Runc } from "./systems/runc.ts";
+import { Skopeo } from "./systems/skopeo.ts";
 import { BENCH_IMAGE, NETWORK, type BenchContext, type ContainerSystem } from "./systems/system.ts";
 import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm, imageLoadSave];
+export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm, imageLoadSave, pull];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */
-const PEER_PACKAGES: Record<string, string[]> = { podman: ["podman", "skopeo"], docker: ["docker.io"], runc: ["runc"], runsc: ["runsc"] };
+const PEER_PACKAGES: Record<string, string[]> = { podman: ["podman", "skopeo"], skopeo: ["skopeo"], docker: ["docker.io"], runc: ["runc"], runsc: ["runsc"] };
 
 function makeSystem(name: string): ContainerSystem {
   switch (name) {
@@ -56,13 +58,15 @@ function makeSystem(name: string): ContainerSystem {
       return new QemuRaw();
     case "podman":
       return new Podman();
+    case "skopeo":
+      return new Skopeo();
     case "docker":
       return new Docker();
     case "runc":
     case "crun":
       return new Runc(name);
     default:
-      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun, capsa-sandbox, runsc, capsa-vm, qemu-raw)`);
+      throw new Error(`unknown system "${name}" (known: ${ALL_SYSTEMS.join(", ")}, crun, capsa-sandbox, runsc, capsa-vm, qemu-raw, skopeo)`);
   }
 }
 
