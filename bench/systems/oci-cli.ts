@@ -94,8 +94,9 @@ export abstract class DockerLikeCli implements ContainerSystem {
     return this.cmd(["pull", "-q", ...this.pullFlags(), ref]);
   }
 
+  /** `dir` holds a Containerfile, named with -f: docker's CLI looks only for a Dockerfile by itself. */
   build(dir: string, tag: string, o: { noCache: boolean }): Cmd {
-    return this.cmd(["build", "-q", "--network", "none", ...(o.noCache ? ["--no-cache"] : []), "-t", tag, dir]);
+    return this.cmd(["build", "-q", "--network", "none", ...(o.noCache ? ["--no-cache"] : []), "-f", path.join(dir, "Containerfile"), "-t", tag, dir]);
   }
 
   async createNetwork(name: string, subnet: string): Promise<void> {

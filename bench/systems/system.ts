@@ -64,7 +64,7 @@ export interface ContainerSystem {
   removeImage?(ref: string): Promise<void>;
   /** Fetches `ref` from a plain-HTTP registry on loopback into the engine's store. */
   pull?(ref: string): Cmd;
-  /** `build -t TAG DIR` with RUN steps on `--network none`; `noCache`: ignore the build cache. */
+  /** `build -f DIR/Containerfile -t TAG DIR` with RUN steps on `--network none`; `noCache`: ignore the build cache. */
   build?(dir: string, tag: string, o: { noCache: boolean }): Cmd;
   /** Creates a bridge network NAME on SUBNET (removed by removeNetwork, or by cleanup). */
   createNetwork?(name: string, subnet: string): Promise<void>;
