@@ -23,6 +23,7 @@ import { idleMemory } from "./scenarios/idle-memory.ts";
 import { imageLoadSave } from "./scenarios/image-load-save.ts";
 import { pull } from "./scenarios/pull.ts";
 import { build } from "./scenarios/build.ts";
+import { network } from "./scenarios/network.ts";
 import { memory } from "./scenarios/memory.ts";
 import { runTrue } from "./scenarios/run-true.ts";
 import { runTrueDebian } from "./scenarios/run-true-debian.ts";
@@ -39,7 +40,7 @@ import { BENCH_IMAGE, NETWORK, type BenchContext, type ContainerSystem } from ".
 import { RUNSC_FLAGS } from "../src/isolation/sandbox.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm, imageLoadSave, pull, build];
+export const SCENARIOS: Scenario[] = [runTrue, runTrueDebian, firstOutput, startMany, memory, idleMemory, api, sandbox, vm, imageLoadSave, pull, build, network];
 /** crun joins as a second floor where it is installed; it is left out, with its error, where it does not work. */
 const ALL_SYSTEMS = ["capsa", "podman", "docker", "runc", ...(which("crun") ? ["crun"] : [])];
 /** Debian packages each peer comes from. */

@@ -61,7 +61,7 @@ export function markdown(r: Report): string {
       const order = r.systems.map((s) => s.name);
       const systems = Object.keys(metric.summary).sort((a, b) => order.indexOf(a) - order.indexOf(b));
       if (systems.length === 0 && Object.keys(metric.errors).length === 0) continue;
-      const how = metric.ratioMethod === "paired" ? "per-round ratios: median (p10–p90)" : "ratio of medians";
+      const how = `${metric.ratioMethod === "paired" ? "per-round ratios: median (p10–p90)" : "ratio of medians"}${metric.unit === "Mbit/s" ? "; higher is better" : ""}`;
       out.push(`### ${metric.title}`, "");
       const withRatio = metric.ratioMethod !== "none";
       const subject = metric.subject ?? r.subject;
@@ -69,7 +69,7 @@ export function markdown(r: Report): string {
       out.push(`|---|---:|---:|---:|${withRatio ? "---:|" : ""}`);
       for (const sys of systems) {
         const s = metric.summary[sys]!;
-        const unit = metric.unit === "ms" ? " ms" : "";
+        const unit = metric.unit === "KiB" ? "" : ` ${metric.unit}`;
         out.push(
           `| ${sys} | ${fmt(s.median, metric.unit)}${unit} | ${spread(s, metric.unit)} | ${s.n} |${withRatio ? ` ${sys === subject ? "" : ratio(metric.ratios[sys])} |` : ""}`,
         );

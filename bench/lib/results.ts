@@ -7,7 +7,8 @@ export interface Metric {
   id: string;
   scenario: string;
   title: string;
-  unit: "ms" | "KiB";
+  /** Mbit/s: a throughput, where higher is better (and a ratio above 1 means the subject is faster). */
+  unit: "ms" | "KiB" | "Mbit/s";
   /**
    * Per system, one value per sample; for "paired" metrics sample i of every
    * system belongs to round i (they ran back to back). null: that run failed.

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { firstLine, run, timedOk } from "../lib/proc.ts";
 import { CgroupLeftovers, removeTree } from "../lib/fsutil.ts";
+import { freeSubnets } from "../lib/net.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
 
@@ -15,6 +16,8 @@ const CLI = path.join(REPO, "bin", "capsa");
 export class Capsa extends DockerLikeCli {
   readonly name: string;
   private root = "";
+  /** The default bridge network's /24: one no route of this host touches. */
+  private bridgeSubnet = "";
   private cgroups?: CgroupLeftovers;
 
   /** `isolation`: a level other than the default container, for every run. */
@@ -33,7 +36,7 @@ export class Capsa extends DockerLikeCli {
   }
 
   protected env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, CAPSA_ROOT: this.root };
+    const env: NodeJS.ProcessEnv = { ...process.env, CAPSA_ROOT: this.root, CAPSA_DEFAULT_BRIDGE_SUBNET: this.bridgeSubnet };
     delete env.CAPSA_RUNROOT;
     return env;
   }
@@ -55,6 +58,7 @@ export class Capsa extends DockerLikeCli {
   async setup(ctx: BenchContext): Promise<void> {
     this.ctx = ctx;
     this.root = path.join(ctx.dir, this.name);
+    this.bridgeSubnet = freeSubnets(1)[0]!;
     fs.mkdirSync(this.root, { recursive: true });
     this.cgroups = new CgroupLeftovers(/^capsa/);
     await this.importAndProbe(ctx);
@@ -84,7 +88,7 @@ export class Capsa extends DockerLikeCli {
     return {
       version: firstLine([...this.prefix(), "--version"], this.env()) ?? "?",
       runtime: this.isolation === "sandbox" ? "runsc" : this.isolation === "vm" ? "capsa-vm-runtime (QEMU microvm)" : runtime,
-      notes: ["private CAPSA_ROOT", ...(this.isolation ? [`--isolation ${this.isolation}: ${isolation?.[this.isolation] ?? "?"}`] : [])],
+      notes: [`private CAPSA_ROOT; default bridge on ${this.bridgeSubnet}`, ...(this.isolation ? [`--isolation ${this.isolation}: ${isolation?.[this.isolation] ?? "?"}`] : [])],
     };
   }
 

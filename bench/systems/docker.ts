@@ -1,11 +1,15 @@
 // Docker: a dockerd of our own, started by hand on a private socket, data
-// root, exec root and pid file, without a bridge or iptables rules (every run
-// uses --network none), and stopped by its pid afterwards.
+// root, exec root and pid file, stopped by its pid afterwards. Its default
+// bridge is a bridge device of the harness's own (name and /24 unused on this
+// host, deleted afterwards); no iptables rules and no ip_forward change, so
+// published ports go through docker-proxy (which docker uses for loopback
+// anyway). Most scenarios run with --network none.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { childPids } from "../lib/memory.ts";
-import { firstLine, run, sleep, stopPid, timedOk, which, type Cmd } from "../lib/proc.ts";
+import { BridgeLeftovers, freeSubnets, hostAddress } from "../lib/net.ts";
+import { firstLine, run, runOk, sleep, stopPid, timedOk, which, type Cmd } from "../lib/proc.ts";
 import { CgroupLeftovers, Leftovers, removeTree } from "../lib/fsutil.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
 import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
@@ -17,6 +21,9 @@ export class Docker extends DockerLikeCli {
   private leftovers?: Leftovers;
   private cgroups?: CgroupLeftovers;
   private runtime = "?";
+  private bridge = "";
+  private bridgeSubnet = "";
+  private bridges?: BridgeLeftovers;
 
   check(): string | undefined {
     if (!which("dockerd")) return "dockerd is not installed";
@@ -40,6 +47,13 @@ export class Docker extends DockerLikeCli {
     return /^containerd-shim/;
   }
 
+  /** A bridge named after the bench (cbd<pid>n<k>), not dockerd's br-<id>. */
+  override async createNetwork(name: string, subnet: string): Promise<void> {
+    this.madeNetworks.add(name);
+    const dev = `cbd${process.pid}n${this.madeNetworks.size}`.slice(0, 15);
+    await timedOk(this.cmd(["network", "create", "--subnet", subnet, "-o", `com.docker.network.bridge.name=${dev}`, name]));
+  }
+
   /** The classic builder: the docker CLI here has no buildx plugin, which BuildKit needs. */
   override build(dir: string, tag: string, o: { noCache: boolean }): Cmd {
     const c = super.build(dir, tag, o);
@@ -54,6 +68,13 @@ export class Docker extends DockerLikeCli {
     // to /run/docker whatever its data and exec roots.
     this.leftovers = new Leftovers(["/etc/docker/key.json", "/run/docker/plugins", "/run/docker"]);
     this.cgroups = new CgroupLeftovers(/^docker$/);
+    // The default bridge: a device of our own with a free /24 (dockerd takes its address).
+    this.bridges = new BridgeLeftovers(/^br-[0-9a-f]{12}$/);
+    this.bridge = `cbd${process.pid}`;
+    this.bridgeSubnet = freeSubnets(1)[0]!;
+    runOk({ argv: ["ip", "link", "add", this.bridge, "type", "bridge"] });
+    runOk({ argv: ["ip", "addr", "add", `${hostAddress(this.bridgeSubnet, 1)}/24`, "dev", this.bridge] });
+    runOk({ argv: ["ip", "link", "set", this.bridge, "up"] });
     const log = fs.openSync(path.join(this.dir, "dockerd.log"), "a");
     // prettier-ignore
     this.daemon = spawn("dockerd", [
@@ -61,7 +82,7 @@ export class Docker extends DockerLikeCli {
       "--exec-root", path.join(this.dir, "exec"),
       "--pidfile", path.join(this.dir, "dockerd.pid"),
       "-H", `unix://${this.socket()}`,
-      "--bridge", "none", "--iptables=false", "--ip-masq=false",
+      "--bridge", this.bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
       "--log-level", "warn",
     ], { stdio: ["ignore", log, log] });
     fs.closeSync(log);
@@ -82,7 +103,7 @@ export class Docker extends DockerLikeCli {
     return {
       version: `dockerd ${server ?? "?"} (client ${client ?? "?"})`,
       runtime: this.runtime,
-      notes: ["private dockerd: own socket, data root and exec root; no bridge, no iptables"],
+      notes: [`private dockerd: own socket, data root and exec root; default bridge ${this.bridge} on ${this.bridgeSubnet}, no iptables (published ports via docker-proxy), no ip_forward change`],
     };
   }
 
@@ -121,5 +142,7 @@ export class Docker extends DockerLikeCli {
     removeTree(this.dir);
     this.leftovers?.remove();
     this.cgroups?.remove();
+    this.bridges?.remove();
+    if (this.bridge && fs.existsSync(`/sys/class/net/${this.bridge}`)) run({ argv: ["ip", "link", "del", this.bridge] });
   }
 }

@@ -6,7 +6,7 @@ import http from "node:http";
 import path from "node:path";
 import { CommandError, run, sleep, stopPid, timed, timedOk, type Cmd } from "../lib/proc.ts";
 import { commandName, parentPid } from "../lib/memory.ts";
-import { NETWORK, type BenchContext, type ContainerSystem, type EngineService, type RunExtras, type SystemInfo } from "./system.ts";
+import { DEFAULT_NETWORK, NETWORK, type BenchContext, type ContainerSystem, type EngineService, type RunExtras, type SystemInfo } from "./system.ts";
 
 /** GET /_ping on a unix socket: whether an API service answers there. */
 function ping(socket: string): Promise<boolean> {
@@ -18,6 +18,12 @@ function ping(socket: string): Promise<boolean> {
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve(false));
   });
+}
+
+/** `--network X` for a run: NETWORK unless told otherwise; none at all for DEFAULT_NETWORK (the engine's own default). */
+function networkFlag(more: RunExtras): string[] {
+  const n = more.network ?? NETWORK;
+  return n === DEFAULT_NETWORK ? [] : ["--network", n];
 }
 
 /** The docker CLI against an API service on a unix socket, with a private client configuration. */
@@ -68,7 +74,7 @@ export abstract class DockerLikeCli implements ContainerSystem {
   }
 
   runRm(args: string[], image?: string, more: RunExtras = {}): Cmd {
-    return this.cmd(["run", "--rm", "--network", more.network ?? NETWORK, ...this.runFlags(), ...(more.flags ?? []), image ?? this.image(), ...args]);
+    return this.cmd(["run", "--rm", ...networkFlag(more), ...this.runFlags(), ...(more.flags ?? []), image ?? this.image(), ...args]);
   }
 
   load(tar: string): Cmd {
@@ -144,7 +150,7 @@ export abstract class DockerLikeCli implements ContainerSystem {
 
   async startDetached(name: string, args: string[], more: RunExtras & { image?: string } = {}): Promise<void> {
     this.made.add(name);
-    await timedOk(this.cmd(["run", "-d", "--network", more.network ?? NETWORK, ...this.runFlags(), ...(more.flags ?? []), "--name", name, more.image ?? this.image(), ...args]));
+    await timedOk(this.cmd(["run", "-d", ...networkFlag(more), ...this.runFlags(), ...(more.flags ?? []), "--name", name, more.image ?? this.image(), ...args]));
   }
 
   async stop(name: string): Promise<void> {

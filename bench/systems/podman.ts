@@ -5,7 +5,11 @@ import path from "node:path";
 import { errorMessage } from "../lib/harness.ts";
 import { firstLine, run, timedOk, which } from "../lib/proc.ts";
 import { CgroupLeftovers, hardLimit, Leftovers, removeTree } from "../lib/fsutil.ts";
+import { BridgeLeftovers, freeSubnets, hostAddress } from "../lib/net.ts";
 import { DockerLikeCli } from "./oci-cli.ts";
+
+/** The name of podman's default network in the bench's configuration. */
+const DEFAULT_NET = "capsa-bench-default";
 import type { BenchContext, EngineService, SystemInfo } from "./system.ts";
 
 export class Podman extends DockerLikeCli {
@@ -16,6 +20,9 @@ export class Podman extends DockerLikeCli {
   private runtime = "?";
   private ulimits = "";
   private fallback?: string;
+  private bridge = "";
+  private subnet = "";
+  private bridges?: BridgeLeftovers;
 
   check(): string | undefined {
     return which("podman") ? undefined : "podman is not installed";
@@ -75,10 +82,12 @@ export class Podman extends DockerLikeCli {
           ...(runtime ? [`runtime = "${runtime}"`] : []),
           "[network]",
           `network_config_dir = "${path.join(this.dir, "net")}"`,
+          `default_network = "${DEFAULT_NET}"`,
           "",
         ].join("\n"),
       );
     conf();
+    this.writeDefaultNetwork();
     try {
       await this.importAndProbe(ctx);
     } catch (e) {
@@ -94,6 +103,34 @@ export class Podman extends DockerLikeCli {
     this.runtime = firstLine([...this.prefix(), "info", "--format", "{{.Host.OCIRuntime.Name}}"], this.env()) ?? "?";
   }
 
+  /**
+   * The default network as a CNI conflist of our own, so its bridge (cbp<pid>)
+   * and /24 are the bench's, not podman's shared cni-podman0 on 10.88.0.0/16.
+   * Otherwise what podman would make: bridge with NAT, portmap, firewall.
+   */
+  private writeDefaultNetwork(): void {
+    this.bridges = new BridgeLeftovers(/^cni-podman\d+$/);
+    this.bridge = `cbp${process.pid}`;
+    this.subnet = freeSubnets(1)[0]!;
+    const conflist = {
+      cniVersion: "0.4.0",
+      name: DEFAULT_NET,
+      plugins: [
+        {
+          type: "bridge",
+          bridge: this.bridge,
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: { type: "host-local", routes: [{ dst: "0.0.0.0/0" }], ranges: [[{ subnet: this.subnet, gateway: hostAddress(this.subnet, 1) }]] },
+        },
+        { type: "portmap", capabilities: { portMappings: true } },
+        { type: "firewall" },
+      ],
+    };
+    fs.writeFileSync(path.join(this.dir, "net", `${DEFAULT_NET}.conflist`), JSON.stringify(conflist, null, 2));
+  }
+
   /** `podman system service` (no idle timeout) on a socket in its directory, same configuration, root and runroot. */
   async startService(): Promise<EngineService> {
     const socket = path.join(this.dir, "api.sock");
@@ -104,7 +141,7 @@ export class Podman extends DockerLikeCli {
     return {
       version: firstLine(["podman", "--version"]) ?? "?",
       runtime: this.runtime,
-      notes: [`cgroupfs, file events, ulimits ${this.ulimits}, private --root/--runroot`, ...(this.fallback ? [this.fallback] : [])],
+      notes: [`cgroupfs, file events, ulimits ${this.ulimits}, private --root/--runroot; default network: bridge ${this.bridge} on ${this.subnet} (CNI)`, ...(this.fallback ? [this.fallback] : [])],
     };
   }
 
@@ -119,5 +156,7 @@ export class Podman extends DockerLikeCli {
     removeTree(this.dir);
     this.leftovers?.remove();
     this.cgroups?.remove();
+    this.bridges?.remove();
+    if (this.bridge && fs.existsSync(`/sys/class/net/${this.bridge}`)) run({ argv: ["ip", "link", "del", this.bridge] });
   }
 }

@@ -14,6 +14,7 @@ export interface BenchContext {
 
 /** How a run differs from the plain one: its network (default NETWORK), and flags such as --ip or -p. */
 export interface RunExtras {
+  /** A network name, "none", or DEFAULT_NETWORK: no --network flag, the engine's default bridge. */
   network?: string;
   flags?: string[];
 }
@@ -82,6 +83,9 @@ export interface ContainerSystem {
 
 /** Networking for every run: none, so that the runc floor does the same work as the engines. */
 export const NETWORK = "none";
+
+/** RunExtras.network for the engine's own default network: the run gets no --network flag. */
+export const DEFAULT_NETWORK = "(engine default)";
 
 /** The reference every engine imports the busybox image under (BenchContext.image). */
 export const BENCH_IMAGE = "capsa-bench/busybox:latest";
