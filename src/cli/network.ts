@@ -1,5 +1,7 @@
 // network create, ls, inspect, rm, prune, connect, disconnect.
-import type { NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
+import { parseIp } from "../network/cidr.ts";
+import { parseIp6 } from "../network/cidr6.ts";
+import type { IpamConfig, NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
 import { CapsaError } from "../util/errors.ts";
 import { collect, newCommand, repeatable, UsageError } from "./command.ts";
 import { renderRows } from "./format.ts";
@@ -34,6 +36,53 @@ function keyValues(list: string[] | undefined): Record<string, string> {
   return out;
 }
 
+/** The address family and bits of an address or CIDR, for matching flags to subnets (no validation beyond that: the engine checks). */
+function bits(s: string): { six: boolean; value: bigint; prefix: number } | undefined {
+  const [ip = "", len] = s.split("/");
+  const six = ip.includes(":");
+  const value = six ? parseIp6(ip) : ((v) => (v === undefined ? undefined : BigInt(v)))(parseIp(ip));
+  const prefix = len === undefined ? (six ? 128 : 32) : Number(len);
+  if (value === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > (six ? 128 : 32)) return undefined;
+  return { six, value, prefix };
+}
+
+function inside(subnet: string, x: string): boolean {
+  const s = bits(subnet);
+  const a = bits(x);
+  if (!s || !a || s.six !== a.six || a.prefix < s.prefix) return false;
+  const width = BigInt(s.six ? 128 : 32);
+  const shift = width - BigInt(s.prefix);
+  return a.value >> shift === s.value >> shift;
+}
+
+/** docker's pairing of --gateway, --ip-range and --aux-address with the --subnet that contains each. */
+export function ipamConfig(subnets: string[], gateways: string[], ranges: string[], aux: string[], fail: (m: string) => Error): IpamConfig[] {
+  if (gateways.length + ranges.length > 0 && !subnets.length) throw fail("every ip-range or gateway must have a corresponding subnet");
+  const out: IpamConfig[] = subnets.map((s) => ({ Subnet: s }));
+  const home = (what: string, v: string): IpamConfig => {
+    const c = out.find((x) => inside(x.Subnet!, v));
+    if (!c) throw fail(`no matching subnet for ${what} ${v}`);
+    return c;
+  };
+  for (const r of ranges) {
+    const c = home("range", r);
+    if (c.IPRange) throw fail(`cannot configure multiple ranges (${c.IPRange}, ${r}) on the same subnet (${c.Subnet})`);
+    c.IPRange = r;
+  }
+  for (const g of gateways) {
+    const c = home("gateway", g);
+    if (c.Gateway) throw fail(`cannot configure multiple gateways (${c.Gateway}, ${g}) for the same subnet (${c.Subnet})`);
+    c.Gateway = g;
+  }
+  for (const kv of aux) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0 || eq === kv.length - 1) throw fail(`invalid aux-address ${kv}: expected name=address`);
+    const c = home("aux-address", kv.slice(eq + 1));
+    (c.AuxiliaryAddresses ??= {})[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
 export const verbs: VerbTable = {
   "network create": {
     command: (v) => {
@@ -43,17 +92,19 @@ export const verbs: VerbTable = {
         .option("--ipv6", "Enable IPv6 networking")
         .option("--attachable", "Enable manual container attachment (always on)");
       repeatable(c, "--subnet <strings>", "Subnet in CIDR format that represents a network segment");
-      repeatable(c, "--gateway <strings>", "IPv4 Gateway for the master subnet");
+      repeatable(c, "--gateway <strings>", "IPv4 or IPv6 Gateway for the master subnet");
+      repeatable(c, "--ip-range <strings>", "Allocate container ip from a sub-range");
+      repeatable(c, "--aux-address <map>", "Auxiliary IPv4 or IPv6 addresses used by Network driver");
       repeatable(c, "--label <list>", "Set metadata on a network");
       repeatable(c, "-o, --opt <map>", "Set driver specific options");
       return c;
     },
     args: [1, 1],
     async run(ctx, opts, args) {
-      const o = opts as { driver: string; internal?: boolean; ipv6?: boolean; subnet?: string[]; gateway?: string[]; label?: string[]; opt?: string[] };
-      if ((o.gateway?.length ?? 0) > (o.subnet?.length ?? 0)) throw new UsageError(ctx.verb, "every --gateway needs a --subnet", 1);
+      const o = opts as { driver: string; internal?: boolean; ipv6?: boolean; subnet?: string[]; gateway?: string[]; ipRange?: string[]; auxAddress?: string[]; label?: string[]; opt?: string[] };
       const create: NetworkCreateOptions = { Name: args[0]!, Driver: o.driver, Internal: !!o.internal, EnableIPv6: !!o.ipv6, Labels: keyValues(o.label), Options: keyValues(o.opt) };
-      if (o.subnet?.length) create.IPAM = { Driver: "default", Config: o.subnet.map((s, i) => ({ Subnet: s, ...(o.gateway?.[i] ? { Gateway: o.gateway[i] } : {}) })) };
+      const config = ipamConfig(o.subnet ?? [], o.gateway ?? [], o.ipRange ?? [], o.auxAddress ?? [], (m) => new UsageError(ctx.verb, m, 1));
+      if (config.length) create.IPAM = { Driver: "default", Config: config };
       const engine = await ctx.engine();
       ctx.out(engine.networks.create(create).Id + "\n");
       return 0;
@@ -125,16 +176,18 @@ export const verbs: VerbTable = {
 
   "network connect": {
     command: (v) => {
-      const c = newCommand(v, "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network").option("--ip <string>", "IPv4 address (e.g., \"172.30.100.104\")");
+      const c = newCommand(v, "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network")
+        .option("--ip <string>", "IPv4 address (e.g., \"172.30.100.104\")")
+        .option("--ip6 <string>", "IPv6 address (e.g., \"2001:db8::33\")");
       repeatable(c, "--alias <strings>", "Add network-scoped alias for the container");
       return c;
     },
     args: [2, 2],
     setupErrors: true,
     async run(ctx, opts, args) {
-      const o = opts as { ip?: string; alias?: string[] };
+      const o = opts as { ip?: string; ip6?: string; alias?: string[] };
       const engine = await ctx.engine();
-      await engine.networks.connect(args[0]!, args[1]!, { ...(o.alias ? { aliases: o.alias } : {}), ...(o.ip ? { ipv4Address: o.ip } : {}) });
+      await engine.networks.connect(args[0]!, args[1]!, { ...(o.alias ? { aliases: o.alias } : {}), ...(o.ip ? { ipv4Address: o.ip } : {}), ...(o.ip6 ? { ipv6Address: o.ip6 } : {}) });
       return 0;
     },
   },

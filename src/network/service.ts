@@ -7,6 +7,7 @@
 // running container on a user-defined network.
 import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import type { NetworkApi } from "../engine/api.ts";
@@ -15,6 +16,7 @@ import type { Ctx } from "../engine/containers/context.ts";
 import type { SpecNetwork } from "../runtime/spec.ts";
 import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/errors.ts";
 import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
+import { type Cidr6, contains6, formatCidr6, formatIp6, hostSubnets6, ipv6Unavailable, lastAddress6, overlaps6, parseCidr6, parseIp6, pickUla64 } from "./cidr6.ts";
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
 import { dnsAvailable, listServers, stopServer, syncServer } from "./dns.ts";
 import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
@@ -22,13 +24,16 @@ import { isolate, unisolate } from "./isolation.ts";
 import { labelBridge, sweepOrphanBridges, sweepOrphanDns } from "./orphans.ts";
 import { allocatePorts, wantedPorts } from "./ports.ts";
 import { type EndpointRecord, type NetworkRecord, NetworkStore, type PublishedPort } from "./store.ts";
-import type { EndpointView, NetworkCreateOptions, NetworkInspect } from "./types.ts";
+import type { EndpointView, IpamConfig, NetworkCreateOptions, NetworkInspect } from "./types.ts";
 import { pidAlive } from "../util/process.ts";
 
 export const DEFAULT_NETWORK = "bridge";
 /** Where automatic subnets come from (one /24 each); CAPSA_DEFAULT_BRIDGE_SUBNET fixes the default bridge's. */
 export const AUTO_POOL = "10.77.0.0/16";
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** The container id of host-local leases that hold --aux-address addresses. */
+const AUX_LEASE = "capsa-aux-address:";
 
 const LOOPBACK: ConfList = { cniVersion: CNI_VERSION, name: "capsa-loopback", plugins: [{ type: "loopback" }] };
 
@@ -79,12 +84,23 @@ export class Networks implements NetworkApi {
   private createRecord(opts: NetworkCreateOptions): NetworkRecord {
     const driver = opts.Driver || "bridge";
     if (driver !== "bridge") throw invalid(`network driver "${driver}" is not supported (only bridge)`);
-    if (opts.EnableIPv6) throw invalid("IPv6 networks are not supported yet");
     if (this.store.find(opts.Name)?.Name === opts.Name) throw conflict(`network with name ${opts.Name} already exists`);
     const configs = opts.IPAM?.Config ?? [];
-    if (configs.length > 1) throw invalid("only one IPAM config (one IPv4 subnet) per network is supported");
-    const cfg = configs[0] ?? {};
-    const mine = this.store.list().map((n) => ({ name: n.Name, cidr: parseCidr(n.Subnet)! }));
+    for (const c of configs) {
+      if (!c.Subnet && (c.Gateway || c.IPRange || Object.keys(c.AuxiliaryAddresses ?? {}).length)) throw invalid("an IPAM config with a gateway, ip-range or aux-address needs a subnet");
+    }
+    const is6 = (c: IpamConfig): boolean => !!c.Subnet?.includes(":");
+    const v4 = configs.filter((c) => !is6(c));
+    const v6 = configs.filter(is6);
+    if (v4.length > 1 || v6.length > 1) throw invalid("only one IPv4 and one IPv6 subnet per network are supported");
+    if (v6.length && !opts.EnableIPv6) throw invalid(`IPv6 subnet ${v6[0]!.Subnet} given, but IPv6 is not enabled (--ipv6)`);
+    if (opts.EnableIPv6) {
+      const why = ipv6Unavailable();
+      if (why) throw new CapsaError("system", `cannot create IPv6 network ${opts.Name}: ${why}`);
+    }
+    const cfg = v4[0] ?? {};
+    const others = this.store.list();
+    const mine = others.map((n) => ({ name: n.Name, cidr: parseCidr(n.Subnet)! }));
     let subnet: Cidr;
     if (cfg.Subnet) {
       const c = parseCidr(cfg.Subnet);
@@ -107,6 +123,27 @@ export class Networks implements NetworkApi {
       if (g === undefined || !contains(subnet, g) || g === subnet.base) throw invalid(`invalid gateway ${cfg.Gateway}: not a host address in ${formatCidr(subnet)}`);
       gateway = g;
     }
+    let range: Cidr | undefined;
+    if (cfg.IPRange) {
+      range = parseCidr(cfg.IPRange);
+      if (!range || !cfg.IPRange.includes("/")) throw invalid(`invalid ip-range ${cfg.IPRange}: expected an IPv4 CIDR such as 10.1.0.128/25`);
+      if (range.prefix < subnet.prefix || !contains(subnet, range.base)) throw invalid(`invalid ip-range ${cfg.IPRange}: not inside subnet ${formatCidr(subnet)}`);
+      if (!rangeBounds4(subnet, range, gateway)) throw invalid(`invalid ip-range ${cfg.IPRange}: it has no address left for containers`);
+    }
+    const ipv6 = opts.EnableIPv6 ? this.pickSubnet6(v6[0] ?? {}, others) : undefined;
+    const aux: Record<string, string> = {};
+    for (const c of configs) {
+      for (const [name, addr] of Object.entries(c.AuxiliaryAddresses ?? {})) {
+        if (!name) throw invalid(`invalid aux-address ${name}=${addr}: expected name=address`);
+        const a4 = parseIp(addr);
+        const a6 = a4 === undefined ? parseIp6(addr) : undefined;
+        const inside = a4 !== undefined ? contains(subnet, a4) && a4 !== subnet.base : a6 !== undefined && !!ipv6 && contains6(ipv6.subnet, a6) && a6 !== ipv6.subnet.base;
+        if (!inside) throw invalid(`invalid aux-address ${name}=${addr}: not a host address in the network's subnets`);
+        const canonical = a4 !== undefined ? formatIp(a4) : formatIp6(a6!);
+        if (canonical === formatIp(gateway) || canonical === (ipv6 ? formatIp6(ipv6.gateway) : "")) throw invalid(`invalid aux-address ${name}=${addr}: it is the gateway`);
+        aux[name] = canonical;
+      }
+    }
     const id = crypto.randomBytes(32).toString("hex");
     const n: NetworkRecord = {
       Id: id,
@@ -119,16 +156,65 @@ export class Networks implements NetworkApi {
       Subnet: formatCidr(subnet),
       Gateway: formatIp(gateway),
       Bridge: "cps-" + crypto.createHash("sha256").update(this.ctx.paths.root + "\0" + id).digest("hex").slice(0, 10),
+      ...(range ? { IPRange: formatCidr(range) } : {}),
+      ...(Object.keys(aux).length ? { AuxAddresses: aux } : {}),
+      ...(ipv6
+        ? { EnableIPv6: true, Subnet6: formatCidr6(ipv6.subnet), Gateway6: formatIp6(ipv6.gateway), ...(ipv6.range ? { IPRange6: formatCidr6(ipv6.range) } : {}) }
+        : {}),
     };
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     this.writeConfList(n);
     try {
+      this.reserveAux(n);
       this.store.insert(n);
     } catch (e) {
       fs.rmSync(this.confListPath(n), { force: true });
+      fs.rmSync(path.join(this.ipamDir(), n.Name), { recursive: true, force: true });
       throw e;
     }
     return n;
+  }
+
+  /** The IPv6 half of a dual-stack network: the subnet given (checked) or a random unique local /64. */
+  private pickSubnet6(cfg: IpamConfig, others: NetworkRecord[]): { subnet: Cidr6; gateway: bigint; range?: Cidr6 } {
+    const mine = others.filter((n) => n.Subnet6).map((n) => ({ name: n.Name, cidr: parseCidr6(n.Subnet6!)! }));
+    let subnet: Cidr6;
+    if (cfg.Subnet) {
+      const c = parseCidr6(cfg.Subnet);
+      if (!c || !cfg.Subnet.includes("/")) throw invalid(`invalid subnet ${cfg.Subnet}: expected an IPv6 CIDR such as fd00:1:2:3::/64`);
+      if (c.prefix > 124) throw invalid(`subnet ${cfg.Subnet} is too small (at most /124)`);
+      if (c.prefix < 8 || parseCidr6("ff00::/8")!.base === (c.base & (0xffn << 120n)) || overlaps6(c, parseCidr6("fe80::/10")!)) {
+        throw invalid(`invalid subnet ${cfg.Subnet}: not a unicast subnet for containers`);
+      }
+      const other = mine.find((m) => overlaps6(m.cidr, c));
+      if (other) throw conflict(`invalid pool request: Pool overlaps with other one on this address space (subnet ${formatCidr6(c)} overlaps network ${other.name}'s ${formatCidr6(other.cidr)})`);
+      const route = hostSubnets6().find((h) => overlaps6(h, c) && h.prefix < 128);
+      if (route) throw conflict(`subnet ${formatCidr6(c)} overlaps ${formatCidr6(route)}, which the host already routes`);
+      subnet = c;
+    } else {
+      subnet = pickUla64([...mine.map((m) => m.cidr), ...hostSubnets6()]);
+    }
+    let gateway = subnet.base + 1n;
+    if (cfg.Gateway) {
+      const g = parseIp6(cfg.Gateway);
+      if (g === undefined || !contains6(subnet, g) || g === subnet.base) throw invalid(`invalid gateway ${cfg.Gateway}: not a host address in ${formatCidr6(subnet)}`);
+      gateway = g;
+    }
+    if (!cfg.IPRange) return { subnet, gateway };
+    const range = parseCidr6(cfg.IPRange);
+    if (!range || !cfg.IPRange.includes("/")) throw invalid(`invalid ip-range ${cfg.IPRange}: expected an IPv6 CIDR such as fd00:1:2:3::100/120`);
+    if (range.prefix < subnet.prefix || !contains6(subnet, range.base)) throw invalid(`invalid ip-range ${cfg.IPRange}: not inside subnet ${formatCidr6(subnet)}`);
+    if (!rangeBounds6(subnet, range, gateway)) throw invalid(`invalid ip-range ${cfg.IPRange}: it has no address left for containers`);
+    return { subnet, gateway, range };
+  }
+
+  /** Aux addresses are held as host-local leases of no container, so the plugin never hands them out. */
+  private reserveAux(n: NetworkRecord): void {
+    const addrs = Object.entries(n.AuxAddresses ?? {});
+    if (!addrs.length) return;
+    const dir = path.join(this.ipamDir(), n.Name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    for (const [name, addr] of addrs) fs.writeFileSync(path.join(dir, addr), `${AUX_LEASE}${name}\r\naux`);
   }
 
   /** The conflist is the network's definition for CNI: readable, and a user may add plugins to it. */
@@ -138,6 +224,27 @@ export class Networks implements NetworkApi {
     } catch {
       return this.buildConfList(n);
     }
+  }
+
+  /**
+   * The conflist for one ADD. Static addresses (--ip, --ip6) go to host-local
+   * as the `args.cni.ips` convention (its CNI_ARGS IP= takes one address only).
+   * A static address may lie outside --ip-range (as in docker), while
+   * host-local only grants addresses inside its ranges: such an ADD gets the
+   * whole subnets (host-local frees leases by container, so DEL needs no such care).
+   */
+  private confListFor(n: NetworkRecord, ips: string[]): ConfList {
+    const list = this.confList(n);
+    if (!ips.length) return list;
+    const whole = !!(n.IPRange || n.IPRange6);
+    return {
+      ...list,
+      plugins: list.plugins.map((p) => {
+        const ipam = p.ipam as { type?: string } | undefined;
+        if (p.type !== "bridge" || ipam?.type !== "host-local") return p;
+        return { ...p, args: { cni: { ips } }, ...(whole ? { ipam: { ...ipam, ranges: ipamRanges(n, true) } } : {}) };
+      }),
+    };
   }
 
   private buildConfList(n: NetworkRecord): ConfList {
@@ -152,8 +259,8 @@ export class Networks implements NetworkApi {
         ...(mtu !== undefined && mtu < 1500 ? { mtu } : {}),
         ipam: {
           type: "host-local",
-          ranges: [[{ subnet: n.Subnet, gateway: n.Gateway }]],
-          routes: n.Internal ? [] : [{ dst: "0.0.0.0/0" }],
+          ranges: ipamRanges(n),
+          routes: n.Internal ? [] : [{ dst: "0.0.0.0/0" }, ...(n.Subnet6 ? [{ dst: "::/0" }] : [])],
           dataDir: this.ipamDir(),
         },
       },
@@ -242,16 +349,23 @@ export class Networks implements NetworkApi {
       if (!ep.result) continue;
       const c = this.ctx.store.find(ep.containerId);
       const a = addressOf(ep.result);
-      containers[ep.containerId] = { Name: c?.name ?? "", EndpointID: endpointId(ep), MacAddress: macOf(ep.result, ep.ifName), IPv4Address: a?.cidr ?? "", IPv6Address: "" };
+      const a6 = addressOf(ep.result, 6);
+      containers[ep.containerId] = { Name: c?.name ?? "", EndpointID: endpointId(ep), MacAddress: macOf(ep.result, ep.ifName), IPv4Address: a?.cidr ?? "", IPv6Address: a6?.cidr ?? "" };
     }
+    const aux = (six: boolean): { AuxiliaryAddresses?: Record<string, string> } => {
+      const m = Object.fromEntries(Object.entries(n.AuxAddresses ?? {}).filter(([, v]) => v.includes(":") === six));
+      return Object.keys(m).length ? { AuxiliaryAddresses: m } : {};
+    };
+    const config: NetworkInspect["IPAM"]["Config"] = [{ Subnet: n.Subnet, Gateway: n.Gateway, ...(n.IPRange ? { IPRange: n.IPRange } : {}), ...aux(false) }];
+    if (n.Subnet6 && n.Gateway6) config.push({ Subnet: n.Subnet6, Gateway: n.Gateway6, ...(n.IPRange6 ? { IPRange: n.IPRange6 } : {}), ...aux(true) });
     return {
       Name: n.Name,
       Id: n.Id,
       Created: n.Created,
       Scope: "local",
       Driver: n.Driver,
-      EnableIPv6: false,
-      IPAM: { Driver: "default", Options: {}, Config: [{ Subnet: n.Subnet, Gateway: n.Gateway }] },
+      EnableIPv6: !!n.Subnet6,
+      IPAM: { Driver: "default", Options: {}, Config: config },
       Internal: n.Internal,
       Attachable: false,
       Ingress: false,
@@ -280,7 +394,7 @@ export class Networks implements NetworkApi {
   /** Deletes the bridge device, the conflist, the IPAM state and the record. */
   private destroy(n: NetworkRecord): void {
     stopServer(this.ctx.paths.runRoot, n.Id);
-    unisolate(n.Bridge);
+    unisolate(n.Bridge, !!n.Subnet6);
     try {
       execFileSync("ip", ["link", "del", n.Bridge], { stdio: "ignore" });
     } catch {
@@ -302,14 +416,14 @@ export class Networks implements NetworkApi {
     return { NetworksDeleted: deleted };
   }
 
-  async connect(ref: string, container: string, opts: { aliases?: string[]; ipv4Address?: string } = {}): Promise<void> {
+  async connect(ref: string, container: string, opts: { aliases?: string[]; ipv4Address?: string; ipv6Address?: string } = {}): Promise<void> {
     const n = ref === DEFAULT_NETWORK ? this.ensureDefault() : this.store.get(ref);
     const c = this.ctx.store.get(container);
     const mode = c.hostConfig.NetworkMode ?? DEFAULT_NETWORK;
     if (isSpecial(mode)) throw conflict(`container ${c.name} uses network mode "${mode}" and cannot be connected to ${n.Name}`);
     const cfg: EndpointSettings = {};
     if (opts.aliases?.length) cfg.Aliases = opts.aliases;
-    if (opts.ipv4Address) cfg.IPAMConfig = { IPv4Address: opts.ipv4Address };
+    if (opts.ipv4Address || opts.ipv6Address) cfg.IPAMConfig = { ...(opts.ipv4Address ? { IPv4Address: opts.ipv4Address } : {}), ...(opts.ipv6Address ? { IPv6Address: opts.ipv6Address } : {}) };
     this.validateEndpoint(n, cfg);
     if (!this.store.addEndpoint(c.id, n.Id, cfg)) throw conflict(`endpoint with name ${c.name} already exists in network ${n.Name}`);
     if (!c.state.Running) return;
@@ -375,6 +489,19 @@ export class Networks implements NetworkApi {
       if (n.Name === DEFAULT_NETWORK) throw invalid("user specified IP address is supported on user defined networks only");
       const v = parseIp(ip);
       if (v === undefined || !contains(parseCidr(n.Subnet)!, v)) throw invalid(`invalid IP address ${ip}: not in network ${n.Name}'s subnet ${n.Subnet}`);
+    }
+    const ip6 = cfg.IPAMConfig?.IPv6Address;
+    if (ip6) {
+      if (n.Name === DEFAULT_NETWORK) throw invalid("user specified IP address is supported on user defined networks only");
+      if (!n.Subnet6) throw invalid(`invalid IPv6 address ${ip6}: network ${n.Name} has no IPv6 (created without --ipv6)`);
+      const v = parseIp6(ip6);
+      if (v === undefined || !contains6(parseCidr6(n.Subnet6)!, v)) throw invalid(`invalid IPv6 address ${ip6}: not in network ${n.Name}'s subnet ${n.Subnet6}`);
+    }
+    for (const a of [ip, ip6]) {
+      const canonical = a === undefined ? undefined : parseIp(a) !== undefined ? formatIp(parseIp(a)!) : parseIp6(a) !== undefined ? formatIp6(parseIp6(a)!) : undefined;
+      const aux = canonical ? Object.entries(n.AuxAddresses ?? {}).find(([, v]) => v === canonical) : undefined;
+      if (aux) throw conflict(`invalid IP address ${a}: reserved as aux-address ${aux[0]} of network ${n.Name}`);
+      if (canonical && (canonical === n.Gateway || canonical === n.Gateway6)) throw conflict(`invalid IP address ${a}: it is network ${n.Name}'s gateway`);
     }
     if (cfg.Aliases?.length && n.Name === DEFAULT_NETWORK) throw invalid("network-scoped alias is supported only for containers in user defined networks");
   }
@@ -444,13 +571,13 @@ export class Networks implements NetworkApi {
     }
     this.store.setAttached(c.id, n.Id, { ifName, netns: file, result: null, ports, ownerPid: process.pid });
     const args: Record<string, string> = {};
-    if (ep.config.IPAMConfig?.IPv4Address) args.IP = ep.config.IPAMConfig.IPv4Address;
+    const fixed = [ep.config.IPAMConfig?.IPv4Address, n.Subnet6 ? ep.config.IPAMConfig?.IPv6Address : undefined].filter((x): x is string => !!x);
     const mac = ep.config.MacAddress || (primary ? c.config.MacAddress : undefined);
     if (mac) args.MAC = mac;
-    const result = await addNetwork(this.confList(n), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
+    const result = await addNetwork(this.confListFor(n, fixed), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
     this.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
     // A bridge the plugin just made: label it with its root, isolate it from the other networks.
-    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge, n.Internal);
+    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge, n.Internal, !!n.Subnet6);
   }
 
   /** After the container runs: its peers learn its name. */
@@ -490,11 +617,12 @@ export class Networks implements NetworkApi {
     const dir = path.join(this.ipamDir(), n.Name);
     let files: string[] = [];
     try {
-      files = fs.readdirSync(dir).filter((f) => parseIp(f) !== undefined);
+      files = fs.readdirSync(dir).filter((f) => parseIp(f) !== undefined || parseIp6(f) !== undefined);
     } catch {
       return undefined;
     }
-    const prefix = n.Subnet.split("/")[1];
+    const lease = (f: string): { address: string; gateway: string } =>
+      f.includes(":") ? { address: `${f}/${n.Subnet6?.split("/")[1] ?? "64"}`, gateway: n.Gateway6 ?? "" } : { address: `${f}/${n.Subnet.split("/")[1]}`, gateway: n.Gateway };
     const ips = files
       .filter((f) => {
         try {
@@ -503,7 +631,7 @@ export class Networks implements NetworkApi {
           return false;
         }
       })
-      .map((f) => ({ address: `${f}/${prefix}`, gateway: n.Gateway }));
+      .map(lease);
     return ips.length ? { cniVersion: CNI_VERSION, ips } : undefined;
   }
 
@@ -582,6 +710,9 @@ export class Networks implements NetworkApi {
     Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
     IPAddress: string;
     Gateway: string;
+    GlobalIPv6Address: string;
+    GlobalIPv6PrefixLen: number;
+    IPv6Gateway: string;
     MacAddress: string;
     Networks: Record<string, EndpointView>;
   } {
@@ -596,8 +727,10 @@ export class Networks implements NetworkApi {
       const n = this.networkById(ep.networkId);
       if (!n) continue;
       const a = ep.result ? addressOf(ep.result) : undefined;
+      const a6 = ep.result ? addressOf(ep.result, 6) : undefined;
+      const fixed = ep.config.IPAMConfig;
       networks[n.Name] = {
-        IPAMConfig: ep.config.IPAMConfig?.IPv4Address ? { IPv4Address: ep.config.IPAMConfig.IPv4Address } : null,
+        IPAMConfig: fixed?.IPv4Address || fixed?.IPv6Address ? { ...(fixed.IPv4Address ? { IPv4Address: fixed.IPv4Address } : {}), ...(fixed.IPv6Address ? { IPv6Address: fixed.IPv6Address } : {}) } : null,
         Links: null,
         Aliases: ep.config.Aliases?.length ? ep.config.Aliases : null,
         MacAddress: ep.result ? macOf(ep.result, ep.ifName) : "",
@@ -606,9 +739,9 @@ export class Networks implements NetworkApi {
         Gateway: a?.gateway ?? "",
         IPAddress: a?.ip ?? "",
         IPPrefixLen: a?.prefix ?? 0,
-        IPv6Gateway: "",
-        GlobalIPv6Address: "",
-        GlobalIPv6PrefixLen: 0,
+        IPv6Gateway: a6?.gateway ?? "",
+        GlobalIPv6Address: a6?.ip ?? "",
+        GlobalIPv6PrefixLen: a6?.prefix ?? 0,
         DriverOpts: null,
         DNSNames: n.Name === DEFAULT_NETWORK ? null : [c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)],
       };
@@ -617,11 +750,15 @@ export class Networks implements NetworkApi {
     if (mode === "host" || mode === "none") networks[mode] = emptyEndpoint(mode);
     const first = eps[0];
     const fa = first?.result ? addressOf(first.result) : undefined;
+    const fa6 = first?.result ? addressOf(first.result, 6) : undefined;
     return {
       SandboxKey: first?.netns ?? "",
       Ports: ports,
       IPAddress: fa?.ip ?? "",
       Gateway: fa?.gateway ?? "",
+      GlobalIPv6Address: fa6?.ip ?? "",
+      GlobalIPv6PrefixLen: fa6?.prefix ?? 0,
+      IPv6Gateway: fa6?.gateway ?? "",
       MacAddress: first?.result ? macOf(first.result, first.ifName) : "",
       Networks: networks,
     };
@@ -660,6 +797,9 @@ export class Networks implements NetworkApi {
     const eps = this.store.endpoints({ containerId: c.id });
     const own = eps.map((e) => (e.result ? addressOf(e.result)?.ip : undefined)).find((x) => x);
     let text = this.baseHosts(c, own);
+    // docker names the container's own IPv6 address too.
+    const own6 = eps.map((e) => (e.result ? addressOf(e.result, 6)?.ip : undefined)).find((x) => x);
+    if (own6) text += `${own6}\t${c.config.Hostname || os.hostname()}\n`;
     for (const ep of eps) {
       const n = this.networkById(ep.networkId);
       if (!n || n.Name === DEFAULT_NETWORK || !ep.result) continue;
@@ -675,7 +815,11 @@ export class Networks implements NetworkApi {
     for (const ep of this.store.endpoints({ networkId: n.Id })) {
       const ip = ep.result ? addressOf(ep.result)?.ip : undefined;
       const c = ip ? this.ctx.store.find(ep.containerId) : undefined;
-      if (ip && c) lines.push(`${ip}\t${[...new Set([c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)])].join(" ")}`);
+      if (!ip || !c) continue;
+      const names = [...new Set([c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)])].join(" ");
+      lines.push(`${ip}\t${names}`);
+      const ip6 = addressOf(ep.result!, 6)?.ip;
+      if (ip6) lines.push(`${ip6}\t${names}`);
     }
     return lines;
   }
@@ -721,12 +865,42 @@ export class Networks implements NetworkApi {
   }
 }
 
+/** The first and last address containers may get from `range` (not the network, broadcast or gateway address); undefined when none is left. */
+export function rangeBounds4(subnet: Cidr, range: Cidr, gateway: number): [number, number] | undefined {
+  const broadcast = subnet.base + 2 ** (32 - subnet.prefix) - 1;
+  let first = Math.max(range.base, subnet.base + 1);
+  let last = Math.min(range.base + 2 ** (32 - range.prefix) - 1, broadcast - 1);
+  if (first === gateway) first++;
+  if (last === gateway) last--;
+  return first <= last ? [first, last] : undefined;
+}
+
+export function rangeBounds6(subnet: Cidr6, range: Cidr6, gateway: bigint): [bigint, bigint] | undefined {
+  let first = range.base > subnet.base ? range.base : subnet.base + 1n;
+  let last = lastAddress6(range);
+  if (first === gateway) first++;
+  if (last === gateway) last--;
+  return first <= last ? [first, last] : undefined;
+}
+
+/** host-local's range sets: one per family (the length of the list is the number of addresses a container gets). */
+function ipamRanges(n: NetworkRecord, whole = false): { subnet: string; gateway: string; rangeStart?: string; rangeEnd?: string }[][] {
+  const v4: { subnet: string; gateway: string; rangeStart?: string; rangeEnd?: string } = { subnet: n.Subnet, gateway: n.Gateway };
+  const b4 = n.IPRange && !whole ? rangeBounds4(parseCidr(n.Subnet)!, parseCidr(n.IPRange)!, parseIp(n.Gateway)!) : undefined;
+  if (b4) Object.assign(v4, { rangeStart: formatIp(b4[0]), rangeEnd: formatIp(b4[1]) });
+  if (!n.Subnet6 || !n.Gateway6) return [[v4]];
+  const v6: typeof v4 = { subnet: n.Subnet6, gateway: n.Gateway6 };
+  const b6 = n.IPRange6 && !whole ? rangeBounds6(parseCidr6(n.Subnet6)!, parseCidr6(n.IPRange6)!, parseIp6(n.Gateway6)!) : undefined;
+  if (b6) Object.assign(v6, { rangeStart: formatIp6(b6[0]), rangeEnd: formatIp6(b6[1]) });
+  return [[v4], [v6]];
+}
+
 function cniPorts(ports: PublishedPort[]): { hostPort: number; containerPort: number; protocol: string; hostIP?: string }[] {
   return ports.map((p) => ({ hostPort: p.HostPort, containerPort: p.ContainerPort, protocol: p.Protocol, ...(p.HostIp ? { hostIP: p.HostIp } : {}) }));
 }
 
-function addressOf(r: CniResult): { ip: string; prefix: number; cidr: string; gateway: string } | undefined {
-  const a = (r.ips ?? []).find((x) => net4(x.address));
+function addressOf(r: CniResult, family: 4 | 6 = 4): { ip: string; prefix: number; cidr: string; gateway: string } | undefined {
+  const a = (r.ips ?? []).find((x) => (family === 4 ? net4(x.address) : x.address.includes(":")));
   if (!a) return undefined;
   const [ip = "", prefix = "32"] = a.address.split("/");
   return { ip, prefix: Number(prefix), cidr: a.address, gateway: a.gateway ?? "" };

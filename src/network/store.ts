@@ -19,6 +19,15 @@ export interface NetworkRecord {
   Gateway: string;
   /** The Linux bridge device, unique per state root (derived from a hash). */
   Bridge: string;
+  /** docker's --ip-range: containers get addresses from it (a static --ip may lie anywhere in the subnet). */
+  IPRange?: string;
+  /** docker's --aux-address: name → address, never given to a container (either family). */
+  AuxAddresses?: Record<string, string>;
+  /** Dual stack: the IPv6 subnet, its gateway and range, next to the IPv4 ones. */
+  EnableIPv6?: boolean;
+  Subnet6?: string;
+  Gateway6?: string;
+  IPRange6?: string;
 }
 
 export interface PublishedPort {

@@ -8,8 +8,15 @@ export interface NetworkCreateOptions {
   EnableIPv6?: boolean;
   Labels?: Record<string, string>;
   Options?: Record<string, string>;
-  IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] };
+  IPAM?: { Driver?: string; Config?: IpamConfig[] };
   CheckDuplicate?: boolean;
+}
+
+export interface IpamConfig {
+  Subnet?: string;
+  Gateway?: string;
+  IPRange?: string;
+  AuxiliaryAddresses?: Record<string, string>;
 }
 
 export interface NetworkContainer {
@@ -27,7 +34,7 @@ export interface NetworkInspect {
   Scope: "local";
   Driver: string;
   EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string>; Config: { Subnet: string; Gateway: string }[] };
+  IPAM: { Driver: string; Options: Record<string, string>; Config: (IpamConfig & { Subnet: string; Gateway: string })[] };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
@@ -41,7 +48,7 @@ export interface NetworkInspect {
 }
 
 export interface EndpointView {
-  IPAMConfig: { IPv4Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
   Links: null;
   Aliases: string[] | null;
   MacAddress: string;

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { formatCidr, hostSubnets, overlaps, parseCidr, type Cidr } from "../../src/network/cidr.ts";
+import { formatCidr6, hostSubnets6, pickUla64 } from "../../src/network/cidr6.ts";
 
 const sh = (cmd: string, args: string[]): string => {
   const r = spawnSync(cmd, args, { encoding: "utf8" });
@@ -26,8 +27,21 @@ export function freeSubnet(): string {
   throw new Error("no free 10.x subnet");
 }
 
-/** "10.1.2.0/24" → "10.1.2." (every address a container gets there starts so). */
-export const prefixOf = (subnet: string): string => subnet.replace(/\d+\/24$/, "");
+/** "10.1.2.0/24" → "10.1.2."; "fdxx:…::/64" → "fdxx:…:" (every address a container gets there starts so). */
+export const prefixOf = (subnet: string): string => (subnet.includes(":") ? subnet.replace(/:\/64$/, "") : subnet.replace(/\d+\/24$/, ""));
+
+/** A unique local /64 (fd00::/8) with a random global id, that no host route or address overlaps. */
+export function freeSubnet6(): string {
+  const taken = hostSubnets6();
+  for (;;) {
+    const c = pickUla64(taken);
+    if (!handedOut6.includes(formatCidr6(c))) {
+      handedOut6.push(formatCidr6(c));
+      return formatCidr6(c);
+    }
+  }
+}
+const handedOut6: string[] = [];
 
 /** A TCP (and UDP) port nothing listens on now. */
 export async function freePort(): Promise<number> {
@@ -78,8 +92,7 @@ export function leftovers(root: string, o: { bridges: string[]; subnets: string[
     .split("\n")
     .map((l) => l.split(" ")[0]!)
     .filter((n) => o.netnsNames?.includes(n));
-  const rules = sh("iptables-save", [])
-    .split("\n")
+  const rules = [...sh("iptables-save", []).split("\n"), ...sh("ip6tables-save", []).split("\n")]
     .filter(
       (l) =>
         o.subnets.some((s) => l.includes(prefixOf(s))) ||
@@ -89,7 +102,7 @@ export function leftovers(root: string, o: { bridges: string[]; subnets: string[
   const ipam = path.join(root, "networks", "ipam");
   const leases: string[] = [];
   for (const d of fs.existsSync(ipam) ? fs.readdirSync(ipam) : []) {
-    for (const f of fs.readdirSync(path.join(ipam, d))) if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) leases.push(`${d}/${f}`);
+    for (const f of fs.readdirSync(path.join(ipam, d))) if (/^\d+\.\d+\.\d+\.\d+$/.test(f) || f.includes(":")) leases.push(`${d}/${f}`);
   }
   const dns = fs
     .readdirSync("/proc")

@@ -36,14 +36,18 @@ async function prune(call: Call): Promise<void> {
 interface ConnectBody {
   Container?: string;
   Force?: boolean;
-  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null };
+  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null };
 }
 
 async function connect(call: Call): Promise<void> {
   const body = (await readObject(call.req)) as ConnectBody;
   if (!body.Container) throw invalid("container is required");
   const ep = body.EndpointConfig;
-  await call.api.engine.networks.connect(call.params[0]!, body.Container, { aliases: ep?.Aliases ?? undefined, ipv4Address: ep?.IPAMConfig?.IPv4Address || undefined });
+  await call.api.engine.networks.connect(call.params[0]!, body.Container, {
+    aliases: ep?.Aliases ?? undefined,
+    ipv4Address: ep?.IPAMConfig?.IPv4Address || undefined,
+    ipv6Address: ep?.IPAMConfig?.IPv6Address || undefined,
+  });
   call.api.events.emit("network", "connect", call.params[0]!, { container: body.Container });
   call.res!.writeHead(200);
   call.res!.end();
