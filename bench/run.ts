@@ -108,8 +108,10 @@ export async function main(argv: string[]): Promise<number> {
   const entries: SystemEntry[] = [];
   const ready: ContainerSystem[] = [];
   let cleaning: Promise<void> | undefined;
+  const deferred: (() => Promise<void>)[] = [];
   const cleanup = () =>
     (cleaning ??= (async () => {
+      for (const fn of deferred.reverse()) await fn().catch((e: unknown) => log(`clean-up: ${errorMessage(e)}`));
       for (const s of [...systems].reverse()) await s.cleanup().catch((e: unknown) => log(`${s.name} cleanup: ${errorMessage(e)}`));
       removeTree(dir);
     })());
@@ -142,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
     if (ready.length === 0) throw new Error("no system could run here");
 
     let seq = 0;
-    const h: Harness = { systems: ready, opts, log, name: (sys, tag) => `cb${process.pid}-${sys}-${tag}-${seq++}` };
+    const h: Harness = { systems: ready, opts, log, name: (sys, tag) => `cb${process.pid}-${sys}-${tag}-${seq++}`, defer: (fn) => deferred.push(fn) };
     const report: Report = {
       schema: "capsa-bench/1",
       date: new Date().toISOString(),

@@ -17,6 +17,12 @@ export interface Harness {
   log(line: string): void;
   /** A container name unique to this bench run. */
   name(system: string, tag: string): string;
+  /**
+   * Registers a stop for something a scenario started outside the engines (a
+   * registry): run at clean-up, before the engines', also on SIGINT/SIGTERM.
+   * The scenario still stops it itself when done; fn must tolerate a second call.
+   */
+  defer(fn: () => Promise<void>): void;
 }
 
 export interface Scenario {

@@ -41,7 +41,8 @@ export const pull: Scenario = {
     let reg: RunningRegistry | undefined;
     try {
       const archive = bigImageArchive();
-      reg = await startRegistry();
+      const started = (reg = await startRegistry());
+      h.defer(() => started.stop());
       h.log(`  registry on ${reg.host}: pushing ${BIG_IMAGE}`);
       const sizes = await seed(reg, archive.path);
       const mb = (b: number) => Math.round(b / 1e6);
