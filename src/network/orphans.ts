@@ -75,7 +75,7 @@ export function sweepOrphanDns(): number[] {
     const args = read(`/proc/${p}/cmdline`).split("\0");
     if (!args[0]?.endsWith("dnsmasq")) continue;
     const pf = args.find((a) => a.startsWith("--pid-file="))?.slice("--pid-file=".length);
-    if (!pf || !/\/dns\/[0-9a-f]{16}\.pid$/.test(pf) || !args.some((a) => a.startsWith("--addn-hosts=" + pf.slice(0, -4)))) continue;
+    if (!pf || !/\/dns\/(c-)?[0-9a-f]{16}\.pid$/.test(pf) || !args.some((a) => a.startsWith("--addn-hosts=" + pf.slice(0, -4)) || a === `--log-facility=${pf.slice(0, -4)}.log`)) continue;
     if (fs.existsSync(pf)) continue;
     try {
       process.kill(Number(p), "SIGTERM");

@@ -18,7 +18,7 @@ import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/e
 import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
 import { type Cidr6, contains6, formatCidr6, formatIp6, hostSubnets6, ipv6Unavailable, lastAddress6, overlaps6, parseCidr6, parseIp6, pickUla64 } from "./cidr6.ts";
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
-import { dnsAvailable, listServers, stopServer, syncServer } from "./dns.ts";
+import { CONTAINER_RESOLVER, dnsAvailable, dnsHostsPath, listServers, reloadContainerServer, startContainerServer, stopContainerServer, stopServer, syncServer } from "./dns.ts";
 import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
 import { isolate, unisolate } from "./isolation.ts";
 import { labelBridge, sweepOrphanBridges, sweepOrphanDns } from "./orphans.ts";
@@ -442,6 +442,7 @@ export class Networks implements NetworkApi {
       throw e;
     }
     this.refreshHosts([n.Id]);
+    this.retargetResolver(c);
   }
 
   async disconnect(ref: string, container: string, _opts: { force?: boolean } = {}): Promise<void> {
@@ -452,8 +453,72 @@ export class Networks implements NetworkApi {
     await this.detachOne(c.id, ep);
     this.store.removeEndpoint(c.id, n.Id);
     this.refreshHosts([n.Id]);
-    // The container's own hosts file loses that network's peers.
-    if (c.state.Running) this.rewriteHosts(c);
+    // The container's own hosts file loses that network's peers, its resolver their names.
+    if (c.state.Running) {
+      this.rewriteHosts(c);
+      this.retargetResolver(c);
+    }
+  }
+
+  /**
+   * Starts, restarts or stops the container's own resolver (see dns.ts) for its
+   * current user-defined networks; true when it runs. Needs two or more such
+   * networks with DNS servers; never fails the caller (/etc/hosts has the names).
+   */
+  private syncContainerDns(c: ContainerRecord): boolean {
+    const nets = this.store
+      .endpoints({ containerId: c.id })
+      .filter((e) => e.result)
+      .map((e) => this.networkById(e.networkId))
+      .filter((n): n is NetworkRecord => !!n && n.Name !== DEFAULT_NETWORK);
+    const file = netnsPath(this.ctx.paths.runRoot, c.id);
+    try {
+      if (nets.length < 2 || !dnsAvailable() || !fs.existsSync(file)) {
+        stopContainerServer(this.ctx.paths.runRoot, c.id);
+        return false;
+      }
+      const hosts = nets.map((n) => dnsHostsPath(this.ctx.paths.runRoot, n.Id));
+      startContainerServer(this.ctx.paths.runRoot, c.id, file, hosts, nets.some((n) => !n.Internal));
+      return true;
+    } catch {
+      stopContainerServer(this.ctx.paths.runRoot, c.id);
+      return false;
+    }
+  }
+
+  /** After connect/disconnect of a running container: its resolver follows its networks, and resolv.conf (rewritten in place) names it. */
+  private retargetResolver(c: ContainerRecord): void {
+    if ((c.hostConfig.Dns ?? []).length) return;
+    const file = path.join(this.ctx.paths.containers, c.id, "resolv.conf");
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      return;
+    }
+    const ours = new Set([CONTAINER_RESOLVER, ...this.store.list().map((n) => n.Gateway)]);
+    const lines = text.split("\n");
+    const current = lines.find((l) => /^\s*nameserver\s/.test(l))?.trim().split(/\s+/)[1];
+    if (!current || !ours.has(current)) return; // not capsa's resolver: leave it
+    let target: string | undefined;
+    if (this.syncContainerDns(c)) target = CONTAINER_RESOLVER;
+    else {
+      for (const ep of this.store.endpoints({ containerId: c.id })) {
+        const n = this.networkById(ep.networkId);
+        if (ep.result && n && n.Name !== DEFAULT_NETWORK && this.syncDns(n)) {
+          target = n.Gateway;
+          break;
+        }
+      }
+    }
+    if (!target || target === current) return;
+    const out = lines.filter((l) => !/^\s*nameserver\s/.test(l));
+    out.unshift(`nameserver ${target}`);
+    try {
+      fs.writeFileSync(file, out.join("\n"));
+    } catch {
+      /* the container is going away */
+    }
   }
 
   // ---------- hooks for the container lifecycle ----------
@@ -535,6 +600,8 @@ export class Networks implements NetworkApi {
       const n = this.networkById(ep.networkId);
       if (n && this.syncDns(n) && !dnsServer) dnsServer = n.Gateway;
     }
+    // On two or more user-defined networks: a resolver of its own that knows the names of all of them.
+    if (dnsServer && !(c.hostConfig.Dns ?? []).length && this.syncContainerDns(c)) dnsServer = CONTAINER_RESOLVER;
     return { spec: { mode: "path", path: file }, hosts: this.renderHosts(c), ...(dnsServer ? { dnsServer } : {}) };
   }
 
@@ -591,6 +658,7 @@ export class Networks implements NetworkApi {
   /** CNI DEL for every network (reverse order), then the namespace. Idempotent. */
   async tearDown(c: { id: string }): Promise<void> {
     const eps = this.store.endpoints({ containerId: c.id }).filter((e) => e.netns);
+    stopContainerServer(this.ctx.paths.runRoot, c.id);
     for (const ep of [...eps].reverse()) await this.detachOne(c.id, ep).catch(() => undefined);
     const file = netnsPath(this.ctx.paths.runRoot, c.id);
     // Loopback needs no DEL: it goes with the namespace.
@@ -674,6 +742,11 @@ export class Networks implements NetworkApi {
     // DNS servers of networks that are gone or have nobody attached.
     const nets = this.store.list();
     for (const prefix of listServers(this.ctx.paths.runRoot)) {
+      if (prefix.startsWith("c-")) {
+        const c = this.ctx.store.list().find((x) => x.id.startsWith(prefix.slice(2)));
+        if (!c || !(c.state.Running || c.state.Status === "restarting")) stopContainerServer(this.ctx.paths.runRoot, prefix.slice(2));
+        continue;
+      }
       const n = nets.find((x) => x.Id.startsWith(prefix));
       if (!n || !this.store.endpoints({ networkId: n.Id }).some((e) => e.result)) stopServer(this.ctx.paths.runRoot, prefix);
     }
@@ -697,7 +770,10 @@ export class Networks implements NetworkApi {
     await this.reconcile();
     for (const ep of this.store.endpoints()) await this.tearDown({ id: ep.containerId }).catch(() => undefined);
     for (const file of listNetns(this.ctx.paths.runRoot)) removeNetns(file);
-    for (const prefix of listServers(this.ctx.paths.runRoot)) stopServer(this.ctx.paths.runRoot, prefix);
+    for (const prefix of listServers(this.ctx.paths.runRoot)) {
+      if (prefix.startsWith("c-")) stopContainerServer(this.ctx.paths.runRoot, prefix.slice(2));
+      else stopServer(this.ctx.paths.runRoot, prefix);
+    }
     for (const ep of this.store.endpoints()) this.store.removeContainer(ep.containerId);
     for (const n of this.store.list()) this.destroy(n);
   }
@@ -851,6 +927,12 @@ export class Networks implements NetworkApi {
     for (const id of ids) {
       const c = this.ctx.store.find(id);
       if (c?.state.Running) this.rewriteHosts(c);
+      // Its own resolver (on two networks or more) reads the networks' hosts files just rewritten.
+      try {
+        reloadContainerServer(this.ctx.paths.runRoot, id);
+      } catch {
+        /* gone meanwhile */
+      }
     }
   }
 
