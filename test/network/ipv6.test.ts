@@ -5,9 +5,9 @@
 // to containers this test made.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 import { ipv6Unavailable } from "../../src/network/cidr6.ts";
-import { freeSubnet, freeSubnet6, leftovers, prefixOf, vethNames } from "./fixtures.ts";
+import { freePort, freeSubnet, freeSubnet6, leftovers, prefixOf, vethNames } from "./fixtures.ts";
 
 let t: TestRoot;
 const subnets = [freeSubnet()];
@@ -22,7 +22,8 @@ const ok = (r: R, what: string): string => {
   return r.stdout;
 };
 const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const state = (): ReturnType<typeof leftovers> => leftovers(t.root, { bridges, subnets, ports: [], baselineVeths });
+const ports: number[] = [];
+const state = (): ReturnType<typeof leftovers> => leftovers(t.root, { bridges, subnets, ports, baselineVeths });
 const inspectC = (name: string, tmpl: string): string => ok(t.capsa(["inspect", "-f", tmpl, name]), `inspect ${name}`).trim();
 
 function create(name: string, ...flags: string[]): void {
@@ -108,6 +109,16 @@ void describe("dual-stack networks", { skip: NO_V6 ? `IPv6 unavailable here: ${N
     assert.match(badIp6.stderr, /not in network .*'s subnet/);
     assert.doesNotMatch(ok(t.capsa(["network", "ls", "--format", "{{.Name}}"]), "ls"), /n6\d+[xy]/);
     ok(t.capsa(["network", "rm", auto]), "network rm");
+  });
+
+  void it("ports published from a dual-stack container answer on the host's IPv4 loopback", async () => {
+    const port = await freePort();
+    ports.push(port);
+    ok(t.capsa(["run", "-d", "--network", net, "--name", "pub6", "-p", `${port}:80`, "bb:1", "httpd", "-f", "-p", "80", "-h", "/etc"]), "run pub6");
+    const host = inspectC("pub6", "{{.Config.Hostname}}");
+    const body = await eventually(async () => (await fetch(`http://127.0.0.1:${port}/hostname`, { signal: AbortSignal.timeout(3000) })).text());
+    assert.equal(body.trim(), host);
+    ok(t.capsa(["rm", "-f", "pub6"]), "rm pub6");
   });
 
   void it("removing the containers and the network leaves no veth, bridge, namespace, iptables or ip6tables rule, lease or DNS server", () => {
