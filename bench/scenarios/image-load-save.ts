@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { errorMessage, interleaved, type Scenario } from "../lib/harness.ts";
+import { errorMessage, interleaved, type Harness, type Scenario } from "../lib/harness.ts";
 import { BIG_IMAGE, bigImageArchive, type ImageArchive } from "../lib/image-archive.ts";
 import { timedOk } from "../lib/proc.ts";
 import { Recorder } from "../lib/results.ts";
@@ -37,34 +37,39 @@ export const imageLoadSave: Scenario = {
       if (!ok) h.log(`  ${s.name}: no load/save: left out`);
       return ok;
     });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-bench-save-"));
-    try {
-      await interleaved({ ...h, systems }, h.opts.rounds ?? (h.opts.short ? 2 : 8), 1, async (sys, round) => {
-        let metric = "load";
-        const out = path.join(dir, `${sys.name}.tar`);
-        try {
-          await sys.removeImage!(BIG_IMAGE);
-          const load = await timedOk(sys.load!(archive.path), { timeoutMs: 600_000 });
-          metric = "save";
-          const save = await timedOk(sys.save!(BIG_IMAGE, out), { timeoutMs: 600_000 });
-          const size = fs.statSync(out).size;
-          if (size < archive.bytes / 2) throw new Error(`the saved archive has ${size} bytes, the loaded one ${archive.bytes}`);
-          if (round >= 0) {
-            rec.set("load", sys.name, round, load.ms);
-            rec.set("save", sys.name, round, save.ms);
-          }
-          h.log(`  ${sys.name}${round < 0 ? " (warm-up)" : ""}: load ${Math.round(load.ms)} ms, save ${Math.round(save.ms)} ms (${MB(size)} MB)`);
-        } catch (e) {
-          if (round >= 0) rec.set(metric, sys.name, round, null);
-          rec.error(metric, sys.name, errorMessage(e));
-        } finally {
-          fs.rmSync(out, { force: true });
-        }
-      });
-    } finally {
-      for (const s of systems) await s.removeImage!(BIG_IMAGE).catch((e: unknown) => rec.error("load", s.name, `cleanup: ${errorMessage(e)}`));
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await loadSaveRounds({ ...h, systems }, rec, archive);
     return rec.finish(h.opts.subject);
   },
 };
+
+/** The measured rounds: per system remove, load (timed), save (timed), check the saved size; the image is removed at the end. */
+export async function loadSaveRounds(h: Harness, rec: Recorder, archive: ImageArchive): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-bench-save-"));
+  try {
+    await interleaved(h, h.opts.rounds ?? (h.opts.short ? 2 : 8), 1, async (sys, round) => {
+      let metric = "load";
+      const out = path.join(dir, `${sys.name}.tar`);
+      try {
+        await sys.removeImage!(BIG_IMAGE);
+        const load = await timedOk(sys.load!(archive.path), { timeoutMs: 600_000 });
+        metric = "save";
+        const save = await timedOk(sys.save!(BIG_IMAGE, out), { timeoutMs: 600_000 });
+        const size = fs.statSync(out).size;
+        if (size < archive.bytes / 2) throw new Error(`the saved archive has ${size} bytes, the loaded one ${archive.bytes}`);
+        if (round >= 0) {
+          rec.set("load", sys.name, round, load.ms);
+          rec.set("save", sys.name, round, save.ms);
+        }
+        h.log(`  ${sys.name}${round < 0 ? " (warm-up)" : ""}: load ${Math.round(load.ms)} ms, save ${Math.round(save.ms)} ms (${MB(size)} MB)`);
+      } catch (e) {
+        if (round >= 0) rec.set(metric, sys.name, round, null);
+        rec.error(metric, sys.name, errorMessage(e));
+      } finally {
+        fs.rmSync(out, { force: true });
+      }
+    });
+  } finally {
+    for (const s of h.systems) await s.removeImage!(BIG_IMAGE).catch((e: unknown) => rec.error("load", s.name, `cleanup: ${errorMessage(e)}`));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -5,7 +5,7 @@
 // floor), podman pull and docker pull (dockerd treats 127.0.0.0/8 as an
 // insecure registry, so plain HTTP). The image is removed, with its layers and
 // blobs, before every pull, so each one transfers everything.
-import { errorMessage, interleaved, type Scenario } from "../lib/harness.ts";
+import { errorMessage, interleaved, type Harness, type Scenario } from "../lib/harness.ts";
 import { BIG_IMAGE, bigImageArchive } from "../lib/image-archive.ts";
 import { timedOk } from "../lib/proc.ts";
 import { Recorder } from "../lib/results.ts";
@@ -48,19 +48,7 @@ export const pull: Scenario = {
       const mb = (b: number) => Math.round(b / 1e6);
       const total = sizes.reduce((a, b) => a + b, 0);
       rec.define("pull", `pull of ${mb(total)} MB in ${sizes.length} gzip layers (${sizes.map(mb).join(" + ")} MB; ${mb(archive.bytes)} MB unpacked): wall time`, "ms", "paired");
-      const ref = `${reg.host}/${BIG_IMAGE}`;
-      await interleaved({ ...h, systems }, h.opts.rounds ?? (h.opts.short ? 2 : 6), 1, async (sys, round) => {
-        try {
-          await sys.removeImage!(ref);
-          const r = await timedOk(sys.pull!(ref), { timeoutMs: 600_000 });
-          if (round >= 0) rec.set("pull", sys.name, round, r.ms);
-          h.log(`  ${sys.name}${round < 0 ? " (warm-up)" : ""}: pull ${Math.round(r.ms)} ms`);
-        } catch (e) {
-          if (round >= 0) rec.set("pull", sys.name, round, null);
-          rec.error("pull", sys.name, errorMessage(e));
-        }
-      });
-      for (const s of systems) await s.removeImage!(ref).catch((e: unknown) => rec.error("pull", s.name, `cleanup: ${errorMessage(e)}`));
+      await pullRounds({ ...h, systems }, rec, `${reg.host}/${BIG_IMAGE}`);
     } catch (e) {
       for (const s of systems) rec.error("pull", s.name, `set-up: ${errorMessage(e).split("\n")[0]}`);
     } finally {
@@ -69,3 +57,19 @@ export const pull: Scenario = {
     return rec.finish(h.opts.subject);
   },
 };
+
+/** The measured rounds: per system remove the image, then pull it (timed); removed again at the end. */
+export async function pullRounds(h: Harness, rec: Recorder, ref: string): Promise<void> {
+  await interleaved(h, h.opts.rounds ?? (h.opts.short ? 2 : 6), 1, async (sys, round) => {
+    try {
+      await sys.removeImage!(ref);
+      const r = await timedOk(sys.pull!(ref), { timeoutMs: 600_000 });
+      if (round >= 0) rec.set("pull", sys.name, round, r.ms);
+      h.log(`  ${sys.name}${round < 0 ? " (warm-up)" : ""}: pull ${Math.round(r.ms)} ms`);
+    } catch (e) {
+      if (round >= 0) rec.set("pull", sys.name, round, null);
+      rec.error("pull", sys.name, errorMessage(e));
+    }
+  });
+  for (const s of h.systems) await s.removeImage!(ref).catch((e: unknown) => rec.error("pull", s.name, `cleanup: ${errorMessage(e)}`));
+}
