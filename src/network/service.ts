@@ -236,13 +236,14 @@ export class Networks implements NetworkApi {
   private confListFor(n: NetworkRecord, ips: string[]): ConfList {
     const list = this.confList(n);
     if (!ips.length) return list;
-    const whole = !!(n.IPRange || n.IPRange6);
+    // Only the family that has a static address loses its range for this ADD.
+    const whole = { v4: !!n.IPRange && ips.some((a) => !a.includes(":")), v6: !!n.IPRange6 && ips.some((a) => a.includes(":")) };
     return {
       ...list,
       plugins: list.plugins.map((p) => {
         const ipam = p.ipam as { type?: string } | undefined;
         if (p.type !== "bridge" || ipam?.type !== "host-local") return p;
-        return { ...p, args: { cni: { ips } }, ...(whole ? { ipam: { ...ipam, ranges: ipamRanges(n, true) } } : {}) };
+        return { ...p, args: { cni: { ips } }, ...(whole.v4 || whole.v6 ? { ipam: { ...ipam, ranges: ipamRanges(n, whole) } } : {}) };
       }),
     };
   }
@@ -966,13 +967,13 @@ export function rangeBounds6(subnet: Cidr6, range: Cidr6, gateway: bigint): [big
 }
 
 /** host-local's range sets: one per family (the length of the list is the number of addresses a container gets). */
-function ipamRanges(n: NetworkRecord, whole = false): { subnet: string; gateway: string; rangeStart?: string; rangeEnd?: string }[][] {
+function ipamRanges(n: NetworkRecord, whole: { v4?: boolean; v6?: boolean } = {}): { subnet: string; gateway: string; rangeStart?: string; rangeEnd?: string }[][] {
   const v4: { subnet: string; gateway: string; rangeStart?: string; rangeEnd?: string } = { subnet: n.Subnet, gateway: n.Gateway };
-  const b4 = n.IPRange && !whole ? rangeBounds4(parseCidr(n.Subnet)!, parseCidr(n.IPRange)!, parseIp(n.Gateway)!) : undefined;
+  const b4 = n.IPRange && !whole.v4 ? rangeBounds4(parseCidr(n.Subnet)!, parseCidr(n.IPRange)!, parseIp(n.Gateway)!) : undefined;
   if (b4) Object.assign(v4, { rangeStart: formatIp(b4[0]), rangeEnd: formatIp(b4[1]) });
   if (!n.Subnet6 || !n.Gateway6) return [[v4]];
   const v6: typeof v4 = { subnet: n.Subnet6, gateway: n.Gateway6 };
-  const b6 = n.IPRange6 && !whole ? rangeBounds6(parseCidr6(n.Subnet6)!, parseCidr6(n.IPRange6)!, parseIp6(n.Gateway6)!) : undefined;
+  const b6 = n.IPRange6 && !whole.v6 ? rangeBounds6(parseCidr6(n.Subnet6)!, parseCidr6(n.IPRange6)!, parseIp6(n.Gateway6)!) : undefined;
   if (b6) Object.assign(v6, { rangeStart: formatIp6(b6[0]), rangeEnd: formatIp6(b6[1]) });
   return [[v4], [v6]];
 }

@@ -146,6 +146,21 @@ void describe("--ip-range and --aux-address", () => {
     // The range (.128–.131 less the aux address; .131 left) holds one more, then none.
     ok(t.capsa(["run", "-d", "--network", net, "--name", "r4", "bb:1", "sleep", "600"]), "run r4");
     assert.equal(inspectC("r4", "{{.NetworkSettings.IPAddress}}"), `${p}131`);
+    ok(t.capsa(["rm", "-f", "r4"]), "rm r4");
+    // A static address of the other family leaves this family's range in force.
+    if (!NO_V6) {
+      const dual = `n6${process.pid}d`;
+      const d4 = freeSubnet();
+      const d6 = freeSubnet6();
+      subnets.push(d4);
+      create(dual, "--ipv6", "--subnet", d4, "--subnet", d6, "--ip-range", `${prefixOf(d4)}64/26`);
+      ok(t.capsa(["run", "-d", "--network", dual, "--name", "r6", "--ip6", `${prefixOf(d6)}:9`, "bb:1", "sleep", "600"]), "run r6");
+      assert.equal(inspectC("r6", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.GlobalIPv6Address}}"), `${prefixOf(d4)}64 ${prefixOf(d6)}:9`);
+      ok(t.capsa(["rm", "-f", "r6"]), "rm r6");
+      ok(t.capsa(["network", "rm", dual]), "network rm");
+    }
+    ok(t.capsa(["run", "-d", "--network", net, "--name", "r4", "bb:1", "sleep", "600"]), "run r4 again");
+    assert.equal(inspectC("r4", "{{.NetworkSettings.IPAddress}}"), `${p}131`);
     const full = t.capsa(["run", "-d", "--network", net, "--name", "r5", "bb:1", "sleep", "600"]);
     assert.equal(full.status, 125);
     const aux = t.capsa(["run", "--rm", "--network", net, "--ip", `${p}129`, "bb:1", "true"]);
