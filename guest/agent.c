@@ -452,6 +452,21 @@ static int exit_code(int status) {
 
 static int ctl_fd = -1, stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, status_fd = -1;
 static int ctl_hup;
+/* When ports left out of poll for hanging up (ctl_hup, session hup/quiet) are looked at again; 0: none are */
+static long long hup_until;
+
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A port that reports POLLHUP without end is left out of poll for 50 ms; all such ports share one deadline,
+ * so they cannot take turns waking poll up (which spun the agent at full CPU while the VM idled). */
+static void back_off(int *flag) {
+  *flag = 1;
+  if (!hup_until) hup_until = now_ms() + 50;
+}
 static struct reader ctl_rd;
 static struct outbuf ctl_out;
 static pid_t workload = 0;
@@ -465,6 +480,7 @@ static int stdin_eof;
 struct session {
   int port;       /* capsa.exec.N */
   int hup;
+  int quiet; /* the port says "hung up" but has nothing to read: left out of one poll round */
   struct reader rd;
   struct outbuf out;
   pid_t pid;      /* >0 while the process runs */
@@ -629,6 +645,7 @@ static void handle_frame(struct reader *r, struct session *x) {
 }
 
 /* Reads a port; returns -1 when the host side went away. */
+/* 1: data handled; 0: nothing to read now; -1: the host went away (EOF) or an error */
 static int read_port(int fd, struct reader *rd, struct session *x) {
   unsigned char buf[65536];
   ssize_t n = read(fd, buf, sizeof buf);
@@ -642,7 +659,7 @@ static int read_port(int fd, struct reader *rd, struct session *x) {
       reader_reset(rd);
     }
   }
-  return 0;
+  return 1;
 }
 
 static void session_abort(struct session *x) {
@@ -844,14 +861,18 @@ int main(int argc, char **argv) {
   logmsg("ready");
 
   for (;;) {
+    if (hup_until && now_ms() >= hup_until) {
+      hup_until = 0;
+      ctl_hup = 0;
+      for (int i = 0; i < nsessions; i++) sessions[i].hup = sessions[i].quiet = 0;
+    }
     struct pollfd p[3 + MAX_EXEC * 4];
     void *who[3 + MAX_EXEC * 4];
     int kind[3 + MAX_EXEC * 4];
-    int np = 0, any_hup = 0;
+    int np = 0;
 #define ADD(fd_, ev_, who_, kind_) (p[np].fd = (fd_), p[np].events = (ev_), p[np].revents = 0, who[np] = (who_), kind[np] = (kind_), np++)
     ADD(sfd, POLLIN, NULL, 0);
     if (!ctl_hup) ADD(ctl_fd, POLLIN | (ctl_out.len ? POLLOUT : 0), NULL, 1);
-    else any_hup = 1;
     if (wl_master >= 0) {
       if (tty_len) ADD(wl_master, POLLOUT, NULL, 3);
       else if (!stdin_eof) ADD(stdin_fd, POLLIN, NULL, 2);
@@ -860,22 +881,20 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nsessions; i++) {
       struct session *x = &sessions[i];
       if (x->port < 0) continue;
-      if (x->hup) {
-        any_hup = 1;
-        continue;
-      }
-      ADD(x->port, POLLIN | (x->out.len ? POLLOUT : 0), x, 10);
+      if (x->hup) continue;
+      if (!x->quiet) ADD(x->port, POLLIN | (x->out.len ? POLLOUT : 0), x, 10);
       if (x->out_r >= 0 && x->out.len < OUTBUF / 2) ADD(x->out_r, POLLIN, x, 11);
       if (x->err_r >= 0 && x->out.len < OUTBUF / 2) ADD(x->err_r, POLLIN, x, 12);
     }
     /* a port the host is not connected to reports POLLHUP without end: look again later */
-    int n = poll(p, np, any_hup ? 50 : missing_exec ? 200 : -1);
+    int timeout = missing_exec ? 200 : -1;
+    if (hup_until) {
+      long long left = hup_until - now_ms();
+      timeout = left < 0 ? 0 : (int)left;
+    }
+    int n = poll(p, np, timeout);
     if (n < 0 && errno != EINTR) die("poll");
     if (missing_exec) missing_exec = scan_exec_ports();
-    if (any_hup) {
-      ctl_hup = 0;
-      for (int i = 0; i < nsessions; i++) sessions[i].hup = 0;
-    }
     for (int i = 0; i < np && n > 0; i++) {
       short ev = p[i].revents;
       if (!ev) continue;
@@ -893,10 +912,16 @@ int main(int argc, char **argv) {
            * client's data has arrived. Only a read that returns 0 (no data,
            * host gone) ends what the port was doing. */
           if (ev & POLLOUT) out_flush(&ctl_out, ctl_fd);
-          if ((ev & (POLLIN | POLLHUP)) && read_port(ctl_fd, &ctl_rd, NULL) < 0) {
-            reader_reset(&ctl_rd);
-            ctl_out.len = 0;
-            ctl_hup = 1;
+          if (ev & (POLLIN | POLLHUP)) {
+            int r = read_port(ctl_fd, &ctl_rd, NULL);
+            if (r < 0) {
+              reader_reset(&ctl_rd);
+              ctl_out.len = 0;
+              back_off(&ctl_hup);
+            } else if (r == 0 && (ev & POLLHUP)) {
+              /* hung up yet nothing to read (EAGAIN): look again after the back-off, or poll would spin */
+              back_off(&ctl_hup);
+            }
           }
           break;
         case 2: {
@@ -919,10 +944,13 @@ int main(int argc, char **argv) {
         case 10: {
           /* as for ctl: only a read of 0 bytes (or a write error) means the host went away */
           int gone = (ev & POLLOUT) && out_flush(&x->out, x->port) < 0;
-          if (!gone && (ev & (POLLIN | POLLHUP))) gone = read_port(x->port, &x->rd, x) < 0;
+          int r = 1;
+          if (!gone && (ev & (POLLIN | POLLHUP))) r = read_port(x->port, &x->rd, x), gone = r < 0;
           if (gone) {
             session_abort(x);
-            x->hup = 1;
+            back_off(&x->hup);
+          } else if (r == 0 && (ev & POLLHUP)) {
+            back_off(&x->quiet); /* as for ctl; the session and its pipes go on */
           }
           break;
         }
