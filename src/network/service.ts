@@ -704,9 +704,14 @@ export class Networks implements NetworkApi {
     return ips.length ? { cniVersion: CNI_VERSION, ips } : undefined;
   }
 
-  /** When the container record goes away. */
+  /**
+   * When the container record goes away. Endpoints still attached (a removal
+   * that did not pass through tearDown) are kept: the next reconcile sees a
+   * container that no longer exists, runs CNI DEL for them and drops them, so
+   * their veths, rules and leases do not outlive the container.
+   */
   forget(containerId: string): void {
-    this.store.removeContainer(containerId);
+    this.store.removeDetached(containerId);
   }
 
   private networkById(id: string): NetworkRecord | undefined {

@@ -171,6 +171,11 @@ export class NetworkStore {
     this.db.prepare("DELETE FROM network_endpoints WHERE container_id = ? AND network_id = ?").run(containerId, networkId);
   }
 
+  /** Drops the container's endpoints that hold nothing on the host; attached ones stay for a teardown. */
+  removeDetached(containerId: string): void {
+    this.db.prepare("DELETE FROM network_endpoints WHERE container_id = ? AND netns = ''").run(containerId);
+  }
+
   removeContainer(containerId: string): void {
     this.db.prepare("DELETE FROM network_endpoints WHERE container_id = ?").run(containerId);
   }
