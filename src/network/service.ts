@@ -1,7 +1,8 @@
 // Networks: the SDK verbs (create, ls, inspect, rm, prune, connect,
 // disconnect) and the hooks the container lifecycle calls: setUp before the
 // bundle is written, tearDown when the container's resources are released.
-// Each network is a CNI conflist (bridge + host-local, portmap, firewall)
+// Each network is a CNI conflist (bridge + host-local, portmap; NAT and
+// forwarding are its own rules, isolation.ts)
 // under <root>/networks; each container gets a namespace file under
 // <runRoot>/netns; names resolve through the /etc/hosts capsa keeps for every
 // running container on a user-defined network.
@@ -255,7 +256,8 @@ export class Networks implements NetworkApi {
         type: "bridge",
         bridge: n.Bridge,
         isGateway: true,
-        ipMasq: !n.Internal,
+        // NAT and forwarding are the network's own rules (isolation.ts), not per container.
+        ipMasq: false,
         hairpinMode: true,
         ...(mtu !== undefined && mtu < 1500 ? { mtu } : {}),
         ipam: {
@@ -267,7 +269,6 @@ export class Networks implements NetworkApi {
       },
     ];
     if (!n.Internal) plugins.push({ type: "portmap", capabilities: { portMappings: true } });
-    plugins.push({ type: "firewall", backend: "iptables" });
     return { cniVersion: CNI_VERSION, name: n.Name, plugins };
   }
 
@@ -645,7 +646,7 @@ export class Networks implements NetworkApi {
     const result = await addNetwork(this.confListFor(n, fixed), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
     this.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
     // A bridge the plugin just made: label it with its root, isolate it from the other networks.
-    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge, n.Internal, !!n.Subnet6);
+    if (labelBridge(n.Bridge, this.ctx.paths.root)) isolate(n.Bridge, n.Internal, [n.Subnet, ...(n.Subnet6 ? [n.Subnet6] : [])]);
   }
 
   /** After the container runs: its peers learn its name. */
