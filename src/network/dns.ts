@@ -26,19 +26,7 @@ const pidPath = (runRoot: string, networkId: string): string => base(runRoot, ne
 
 /** The server's pid, when one runs for this network (checked against its command line, not only the pid file). */
 export function serverPid(runRoot: string, networkId: string): number | undefined {
-  const pf = pidPath(runRoot, networkId);
-  let pid: number;
-  try {
-    pid = Number.parseInt(fs.readFileSync(pf, "utf8").trim(), 10);
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(pf) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return pidOf(pidPath(runRoot, networkId));
 }
 
 /** Writes the network's names and makes sure a server answers them (started, or told to reload). */
@@ -122,6 +110,7 @@ export function containerServerPid(runRoot: string, containerId: string): number
   return pidOf(cbase(runRoot, containerId) + ".pid");
 }
 
+/** The pid in a pid file, when that process still runs with the file on its command line. */
 function pidOf(pf: string): number | undefined {
   let pid: number;
   try {

@@ -18,11 +18,7 @@ void describe("the API service under restarts and bad clients", () => {
     await s?.stop();
   });
 
-  const ok = (args: string[]): string => {
-    const r = s.docker(args);
-    assert.equal(r.status, 0, `docker ${args.join(" ")}: ${r.stderr}\n--- service log ---\n${s.log().slice(-2000)}`);
-    return r.stdout;
-  };
+  const ok = (args: string[]): string => s.dockerOk(args);
   const containerCount = (): number => s.t.capsa(["ps", "-aq"]).stdout.split("\n").filter(Boolean).length;
 
   void it("containers keep running across a restart of the service, and the new one drives them", async () => {

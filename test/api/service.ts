@@ -13,6 +13,8 @@ export interface Service {
   env: NodeJS.ProcessEnv;
   /** Runs the real docker CLI against the service. */
   docker(args: string[], opts?: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
+  /** docker(args), asserting exit 0 (the failure shows stderr and the service's log); its stdout. */
+  dockerOk(args: string[]): string;
   /** One raw HTTP request over the socket. */
   request(method: string, p: string, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>;
   /** The service's stderr so far (for failure messages). */
@@ -63,6 +65,8 @@ export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = 
     t.cleanup();
   };
 
+  const docker: Service["docker"] = (args, opts = {}) => spawnSync("docker", args, { env: { ...env, ...opts.env }, input: opts.input, encoding: "utf8", timeout: opts.timeoutMs ?? 60_000 });
+
   // Ready when a ping answers.
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -81,7 +85,12 @@ export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = 
     t,
     socket,
     env,
-    docker: (args, opts = {}) => spawnSync("docker", args, { env: { ...env, ...opts.env }, input: opts.input, encoding: "utf8", timeout: opts.timeoutMs ?? 60_000 }),
+    docker,
+    dockerOk: (args) => {
+      const r = docker(args);
+      if (r.status !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.status}: ${r.stderr}\n--- service log ---\n${stderr.slice(-2000)}`);
+      return r.stdout;
+    },
     request,
     log: () => stderr,
     terminate,

@@ -26,11 +26,7 @@ void describe("networks through the docker CLI", { skip: NO_V6 ? `IPv6 unavailab
   after(async () => {
     await s?.stop();
   });
-  const ok = (args: string[]): string => {
-    const r = s.docker(args);
-    assert.equal(r.status, 0, `docker ${args.join(" ")}: ${r.stderr}\n--- service log ---\n${s.log().slice(-2000)}`);
-    return r.stdout;
-  };
+  const ok = (args: string[]): string => s.dockerOk(args);
 
   void it("network create --ipv6 --ip-range --aux-address, run --ip6: inspect as docker shows it", () => {
     ok(["import", busyboxRootfsTar(), "bb:1"]);
