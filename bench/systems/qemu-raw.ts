@@ -10,7 +10,7 @@ import { bareQemuArgs, bootBare, probeAccel, type Accel } from "../../src/vm/hos
 import { checkVmAssets, qemuBinary, vmAssets, type VmAssets } from "../../src/vm/host/assets.ts";
 import { VM_DEFAULT_MEMORY_MIB } from "../../src/vm/host/prepare.ts";
 import { firstLine, type Cmd } from "../lib/proc.ts";
-import type { BenchContext, ContainerSystem, SystemInfo } from "./system.ts";
+import { NoDetachedContainers, type BenchContext, type ContainerSystem, type SystemInfo } from "./system.ts";
 
 /** The kernel command line's tail that makes busybox PID 1 and has it power off. */
 const POWEROFF_AT_ONCE = ["rdinit=/bin/busybox", "--", "poweroff", "-f"];
@@ -26,8 +26,9 @@ export async function rawQemuBoot(assets: Pick<VmAssets, "kernel" | "initramfs">
   return r.ms;
 }
 
-export class QemuRaw implements ContainerSystem {
+export class QemuRaw extends NoDetachedContainers implements ContainerSystem {
   readonly name = "qemu-raw";
+  protected readonly why = "qemu-raw only boots and powers off";
   private accel: Accel = "tcg";
   private accelDetail = "";
 
@@ -59,20 +60,5 @@ export class QemuRaw implements ContainerSystem {
     return { argv: [qemuBinary(), ...bareQemuArgs({ kernel: a.kernel, initramfs: a.initramfs, accel: this.accel, append: POWEROFF_AT_ONCE, memoryMiB: MEMORY_MIB, serial: "null" })] };
   }
 
-  startDetached(): Promise<void> {
-    return Promise.reject(new Error("qemu-raw only boots and powers off"));
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  remove(): Promise<void> {
-    return Promise.resolve();
-  }
-  monitorPid(): number | undefined {
-    return undefined;
-  }
-  daemonPids(): number[] {
-    return [];
-  }
   async cleanup(): Promise<void> {}
 }

@@ -5,10 +5,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { firstLine, which, type Cmd } from "../lib/proc.ts";
 import { removeTree } from "../lib/fsutil.ts";
-import type { BenchContext, ContainerSystem, SystemInfo } from "./system.ts";
+import { NoDetachedContainers, type BenchContext, type ContainerSystem, type SystemInfo } from "./system.ts";
 
-export class Skopeo implements ContainerSystem {
+export class Skopeo extends NoDetachedContainers implements ContainerSystem {
   readonly name = "skopeo";
+  protected readonly why = "skopeo runs no containers";
   private dir = "";
 
   check(): string | undefined {
@@ -37,22 +38,7 @@ export class Skopeo implements ContainerSystem {
   }
 
   runRm(): Cmd {
-    throw new Error("skopeo runs no containers");
-  }
-  startDetached(): Promise<void> {
-    return Promise.reject(new Error("skopeo runs no containers"));
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  remove(): Promise<void> {
-    return Promise.resolve();
-  }
-  monitorPid(): number | undefined {
-    return undefined;
-  }
-  daemonPids(): number[] {
-    return [];
+    throw new Error(this.why);
   }
   async cleanup(): Promise<void> {
     if (this.dir) removeTree(this.dir);

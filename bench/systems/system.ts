@@ -89,3 +89,26 @@ export const DEFAULT_NETWORK = "(engine default)";
 
 /** The reference every engine imports the busybox image under (BenchContext.image). */
 export const BENCH_IMAGE = "capsa-bench/busybox:latest";
+
+/**
+ * The container verbs of a system that keeps no containers (a transfer tool,
+ * a bare VM boot): nothing to start detached, stop or remove, no monitor, no daemon.
+ */
+export abstract class NoDetachedContainers {
+  protected abstract readonly why: string;
+  startDetached(): Promise<void> {
+    return Promise.reject(new Error(this.why));
+  }
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+  remove(): Promise<void> {
+    return Promise.resolve();
+  }
+  monitorPid(): number | undefined {
+    return undefined;
+  }
+  daemonPids(): number[] {
+    return [];
+  }
+}
