@@ -31,6 +31,8 @@ export const MASKED_PATHS = [
   "/proc/acpi",
   // docker (since 20.10) masks /proc/asound rather than only making it read-only.
   "/proc/asound",
+  // docker 28 masks it too: per-CPU interrupt counts are a side channel (keystroke timing, co-tenants' activity).
+  "/proc/interrupts",
   "/proc/kcore",
   "/proc/keys",
   "/proc/latency_stats",

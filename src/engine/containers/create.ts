@@ -8,6 +8,7 @@ import { invalid } from "../../util/errors.ts";
 import { type Ctx, containerDir, containerEvent, ZERO_TIME, nowIso } from "./context.ts";
 import { NAME_RE, randomName } from "./names.ts";
 import { resolveIsolation } from "../../isolation/level.ts";
+import { validateHealthcheck } from "./health.ts";
 
 export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
   const image = img ?? {};
@@ -71,6 +72,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   }
   const id = crypto.randomBytes(32).toString("hex");
   const config = mergeImageConfig(opts.config, image.config.config);
+  validateHealthcheck(config.Healthcheck);
   if (hostConfig.NetworkMode?.startsWith("container:")) {
     // docker resolves the name to the id, so a rename of the other container does not break this one.
     const other = ctx.store.find(hostConfig.NetworkMode.slice("container:".length));

@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
 import type { ContainerRecord, HealthConfig, HealthState } from "../types.ts";
-import { conflict } from "../../util/errors.ts";
+import { conflict, invalid } from "../../util/errors.ts";
 import { type Ctx, containerEvent, nowIso } from "./context.ts";
 import { execInContainer } from "./exec.ts";
 import { capsaCliPath, monitorEnv } from "./exit-command.ts";
@@ -23,14 +23,49 @@ export function healthEnabled(h: HealthConfig | undefined): h is HealthConfig & 
   return !!h?.Test?.length && h.Test[0] !== "NONE";
 }
 
+const MIN_DURATION = 1_000_000; // 1 ms, dockerd's floor for every health check duration
+
+/**
+ * dockerd's checks of a health check (daemon validateHealthCheck), applied to the
+ * merged config at create, so a value from an image's config (untrusted input) is
+ * checked too. A duration that is not a whole number of nanoseconds used to make
+ * the health loop's `sleep` fail at once: a loop that started a Node process after
+ * another without pause.
+ */
+export function validateHealthcheck(h: HealthConfig | undefined): void {
+  if (h === undefined || h === null) return;
+  if (typeof h !== "object") throw invalid("Healthcheck must be an object");
+  if (h.Test !== undefined && h.Test !== null && (!Array.isArray(h.Test) || h.Test.some((w) => typeof w !== "string"))) {
+    throw invalid("Healthcheck.Test must be a list of strings");
+  }
+  for (const key of ["Interval", "Timeout", "StartPeriod"] as const) {
+    const v: unknown = h[key];
+    if (v === undefined || v === null || v === 0) continue;
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw invalid(`${key} in Healthcheck must be a whole number of nanoseconds, got ${JSON.stringify(v)}`);
+    if (v < MIN_DURATION) throw invalid(`${key} in Healthcheck cannot be less than 1ms`);
+  }
+  const retries: unknown = h.Retries;
+  if (retries !== undefined && retries !== null && (typeof retries !== "number" || !Number.isSafeInteger(retries))) {
+    throw invalid(`Retries in Healthcheck must be a whole number, got ${JSON.stringify(retries)}`);
+  }
+  if (typeof retries === "number" && retries < 0) throw invalid("Retries in Healthcheck cannot be negative");
+}
+
+/** Whole seconds between checks: at least 1, the default when unset (never NaN, whatever the record holds). */
+export function healthIntervalSeconds(h: HealthConfig): number {
+  const ns = typeof h.Interval === "number" && Number.isFinite(h.Interval) && h.Interval > 0 ? h.Interval : DEFAULT_INTERVAL;
+  return Math.max(1, Math.round(ns / NS));
+}
+
 /** Starts the periodic loop for a container that just started. */
 export function startHealthLoop(ctx: Ctx, c: ContainerRecord): void {
   const h = c.config.Healthcheck;
   if (!healthEnabled(h) || !c.monitorPid) return;
-  const interval = Math.max(1, Math.round((h.Interval || DEFAULT_INTERVAL) / NS));
+  const interval = healthIntervalSeconds(h);
   // The first check runs after one interval (docker's behaviour); the loop
-  // stops once the monitor is gone, i.e. the container has stopped.
-  const script = `sleep ${interval}; while kill -0 ${c.monitorPid} 2>/dev/null; do "$0" "$1" container healthcheck "$2" >/dev/null 2>&1; sleep ${interval}; done`;
+  // stops once the monitor is gone, i.e. the container has stopped, or when
+  // sleep fails (it must never turn into a loop without pause).
+  const script = `sleep ${interval} || exit; while kill -0 ${c.monitorPid} 2>/dev/null; do "$0" "$1" container healthcheck "$2" >/dev/null 2>&1; sleep ${interval} || exit; done`;
   const child = spawn("/bin/sh", ["-c", script, process.execPath, capsaCliPath(), c.id], {
     detached: true,
     stdio: "ignore",
