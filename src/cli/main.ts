@@ -310,6 +310,14 @@ GROUPS.network = {
 
 // Only when run as the program, not when a test imports this module.
 if (!process.env.CAPSA_CLI_NO_MAIN) {
+  // A reader that went away (`capsa logs x | head -1`) ends the command quietly,
+  // as a closed pipe ends docker's and any Unix tool's output.
+  for (const out of [process.stdout, process.stderr]) {
+    out.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(0);
+      throw e;
+    });
+  }
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

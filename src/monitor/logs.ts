@@ -42,29 +42,53 @@ export function logTimeSeconds(time: string): number {
   return Date.parse(m[1]! + (m[3] ?? "Z")) / 1000 + (m[2] ? Number(m[2]) : 0);
 }
 
-/** Splits complete records (joining P continuations) out of a buffer. */
-function* records(buf: Buffer, carry: { partial?: LogEntry }): Generator<LogEntry> {
-  let start = 0;
-  for (;;) {
-    const nl = buf.indexOf(0x0a, start);
-    if (nl < 0) break;
-    const rec = parseLogLine(buf.subarray(start, nl));
-    start = nl + 1;
-    if (!rec) continue;
-    const prev = carry.partial;
-    const data = prev ? Buffer.concat([prev.data, rec.data]) : rec.data;
-    const time = prev?.time ?? rec.time;
-    if (rec.partial) {
-      carry.partial = { stream: rec.stream, time, data };
-      continue;
+type Stream = "stdout" | "stderr";
+
+/**
+ * Joins records into entries: P records are continued by the next record of the
+ * same stream (conmon interleaves the two streams), their parts concatenated once
+ * at the end (a 20 MB line is thousands of records: joining as they come was
+ * quadratic).
+ */
+class EntryAssembler {
+  private readonly open = new Map<Stream, { time: string; parts: Buffer[] }>();
+
+  /** Feeds complete record lines (each ending in a newline); yields the entries they finish. */
+  *feed(buf: Buffer): Generator<LogEntry> {
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(0x0a, start);
+      if (nl < 0) return;
+      const rec = parseLogLine(buf.subarray(start, nl));
+      start = nl + 1;
+      if (!rec) continue;
+      const prev = this.open.get(rec.stream);
+      // Records are copied: the buffer they were read into is reused.
+      const parts = prev ? [...prev.parts, Buffer.from(rec.data)] : [Buffer.from(rec.data)];
+      const time = prev?.time ?? rec.time;
+      if (rec.partial) {
+        if (prev) prev.parts.push(Buffer.from(rec.data));
+        else this.open.set(rec.stream, { time, parts });
+        continue;
+      }
+      this.open.delete(rec.stream);
+      parts.push(NEWLINE);
+      yield { stream: rec.stream, time, data: Buffer.concat(parts) };
     }
-    carry.partial = undefined;
-    yield { stream: rec.stream, time, data: Buffer.concat([data, Buffer.from("\n")]) };
   }
 
+  /** Entries still open at the end of the log: output whose last line had no newline (`printf abc`). */
+  *flush(): Generator<LogEntry> {
+    const open = [...this.open.entries()].sort((a, b) => (a[1].time < b[1].time ? -1 : 1));
+    this.open.clear();
+    for (const [stream, e] of open) yield { stream, time: e.time, data: Buffer.concat(e.parts) };
+  }
 }
 
-function wanted(e: LogEntry, o: ReadLogOptions): boolean {
+const NEWLINE = Buffer.from("\n");
+const CHUNK = 256 * 1024;
+
+function wanted(e: { stream: Stream; time: string }, o: ReadLogOptions): boolean {
   if (e.stream === "stdout" && o.stdout === false) return false;
   if (e.stream === "stderr" && o.stderr === false) return false;
   if (o.since !== undefined || o.until !== undefined) {
@@ -75,6 +99,52 @@ function wanted(e: LogEntry, o: ReadLogOptions): boolean {
   return true;
 }
 
+/**
+ * Where to start reading so that the last `n` wanted entries are complete: the
+ * file is read backwards from `end` until n entries have ended (F records), then
+ * on to a point where neither stream has an entry in progress (the record before
+ * it, of each stream, is an F). Memory stays at one chunk whatever the log's size.
+ */
+async function tailOffset(fd: fs.promises.FileHandle, end: number, n: number, o: ReadLogOptions): Promise<number> {
+  let count = 0;
+  let candidate: { offset: number; stream: Stream } | undefined;
+  let pos = end;
+  let rest = Buffer.alloc(0); // bytes of a record that begins in an earlier chunk
+  const chunk = Buffer.alloc(CHUNK);
+  while (pos > 0) {
+    const len = Math.min(CHUNK, pos);
+    pos -= len;
+    const { bytesRead } = await fd.read(chunk, 0, len, pos);
+    const buf = Buffer.concat([chunk.subarray(0, bytesRead), rest]);
+    // Lines from the last to the first complete one in buf; buf[0..first newline] may continue further back.
+    let lineEnd = buf.length; // exclusive end of the current line's text (its newline, or the chunk's end)
+    for (let nl = buf.lastIndexOf(0x0a, lineEnd - 1); ; nl = buf.lastIndexOf(0x0a, lineEnd - 1)) {
+      if (nl < 0 && pos > 0) break; // the line starts in an earlier chunk
+      const lineStart = nl + 1;
+      const rec = lineEnd > lineStart ? parseLogLine(buf.subarray(lineStart, lineEnd)) : undefined;
+      const offsetAfter = pos + lineEnd + 1; // file offset just past this line's newline
+      if (rec) {
+        if (count >= n) {
+          if (!candidate) {
+            if (!rec.partial) candidate = { offset: offsetAfter, stream: rec.stream };
+          } else if (rec.stream !== candidate.stream) {
+            if (!rec.partial) return candidate.offset;
+            candidate = undefined;
+          }
+        } else if (!rec.partial && wanted(rec, o)) {
+          count++;
+        }
+      }
+      if (nl < 0) break;
+      lineEnd = nl;
+    }
+    const firstNl = buf.indexOf(0x0a);
+    rest = Buffer.from(firstNl < 0 ? buf : buf.subarray(0, firstNl));
+    if (pos === 0) break;
+  }
+  return candidate && count >= n ? candidate.offset : 0;
+}
+
 export async function* readLogs(file: string, o: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
   let fd: fs.promises.FileHandle;
   try {
@@ -83,40 +153,63 @@ export async function* readLogs(file: string, o: ReadLogOptions = {}): AsyncGene
     return; // never started: no log yet
   }
   try {
-    const carry: { partial?: LogEntry } = {};
-    const content = await fd.readFile();
-    let pos = content.length;
-    const lastNl = content.lastIndexOf(0x0a);
-    const complete = lastNl < 0 ? Buffer.alloc(0) : content.subarray(0, lastNl + 1);
-    let pending = lastNl < 0 ? content : content.subarray(lastNl + 1);
-    const all = [...records(complete, carry)].filter((e) => wanted(e, o));
-    const tail = o.tail === undefined || o.tail === "all" || o.tail < 0 ? all : o.tail === 0 ? [] : all.slice(-o.tail);
-    for (const e of tail) yield e;
-    if (!o.follow) return;
-    const chunk = Buffer.alloc(64 * 1024);
+    const asm = new EntryAssembler();
+    const size = (await fd.stat()).size;
+    const tail = o.tail === undefined || o.tail === "all" || o.tail < 0 ? undefined : o.tail;
+    let pos = tail === undefined ? 0 : tail === 0 ? size : await tailOffset(fd, size, tail, o);
+    // What is there now: streamed (no tail) or through a ring of the last `tail` entries.
+    const ring: LogEntry[] = [];
+    let pending = Buffer.alloc(0); // a record line not yet complete
+    const chunk = Buffer.alloc(CHUNK);
+    const consume = function* (bytes: Buffer): Generator<LogEntry> {
+      const buf = pending.length ? Buffer.concat([pending, bytes]) : bytes;
+      const nl = buf.lastIndexOf(0x0a);
+      pending = Buffer.from(buf.subarray(nl + 1));
+      if (nl >= 0) for (const e of asm.feed(buf.subarray(0, nl + 1))) if (wanted(e, o)) yield e;
+    };
+    while (pos < size) {
+      const { bytesRead } = await fd.read(chunk, 0, Math.min(CHUNK, size - pos), pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      for (const e of consume(chunk.subarray(0, bytesRead))) {
+        if (tail === undefined) yield e;
+        else {
+          ring.push(e);
+          if (ring.length > tail) ring.shift();
+        }
+      }
+    }
+    if (!o.follow) {
+      for (const e of asm.flush()) {
+        if (!wanted(e, o)) continue;
+        if (tail === undefined) yield e;
+        else {
+          ring.push(e);
+          if (ring.length > tail) ring.shift();
+        }
+      }
+      yield* ring;
+      return;
+    }
+    yield* ring;
     for (;;) {
       if (o.signal?.aborted) return;
       const { bytesRead } = await fd.read(chunk, 0, chunk.length, pos);
       if (bytesRead > 0) {
         pos += bytesRead;
-        const buf = Buffer.concat([pending, chunk.subarray(0, bytesRead)]);
-        const nl = buf.lastIndexOf(0x0a);
-        if (nl >= 0) {
-          for (const e of records(buf.subarray(0, nl + 1), carry)) if (wanted(e, o)) yield e;
-          pending = Buffer.from(buf.subarray(nl + 1));
-        } else pending = buf;
+        yield* consume(chunk.subarray(0, bytesRead));
         continue;
       }
       if (o.stillRunning && !o.stillRunning()) {
         // One last read after the stop was seen, so nothing written meanwhile is lost.
         const { bytesRead: last } = await fd.read(chunk, 0, chunk.length, pos);
-        if (last === 0) return;
-        pos += last;
-        const buf = Buffer.concat([pending, chunk.subarray(0, last)]);
-        const nl = buf.lastIndexOf(0x0a);
-        for (const e of records(buf.subarray(0, nl + 1), carry)) if (wanted(e, o)) yield e;
-        pending = Buffer.from(buf.subarray(nl + 1));
-        continue;
+        if (last > 0) {
+          pos += last;
+          yield* consume(chunk.subarray(0, last));
+          continue;
+        }
+        for (const e of asm.flush()) if (wanted(e, o)) yield e;
+        return;
       }
       await new Promise((r) => setTimeout(r, 100));
     }
