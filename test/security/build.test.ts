@@ -99,6 +99,7 @@ void describe("build: an untrusted Containerfile", () => {
           `ADD ${base}/a/..%2F.. /up/`,
           `ADD ${base}/nul%00name /nul/`,
           `ADD ${base}/ /root-url/`,
+          `ADD ${base}/bad%E0%A4%A /bad/`,
           `ADD ${base}/${climb} /file`,
           "",
         ].join("\n"),
@@ -106,10 +107,10 @@ void describe("build: an untrusted Containerfile", () => {
       const r = await capsa(["build", "-t", "sec-url:1", dir]);
       assert.deepEqual(fs.readdirSync(canary), [], "the build wrote into the directory the URL named");
       ok(r);
-      const listing = ok(await capsa(["run", "--rm", "--network", "none", "sec-url:1", "sh", "-c", "ls -A /dl /up /nul /root-url; cat /dl/planted /file"]));
+      const listing = ok(await capsa(["run", "--rm", "--network", "none", "sec-url:1", "sh", "-c", "ls -A /bad /dl /up /nul /root-url; cat /dl/planted /file"]));
       assert.equal(
         listing,
-        ["/dl:", "planted", "", "/nul:", "__unnamed__", "", "/root-url:", "__unnamed__", "", "/up:", "__unnamed__", `from /${climb}`, `from /${climb}`, ""].join("\n"),
+        ["/bad:", "__unnamed__", "", "/dl:", "planted", "", "/nul:", "__unnamed__", "", "/root-url:", "__unnamed__", "", "/up:", "__unnamed__", `from /${climb}`, `from /${climb}`, ""].join("\n"),
       );
     } finally {
       server.close();
