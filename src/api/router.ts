@@ -2,6 +2,7 @@
 // expressions because image names contain slashes (`/images/{name:.*}/json`).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Entitlement } from "../build/types.ts";
 import type { EngineApi } from "../engine/api.ts";
 import type { EventBus } from "./events.ts";
 import type { ExecRegistry } from "./exec-registry.ts";
@@ -14,6 +15,8 @@ export interface ApiContext {
   events: EventBus;
   execs: ExecRegistry;
   attaches: PendingAttaches;
+  /** Build entitlements the service operator granted to every build request (none by default). */
+  entitlements?: readonly Entitlement[];
 }
 
 export interface Call {

@@ -4,6 +4,7 @@
 // Every handler calls the engine's public contract (EngineApi) and nothing else.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Entitlement } from "../build/types.ts";
 import type { EngineApi } from "../engine/api.ts";
 import { VERSION } from "../engine/system.ts";
 import { EventBus } from "./events.ts";
@@ -24,6 +25,8 @@ import { DEFAULT_VERSION, splitVersion } from "./version.ts";
 export interface ApiServerOptions {
   /** Called for each request when set (method, path, status) — `--debug` logging. */
   log?: (line: string) => void;
+  /** Build entitlements granted to every POST /build (`--allow-insecure-entitlement`); none by default. */
+  entitlements?: readonly Entitlement[];
 }
 
 export function buildRouter(): Router {
@@ -58,7 +61,7 @@ export class ApiService {
     engine: EngineApi,
     private readonly opts: ApiServerOptions = {},
   ) {
-    this.api = { engine, events: new EventBus(engine.events), execs: new ExecRegistry(), attaches: new PendingAttaches() };
+    this.api = { engine, events: new EventBus(engine.events), execs: new ExecRegistry(), attaches: new PendingAttaches(), entitlements: opts.entitlements ?? [] };
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upgrade: Call["upgrade"]): Promise<void> {

@@ -8,7 +8,9 @@ import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Engine } from "../engine/engine.ts";
 import type { HealthConfig, ImageConfig, MountSpec } from "../engine/types.ts";
 import { extractArchive } from "../archive/extract.ts";
@@ -176,6 +178,8 @@ class Builder {
     this.evalMetaArgs();
     const target = this.targetStage();
     const needed = this.neededStages(target);
+    // Refuse what the Containerfile may not do before any step runs (ONBUILD triggers are checked when they run).
+    for (const s of needed) for (const ins of s.instructions) if (ins.keyword === "RUN") this.runNetwork(ins);
     this.totalSteps = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
     let last: StageState | undefined;
     for (const s of needed) {
@@ -584,12 +588,14 @@ class Builder {
     if (argv.length === 0) throw err("RUN requires at least one argument");
     const { env, argsShown } = this.runEnv(state);
     const createdBy = (argsShown.length ? `|${argsShown.length} ${argsShown.join(" ")} ` : "") + argv.join(" ");
-    const network = flagValue(ins, "network") ?? this.opts.network ?? "default";
+    const network = this.runNetwork(ins);
     const security = flagValue(ins, "security");
     if (security !== undefined && security !== "sandbox") throw err(`RUN --security=${security} is not allowed`);
     const mountFlags = flagValues(ins, "mount");
     const { keys: mountKeys, ...hostConfig } = await this.runMounts(state, ins, mountFlags);
-    const key = BuildCache.key(["run", state.imageId, createdBy, env, mountFlags, mountKeys, network === "none"]);
+    // The network is part of the step (what it could reach shaped its result): host, none and the rest are cached apart.
+    const netKey = network === "none" || network === "host" ? network : "default";
+    const key = BuildCache.key(["run", state.imageId, createdBy, env, mountFlags, mountKeys, netKey]);
     const hit = this.lookupCache(key);
     if (hit) {
       this.say(` ---> Using cache\n ---> ${short(hit)}`);
@@ -634,6 +640,25 @@ class Builder {
       this.say(`Removing intermediate container ${Id.slice(0, 12)}`);
     }
     this.say(` ---> ${short(state.imageId)}`);
+  }
+
+  /**
+   * The network of a RUN step. The Containerfile may pick `none` or `default`
+   * (the build's --network); `host` only when the person building allowed
+   * network.host, as BuildKit; anything else (`container:<name>`, a named
+   * network) would let it join networks it was never given, and is refused.
+   */
+  private runNetwork(ins: Instruction): string {
+    const build = this.opts.network ?? "default";
+    const mode = flagValue(ins, "network");
+    if (mode === undefined || mode === "default") return build;
+    if (mode === "none") return "none";
+    const err = (m: string): BuildError => atLine(this.file.file, ins.line, m);
+    if (mode === "host") {
+      if (this.opts.allow?.includes("network.host")) return "host";
+      throw err("RUN --network=host is not allowed: the build was not granted the network.host entitlement (capsa build --allow network.host; for the API: capsa system service --allow-insecure-entitlement network.host)");
+    }
+    throw err(`RUN --network=${mode} is not allowed (none, default, or host with the network.host entitlement)`);
   }
 
   /** RUN --mount: type=cache (a directory kept in the state root), bind (context or stage, read-only), tmpfs. */
@@ -790,30 +815,75 @@ class Builder {
     this.say(` ---> ${short(state.imageId)}`);
   }
 
-  /** ADD <url>: downloaded into a temp dir (mode 0600, as docker), named after the URL's last path component. */
+  /**
+   * ADD <url>: the body is streamed into a private temp dir under a fixed name
+   * (mode 0600, as docker): nothing on the host is named after the URL or a
+   * header. The name in the image is urlFileName()'s, confined to one component.
+   */
   private async download(url: string, ins: Instruction, checksum: string | undefined): Promise<{ tree: SourceTree; sources: CopySource[] }> {
     const err = (m: string): BuildError => atLine(this.file.file, ins.line, m);
+    const verify = checksum !== undefined ? wrap(err, () => parseChecksum(checksum)) : undefined;
     let res: Response;
     try {
       res = await fetch(url, { signal: this.opts.signal });
     } catch (e) {
       throw err(`ADD failed: ${url}: ${errorMessage(e)}`);
     }
-    if (!res.ok) throw err(`ADD failed: ${url}: HTTP ${res.status} ${res.statusText}`);
-    const name = decodeURIComponent(new URL(url).pathname.split("/").filter(Boolean).pop() ?? "") || "__unnamed__";
-    const dir = this.tmpDir("url");
-    const file = path.join(dir, name);
-    const body = Buffer.from(await res.arrayBuffer());
-    if (checksum !== undefined) {
-      const actual = "sha256:" + crypto.createHash("sha256").update(body).digest("hex");
-      if (actual !== checksum) throw err(`ADD failed: ${url}: digest mismatch: expected ${checksum}, got ${actual}`);
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      throw err(`ADD failed: ${url}: HTTP ${res.status} ${res.statusText}`);
     }
-    fs.writeFileSync(file, body, { mode: 0o600 });
+    const name = urlFileName(url);
+    const file = path.join(this.tmpDir("url"), "download");
+    const hash = verify ? crypto.createHash(verify.algorithm) : undefined;
+    try {
+      const body = res.body ? Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) : Readable.from([]);
+      const digest = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash?.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      // "wx": the fresh directory is ours; an existing file there is not, and is never written through.
+      await pipeline(body, digest, fs.createWriteStream(file, { flags: "wx", mode: 0o600 }), { signal: this.opts.signal });
+    } catch (e) {
+      if (this.opts.signal?.aborted) throw new BuildError("build canceled", "system");
+      throw err(`ADD failed: ${url}: ${errorMessage(e)}`);
+    }
+    if (verify && hash) {
+      const actual = `${verify.algorithm}:${hash.digest("hex")}`;
+      if (actual !== `${verify.algorithm}:${verify.hex}`) throw err(`ADD failed: ${url}: digest mismatch: expected ${checksum}, got ${actual}`);
+    }
     const lm = res.headers.get("last-modified");
     if (lm && !Number.isNaN(Date.parse(lm))) fs.utimesSync(file, new Date(lm), new Date(lm));
-    const tree: SourceTree = { dir, ignore: IgnoreMatcher.none(), context: false };
+    const tree: SourceTree = { dir: path.dirname(file), ignore: IgnoreMatcher.none(), context: false };
     return { tree, sources: [{ abs: file, rel: name, isDir: false, mode: 0o600, name }] };
   }
+}
+
+/** ADD --checksum=<algorithm>:<hex> (BuildKit's digests: sha256, sha384, sha512). */
+function parseChecksum(spec: string): { algorithm: "sha256" | "sha384" | "sha512"; hex: string } {
+  const m = /^(sha256|sha384|sha512):([0-9a-f]+)$/.exec(spec);
+  const lengths = { sha256: 64, sha384: 96, sha512: 128 };
+  if (!m || m[2]!.length !== lengths[m[1] as keyof typeof lengths]) throw new BuildError(`invalid --checksum ${JSON.stringify(spec)}: expected sha256:, sha384: or sha512: and the hex digest`);
+  return { algorithm: m[1] as "sha256" | "sha384" | "sha512", hex: m[2]! };
+}
+
+/**
+ * The file name an ADD of a URL gets in the image, as BuildKit's Dockerfile
+ * frontend names it: the last component of the percent-decoded path (so
+ * "%2F" separates components too). A name that is empty, "." or "..", has a
+ * NUL or does not decode is "__unnamed__"; Content-Disposition is not used.
+ */
+export function urlFileName(url: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(new URL(url).pathname);
+  } catch {
+    return "__unnamed__";
+  }
+  const base = decoded.replace(/\/+$/, "").split("/").pop() ?? "";
+  return base === "" || base === "." || base === ".." || base.includes("\0") ? "__unnamed__" : base;
 }
 
 function short(id: string | null): string {

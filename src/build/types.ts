@@ -18,14 +18,34 @@ export interface BuildOptions {
   pull?: boolean;
   /** Labels set on the final image. */
   labels?: Record<string, string>;
-  /** Network for RUN steps: "default" (the engine's default), "none", "host", "bridge". */
+  /** Network for RUN steps, chosen by the person building: "default" (the engine's default), "none", "host", "bridge" (the API passes its caller's networkmode as is). */
   network?: string;
+  /**
+   * Entitlements the person building grants the Containerfile, as BuildKit's:
+   * "network.host" lets `RUN --network=host` use the host's network. Without
+   * it such a Containerfile is refused before any step runs.
+   */
+  allow?: readonly Entitlement[];
   /** Progress and RUN output; nothing is written when omitted. */
   output?: Writable;
   /** Only the final id and warnings are printed (RUN output is still collected for errors). */
   quiet?: boolean;
   /** Aborting cancels the build: the running step's container is removed, nothing is tagged. */
   signal?: AbortSignal;
+}
+
+/** What a Containerfile may only do when the person building allows it. */
+export const ENTITLEMENTS = ["network.host"] as const;
+export type Entitlement = (typeof ENTITLEMENTS)[number];
+
+/** "network.host" (also comma-separated lists, as buildx takes them) checked against ENTITLEMENTS; throws naming the unknown one. */
+export function parseEntitlements(values: readonly string[]): Entitlement[] {
+  const out: Entitlement[] = [];
+  for (const v of values.flatMap((x) => x.split(",")).map((x) => x.trim())) {
+    if (!(ENTITLEMENTS as readonly string[]).includes(v)) throw new Error(`unknown entitlement ${JSON.stringify(v)} (known: ${ENTITLEMENTS.join(", ")})`);
+    if (!out.includes(v as Entitlement)) out.push(v as Entitlement);
+  }
+  return out;
 }
 
 export interface BuildResult {

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import type { BuildOptions } from "../build/types.ts";
+import { parseEntitlements, type BuildOptions, type Entitlement } from "../build/types.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import { validReference } from "./container-flags.ts";
 import { humanSize } from "./units.ts";
@@ -36,6 +36,7 @@ export const verbs: VerbTable = {
         .option("--label <list>", "Set metadata for an image", collect)
         .option("--iidfile <string>", "Write the image ID to the file")
         .option("--network <string>", "Set the networking mode for the RUN instructions during build", "default")
+        .option("--allow <entitlement>", "Allow extra privileged entitlement: network.host (RUN --network=host in the Containerfile)", collect)
         .option("--platform <string>", "Set platform (only linux/amd64)")
         .option("--progress <string>", "Set type of progress output (plain only)")
         .option("--rm", "Remove intermediate containers after a successful build (always)")
@@ -53,6 +54,7 @@ export const verbs: VerbTable = {
         label?: string[];
         iidfile?: string;
         network?: string;
+        allow?: string[];
         platform?: string;
         quiet?: boolean;
       };
@@ -61,6 +63,12 @@ export const verbs: VerbTable = {
       }
       if (o.platform && !/^linux\/(amd64|x86_64)$/.test(o.platform)) throw new UsageError(ctx.verb, `platform ${o.platform} is not supported here (linux/amd64 only)`);
       if (o.network && !["default", "none", "host", "bridge"].includes(o.network)) throw new UsageError(ctx.verb, `--network ${o.network}: use none, host, bridge or default`);
+      let allow: Entitlement[];
+      try {
+        allow = parseEntitlements(o.allow ?? []);
+      } catch (e) {
+        throw new UsageError(ctx.verb, `invalid argument for "--allow" flag: ${(e as Error).message}`);
+      }
       const buildArgs: Record<string, string> = {};
       for (const a of o.buildArg ?? []) {
         const eq = a.indexOf("=");
@@ -84,6 +92,7 @@ export const verbs: VerbTable = {
         noCache: o.cache === false,
         pull: !!o.pull,
         network: o.network ?? "default",
+        allow,
         output: passThroughTo(ctx.stdout),
         quiet: !!o.quiet,
         signal: abort.signal,

@@ -1,6 +1,7 @@
 // `capsa system service`: serves the Docker Engine API in the foreground until
 // SIGTERM or SIGINT, then closes its listeners and removes its socket file.
 // Containers keep running: they belong to their monitors, not to the service.
+import { parseEntitlements, type Entitlement } from "../build/types.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import type { VerbTable } from "./verb.ts";
 
@@ -13,6 +14,7 @@ interface ServiceOpts {
   tlskey?: string;
   debug?: boolean;
   insecureTcp?: boolean;
+  allowInsecureEntitlement?: string[];
 }
 
 export const verbs: VerbTable = {
@@ -26,6 +28,7 @@ export const verbs: VerbTable = {
         .option("--tlscert <file>", "Server certificate")
         .option("--tlskey <file>", "Server key")
         .option("--insecure-tcp", "Allow plain-HTTP TCP on a loopback address (no TLS)")
+        .option("--allow-insecure-entitlement <name>", "Let builds use an entitlement: network.host (RUN --network=host in a Containerfile); none by default", collect)
         .option("-D, --debug", "Log each request to stderr"),
     args: [0, 0],
     async run(ctx, opts) {
@@ -37,13 +40,19 @@ export const verbs: VerbTable = {
         if (!o.tlsverify || !o.tlscacert || !o.tlscert || !o.tlskey) throw new UsageError(ctx.verb, "--tlsverify needs --tlscacert, --tlscert and --tlskey");
         tls = { ca: o.tlscacert, cert: o.tlscert, key: o.tlskey };
       }
+      let entitlements: Entitlement[];
+      try {
+        entitlements = parseEntitlements(o.allowInsecureEntitlement ?? []);
+      } catch (e) {
+        throw new UsageError(ctx.verb, `invalid argument for "--allow-insecure-entitlement" flag: ${(e as Error).message}`);
+      }
       const addrs = (o.host?.length ? o.host : [DEFAULT_HOST]).map(parseHost);
       // TLS applies to TCP listeners; a unix socket is guarded by its file mode.
       for (const a of addrs) checkSecurity(a, a.kind === "tcp" ? tls : undefined, !!o.insecureTcp);
       // A long-running service: a failure in one connection's background work is logged, never fatal.
       process.on("unhandledRejection", (e) => ctx.err(`capsa: service: unhandled error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
       const engine = await ctx.engine();
-      const service = new ApiService(engine, { log: o.debug ? (l) => ctx.err(`${new Date().toISOString()} ${l}\n`) : undefined });
+      const service = new ApiService(engine, { log: o.debug ? (l) => ctx.err(`${new Date().toISOString()} ${l}\n`) : undefined, entitlements });
       const listeners = [];
       try {
         for (const a of addrs) listeners.push(await listen(service, a, { tls: a.kind === "tcp" ? tls : undefined, group: o.group, insecureTcp: !!o.insecureTcp }));

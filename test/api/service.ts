@@ -25,15 +25,15 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** `reuse`: serve an existing state root again (a service restart); its stop() still removes it. */
-export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = {}, reuse?: TestRoot): Promise<Service> {
+/** `reuse`: serve an existing state root again (a service restart); its stop() still removes it. `args`: more `system service` flags. */
+export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = {}, reuse?: TestRoot, args: string[] = []): Promise<Service> {
   const t = reuse ?? makeTestRoot(label);
   Object.assign(t.env, extraEnv);
   const socket = path.join(t.root, "capsa.sock");
   const dockerConfig = path.join(t.root, "docker-config");
   fs.mkdirSync(dockerConfig, { recursive: true });
   let stderr = "";
-  const child: ChildProcess = spawn(process.execPath, [CLI, "system", "service", "--host", `unix://${socket}`, "--debug"], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [CLI, "system", "service", "--host", `unix://${socket}`, "--debug", ...args], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig };

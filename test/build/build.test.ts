@@ -4,6 +4,7 @@
 // round trip of the built image through podman.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -346,6 +347,18 @@ void describe("capsa build", () => {
       if (req.url === "/files/tool.sh") {
         res.writeHead(200, { "Content-Type": "text/plain", "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT" });
         res.end("echo downloaded\n");
+      } else if (req.url === "/files/big.bin") {
+        // 48 MiB in 1 MiB writes, honouring back-pressure: the builder streams it to its file.
+        res.writeHead(200, { "Content-Type": "application/octet-stream" });
+        let left = 48;
+        const more = (): void => {
+          while (left > 0) {
+            left--;
+            if (!res.write(BIG_CHUNK)) return void res.once("drain", more);
+          }
+          res.end();
+        };
+        more();
       } else {
         res.writeHead(404);
         res.end();
@@ -373,6 +386,24 @@ void describe("capsa build", () => {
       r = await capsaAsync(["build", dir]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /Containerfile:2: ADD failed: .*HTTP 404/);
+      // --checksum: the right digest builds (a 48 MiB body, streamed), a wrong one fails the step, a malformed one is refused.
+      const bigSha = crypto.createHash("sha256");
+      for (let i = 0; i < 48; i++) bigSha.update(BIG_CHUNK);
+      const good = `sha256:${bigSha.digest("hex")}`;
+      fs.writeFileSync(path.join(dir, "Containerfile"), `FROM busybox\nADD --checksum=${good} http://127.0.0.1:${port}/files/big.bin /big\n`);
+      r = await capsaAsync(["build", "-t", "url:big", dir]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(ok(t.capsa(["run", "--rm", "--network", "none", "url:big", "sh", "-c", "stat -c '%s %a' /big"])), `${48 << 20} 600\n`);
+      const bad = `sha256:${"0".repeat(64)}`;
+      fs.writeFileSync(path.join(dir, "Containerfile"), `FROM busybox\nADD --checksum=${bad} http://127.0.0.1:${port}/files/tool.sh /x\n`);
+      r = await capsaAsync(["build", "-t", "url:bad", dir]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, new RegExp(`Containerfile:2: ADD failed: .*digest mismatch: expected ${bad}, got sha256:[0-9a-f]{64}`));
+      assert.equal(t.capsa(["image", "inspect", "url:bad"]).status, 1);
+      fs.writeFileSync(path.join(dir, "Containerfile"), `FROM busybox\nADD --checksum=md5:abc http://127.0.0.1:${port}/files/tool.sh /x\n`);
+      r = await capsaAsync(["build", dir]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /Containerfile:2: invalid --checksum "md5:abc"/);
     } finally {
       server.close();
     }
@@ -422,6 +453,8 @@ void describe("capsa build", () => {
 });
 
 /** The CLI without blocking this process (a server in the test must keep answering). */
+const BIG_CHUNK = Buffer.alloc(1 << 20, "capsa");
+
 function capsaAsync(args: string[]): Promise<R> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });

@@ -1,6 +1,8 @@
 // POST /build, the classic builder's endpoint: the body is the context as a
 // tar (plain or compressed), the output is docker's JSON stream ({"stream"}
 // lines, then {"aux":{"ID"}}), errors arrive in-stream as {"error"}.
+// RUN --network=host in the Containerfile needs the entitlement the service was
+// started with (--allow-insecure-entitlement network.host); a request cannot grant it.
 import { Writable } from "node:stream";
 import { invalid } from "../../util/errors.ts";
 import { HttpError, jsonStream, sendJson } from "../http.ts";
@@ -37,7 +39,10 @@ async function build(call: Call): Promise<void> {
     target: q.str("target") || undefined,
     noCache: q.bool("nocache"),
     pull: q.bool("pull"),
+    // networkmode is the caller's own choice (docker build --network host), as dockerd takes it;
+    // what the Containerfile may ask for itself (RUN --network=host) is the operator's decision.
     network: q.str("networkmode") || undefined,
+    allow: call.api.entitlements ?? [],
     quiet: q.bool("q"),
     signal: abort.signal,
   };
