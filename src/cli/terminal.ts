@@ -4,6 +4,7 @@
 import os from "node:os";
 import type { AttachStreams } from "../engine/api.ts";
 import { passThroughTo, type CliContext } from "./verb.ts";
+import { CapsaError } from "../util/errors.ts";
 
 export interface Terminal {
   streams: AttachStreams;
@@ -11,6 +12,9 @@ export interface Terminal {
 }
 
 export function openTerminal(ctx: CliContext, opts: { interactive: boolean; tty: boolean }): Terminal {
+  // As docker: an interactive terminal session needs a terminal to read from.
+  // (`echo ls | capsa run -it img sh` used to wait forever with the container running.)
+  if (opts.tty && opts.interactive && !ctx.stdin.isTTY) throw new CapsaError("invalid", "the input device is not a TTY", 1);
   const streams: AttachStreams = { stdout: passThroughTo(ctx.stdout) };
   if (!opts.tty) streams.stderr = passThroughTo(ctx.stderr);
   if (opts.interactive) streams.stdin = ctx.stdin;

@@ -1,0 +1,34 @@
+// Interactive sessions without a terminal: refused before anything is created,
+// as docker does, instead of a session that waits forever.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+
+const isRoot = process.getuid?.() === 0;
+
+void describe("-it without a terminal", { skip: !isRoot && "needs root" }, () => {
+  let t: TestRoot;
+  before(() => {
+    t = makeTestRoot("tty");
+    importBusybox(t);
+  });
+  after(() => t?.cleanup());
+
+  void test("run -it with piped input fails at once with docker's message and leaves no container", () => {
+    const r = t.capsa(["run", "-it", "--rm", "--name", "no-tty", "busybox", "sh"], { input: "ls\n", timeoutMs: 20_000 });
+    assert.equal(r.error, undefined, "finished in time");
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, "capsa: the input device is not a TTY\n");
+    assert.equal(t.capsa(["ps", "-aq"]).stdout, "");
+  });
+
+  void test("exec -it with piped input is refused too; exec -i still reads it", () => {
+    assert.equal(t.capsa(["run", "-d", "--name", "tty-target", "busybox", "sleep", "60"]).status, 0);
+    const it = t.capsa(["exec", "-it", "tty-target", "sh"], { input: "ls\n", timeoutMs: 20_000 });
+    assert.equal(it.status, 1);
+    assert.match(it.stderr, /the input device is not a TTY/);
+    const i = t.capsa(["exec", "-i", "tty-target", "cat"], { input: "piped\n" });
+    assert.equal(i.stdout, "piped\n");
+    t.capsa(["rm", "-f", "tty-target"]);
+  });
+});
