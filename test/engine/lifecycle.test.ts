@@ -211,3 +211,15 @@ void describe("host reboot", () => {
     ok(t.capsa(["rm", "-f", "preboot"]), "rm");
   });
 });
+
+void describe("run-time leftovers", () => {
+  void it("removed containers and finished execs leave no attach-socket links behind", () => {
+    const sockets = path.join(t.root, "run", "sockets");
+    ok(t.capsa(["run", "--rm", "bb:1", "true"]), "run --rm");
+    ok(t.capsa(["run", "-d", "--name", "sock-links", "bb:1", "sleep", "60"]), "run -d");
+    ok(t.capsa(["exec", "sock-links", "true"]), "exec");
+    ok(t.capsa(["rm", "-f", "sock-links"]), "rm -f");
+    const broken = fs.readdirSync(sockets).filter((n) => !fs.existsSync(path.join(sockets, n)));
+    assert.deepEqual(broken, []);
+  });
+});

@@ -163,4 +163,27 @@ export function removeContainerFiles(ctx: Ctx, id: string): void {
   fs.rmSync(containerDir(ctx, id), { recursive: true, force: true });
   fs.rmSync(persistDir(ctx, id), { recursive: true, force: true });
   fs.rmSync(exitFile(ctx, id), { force: true });
+  removeBrokenSocketLinks(ctx);
+}
+
+/**
+ * conmon links `<sockets>/<short id>` to the bundle of each container and exec
+ * (its attach socket lives there); the link outlives the bundle. Links whose
+ * bundle is gone are removed here, so none piles up per removed container.
+ */
+export function removeBrokenSocketLinks(ctx: Ctx): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(ctx.paths.sockets);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const p = path.join(ctx.paths.sockets, n);
+    try {
+      if (fs.lstatSync(p).isSymbolicLink() && !fs.existsSync(p)) fs.rmSync(p, { force: true });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
 }

@@ -91,6 +91,9 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
     throw e;
   } finally {
     containerEvent(ctx, c, "exec_die", { execID: eventId, exitCode: String(exitCode ?? 126) });
-    if (!opts.Detach) fs.rmSync(execDir, { recursive: true, force: true });
+    if (!opts.Detach) {
+      fs.rmSync(execDir, { recursive: true, force: true });
+      fs.rmSync(path.join(ctx.paths.sockets, execId.slice(0, 12)), { force: true }); // conmon's link to execDir
+    }
   }
 }
