@@ -1,6 +1,6 @@
 // End-to-end container lifecycle through the real CLI, runtime and monitor.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -172,6 +172,22 @@ void describe("crash recovery", () => {
       alive = false;
     }
     assert.equal(alive, false, "the workload survived rm -f");
+  });
+  void it("an rm killed while the container's files go is finished by the next rm: no directory is left that no command knows", async () => {
+    ok(t.capsa(["run", "--name", "many-files", "bb:1", "sh", "-c", "mkdir /d && cd /d && seq 1 60000 | xargs touch"]), "run");
+    const id = ok(t.capsa(["inspect", "-f", "{{.Id}}", "many-files"]), "inspect").trim();
+    const upper = path.join(t.root, "containers", id);
+    const count = (): number => Number(spawnSync("sh", ["-c", `find "${upper}" 2>/dev/null | wc -l`], { encoding: "utf8" }).stdout.trim());
+    const before = count();
+    assert.ok(before > 50_000, `${before} files`);
+    const child = spawn(process.execPath, [CLI, "rm", "many-files"], { env: t.env, stdio: "ignore" });
+    // Killed once the removal of the files is under way (fewer files than before).
+    await until(() => count() < before - 1000, 30_000);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    ok(t.capsa(["rm", "many-files"]), "second rm finishes the removal");
+    assert.equal(fs.existsSync(upper), false, "the container's directory is gone");
+    assert.equal(t.capsa(["ps", "-aq", "--filter", "name=many-files"]).stdout, "");
   });
 });
 

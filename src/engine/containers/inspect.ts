@@ -91,6 +91,7 @@ export function statusText(c: ContainerRecord, now = Date.now()): string {
   }
   if (s.Status === "created") return "Created";
   if (s.Status === "dead") return "Dead";
+  if (s.Status === "removing") return "Removal In Progress";
   return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
 }
 

@@ -129,9 +129,13 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
   if (!released) await releaseResources(ctx, cur);
   const anonymous = opts.volumes ? anonymousVolumes(cur) : [];
   if (cur.state.Status === "exited") rememberExitCode(ctx, cur.id, cur.state.ExitCode);
+  // The record goes last: a removal interrupted while the files go (a big rw
+  // layer takes a while) leaves a "removing" record, which the next rm or
+  // prune finishes, instead of a directory no command knows about.
+  ctx.store.mutate(cur.id, (x) => (x.state.Status = "removing"));
+  removeContainerFiles(ctx, cur.id);
   ctx.store.delete(cur.id);
   ctx.networks.forget(cur.id);
-  removeContainerFiles(ctx, cur.id);
   containerEvent(ctx, cur, "destroy");
   for (const v of anonymous) {
     try {
