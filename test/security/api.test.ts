@@ -5,16 +5,19 @@
 // file on the host; every test checks the canary is absent, and that the real
 // clients keep working.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
+import Docker from "dockerode";
 import { importBusybox } from "../helpers.ts";
 import { startService, type Service } from "../api/service.ts";
 
 const IMAGE = "secapi:1";
+const hasDockerPy = spawnSync("/usr/bin/python3", ["-c", "import docker"]).status === 0;
 
 void describe("API: what a web page or an API client may not make the service do", () => {
   let s: Service;
@@ -142,6 +145,21 @@ void describe("API: what a web page or an API client may not make the service do
     assert.equal(s.dockerOk(["run", "--rm", IMAGE, "echo", "over unix"]), "over unix\n");
   });
 
+  void it("docker-py and dockerode keep working over the TCP listener", async () => {
+    const docker = new Docker({ protocol: "http", host: "127.0.0.1", port });
+    const c = await docker.createContainer({ Image: IMAGE, Cmd: ["sh", "-c", "echo dockerode"] });
+    await c.start();
+    assert.equal(((await c.wait()) as { StatusCode: number }).StatusCode, 0);
+    await c.remove();
+    if (!hasDockerPy) return; // docker-py's own test says how to install it
+    s.dockerOk(["tag", IMAGE, "bb:1"]);
+    const py = spawnSync("/usr/bin/python3", [path.join(import.meta.dirname, "..", "api", "fixtures", "docker_py_smoke.py"), `tcp://127.0.0.1:${port}`], { encoding: "utf8", timeout: 120_000 });
+    assert.equal(py.status, 0, `${py.stderr}\n--- service log ---\n${s.log().slice(-3000)}`);
+    assert.match(py.stdout, /^run b'hi-from-py\\n'$/m);
+    assert.match(py.stdout, /^exec 2 b'exec-out\\n'$/m);
+    s.dockerOk(["rmi", "bb:1"]);
+  });
+
   /** An executable that would create `canary` when run, then behave as runc. */
   const canaryRuntime = (label: string): { script: string; canary: string } => {
     const canary = path.join(dir, `${label}-canary`);
@@ -178,6 +196,14 @@ void describe("API: what a web page or an API client may not make the service do
     assert.equal(r.status, 125, r.stderr);
     assert.match(r.stderr, /unknown or invalid runtime name: /);
     assert.equal(s.t.capsa(["ps", "-aq"]).stdout.trim(), "");
+    // runsc is a name capsa knows: the sandbox level, and only that.
+    const vm = s.t.capsa(["create", "--runtime", "runsc", "--isolation", "vm", IMAGE, "true"]);
+    assert.equal(vm.status, 125, vm.stderr);
+    assert.match(vm.stderr, /--runtime runsc is the sandbox isolation level/);
+    const sb = s.t.capsa(["create", "--runtime", "runsc", IMAGE, "true"]);
+    assert.equal(sb.status, 0, sb.stderr);
+    assert.equal(s.t.capsa(["inspect", "-f", "{{.HostConfig.Isolation}}", sb.stdout.trim()]).stdout.trim(), "sandbox");
+    s.t.capsa(["rm", "-f", sb.stdout.trim()]);
   });
 
   void it("seccomp=<host path> through the API is a 400 that shows none of the file", async () => {
