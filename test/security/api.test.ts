@@ -111,6 +111,11 @@ void describe("API: what a web page or an API client may not make the service do
     for (const origin of [`http://localhost:${port + 1}`, "null", `https://127.0.0.1:${port}`]) {
       assert.equal((await s.tcpRequest("GET", "/_ping", { headers: { Host: `127.0.0.1:${port}`, Origin: origin } })).status, 403, origin);
     }
+    // A WebSocket (an upgrade) carries Origin too.
+    const ws = await s.tcpRequest("GET", "/containers/nosuch/attach/ws", {
+      headers: { Host: `127.0.0.1:${port}`, Origin: "http://evil.example", Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" },
+    });
+    assert.equal(ws.status, 403, ws.body);
     // The listener's own origin passes.
     assert.equal((await s.tcpRequest("GET", "/_ping", { headers: { Host: `127.0.0.1:${port}`, Origin: `http://127.0.0.1:${port}` } })).status, 200);
   });
