@@ -61,6 +61,25 @@ export function sendError(res: ServerResponse, e: unknown): void {
   res.end(text);
 }
 
+/** A media type as RFC 9110 spells one: token "/" token, then parameters. */
+const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+
+/**
+ * dockerd's CheckForJSON: a body must come as application/json (parameters
+ * allowed); no Content-Type is fine only when there is no body. This is what
+ * keeps a web page's "simple request" (text/plain, a form) off the JSON
+ * endpoints: a browser can only send application/json after a CORS preflight.
+ */
+export function checkForJson(req: IncomingMessage): void {
+  const ct = req.headers["content-type"] ?? "";
+  const bodyless = req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
+  if (ct === "" && bodyless) return;
+  const type = ct.split(";")[0]!.trim();
+  if (!type) throw invalid(`malformed Content-Type header (${ct}): mime: no media type`);
+  if (!MEDIA_TYPE.test(type)) throw invalid(`malformed Content-Type header (${ct}): mime: expected token after slash`);
+  if (type.toLowerCase() !== "application/json") throw invalid(`unsupported Content-Type header (${ct}): must be 'application/json'`);
+}
+
 /** Reads the whole body as JSON (empty body → undefined). Malformed JSON is a 400; too large a 413. */
 export async function readJson(req: IncomingMessage, limit = MAX_JSON_BODY): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -80,8 +99,13 @@ export async function readJson(req: IncomingMessage, limit = MAX_JSON_BODY): Pro
   }
 }
 
-/** A JSON object body, or {} when empty; anything else is a 400. */
-export async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+/**
+ * A JSON object body, or {} when empty; anything else is a 400. The
+ * Content-Type is checked (checkForJson) unless `anyContentType`: the few
+ * endpoints where dockerd decodes without checking (POST /auth).
+ */
+export async function readObject(req: IncomingMessage, opts: { anyContentType?: boolean } = {}): Promise<Record<string, unknown>> {
+  if (!opts.anyContentType) checkForJson(req);
   const v = await readJson(req);
   if (v === undefined || v === null) return {};
   if (typeof v !== "object" || Array.isArray(v)) throw invalid("invalid JSON: expected an object");

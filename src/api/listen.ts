@@ -8,6 +8,7 @@ import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import { CapsaError, invalid, systemError } from "../util/errors.ts";
+import type { ListenerKind } from "./guard.ts";
 import type { ApiService } from "./server.ts";
 
 export const DEFAULT_HOST = "unix:///run/capsa/capsa.sock";
@@ -29,7 +30,7 @@ export function parseHost(h: string): ListenAddress {
   if (h.startsWith("tcp://")) {
     const u = new URL(h.replace(/^tcp:/, "http:"));
     const port = Number(u.port || 2375);
-    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw invalid(`invalid port in ${h}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`invalid port in ${h}`);
     return { kind: "tcp", host: u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1", port };
   }
   throw invalid(`invalid host ${h}: use unix:///path or tcp://host:port`);
@@ -110,7 +111,9 @@ export async function listen(service: ApiService, addr: ListenAddress, opts: { t
         minVersion: "TLSv1.2",
       })
     : http.createServer();
-  service.install(server);
+  // The port is the one bound (for tcp://host:0), set below once listening.
+  const kind: ListenerKind = addr.kind === "unix" ? { kind: "unix" } : { kind: "tcp", host: addr.host, port: addr.port, tls: !!opts.tls };
+  service.install(server, kind);
   const start = (bind: (cb: () => void) => void): Promise<void> =>
     new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -141,6 +144,7 @@ export async function listen(service: ApiService, addr: ListenAddress, opts: { t
       throw systemError(`listen on tcp://${addr.host}:${addr.port}`, e);
     }
   }
+  if (kind.kind === "tcp") kind.port = (server.address() as net.AddressInfo).port;
   const shown = addr.kind === "unix" ? `unix://${addr.path}` : `tcp://${addr.host}:${(server.address() as net.AddressInfo).port}`;
   return {
     address: shown,

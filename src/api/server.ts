@@ -8,6 +8,7 @@ import type { Entitlement } from "../build/types.ts";
 import type { EngineApi } from "../engine/api.ts";
 import { VERSION } from "../engine/system.ts";
 import { EventBus } from "./events.ts";
+import { type ListenerKind, parseAllowOrigins, RequestGuard } from "./guard.ts";
 import { ExecRegistry } from "./exec-registry.ts";
 import { PendingAttaches, writeSocketError } from "./hijack.ts";
 import { HttpError, Query, sendError } from "./http.ts";
@@ -27,6 +28,8 @@ export interface ApiServerOptions {
   log?: (line: string) => void;
   /** Build entitlements granted to every POST /build (`--allow-insecure-entitlement`); none by default. */
   entitlements?: readonly Entitlement[];
+  /** Browser origins allowed on TCP listeners ("*": any); see guard.ts. */
+  allowOrigins?: readonly string[];
 }
 
 export function buildRouter(): Router {
@@ -61,10 +64,12 @@ export class ApiService {
     engine: EngineApi,
     private readonly opts: ApiServerOptions = {},
   ) {
+    parseAllowOrigins(opts.allowOrigins); // a bad value fails at start-up, not at the first request
     this.api = { engine, events: new EventBus(engine.events), execs: new ExecRegistry(), attaches: new PendingAttaches(), entitlements: opts.entitlements ?? [] };
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upgrade: Call["upgrade"]): Promise<void> {
+  private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upgrade: Call["upgrade"], guard: RequestGuard | undefined): Promise<void> {
+    guard?.check(req);
     const url = new URL(req.url ?? "/", "http://capsa");
     const { version, path } = splitVersion(url.pathname);
     const m = this.router.match(req.method ?? "GET", path);
@@ -75,13 +80,17 @@ export class ApiService {
     await m.handler({ req, res, upgrade, params: m.params, query: new Query(url.searchParams), version, api: this.api });
   }
 
-  /** Installs the request and upgrade handlers on an http or https server. */
-  install<S extends http.Server>(server: S): S {
+  /**
+   * Installs the request and upgrade handlers on an http or https server;
+   * `listener` says what it listens on, for the checks against web pages.
+   */
+  install<S extends http.Server>(server: S, listener?: ListenerKind): S {
     const log = this.opts.log;
+    const guard = listener ? new RequestGuard(listener, { allowOrigins: this.opts.allowOrigins }) : undefined;
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       for (const [k, v] of Object.entries(commonHeaders())) res.setHeader(k, v);
       res.on("finish", () => log?.(`${req.method} ${req.url} ${res.statusCode}`));
-      this.dispatch(req, res, undefined).catch((e: unknown) => {
+      this.dispatch(req, res, undefined, guard).catch((e: unknown) => {
         log?.(`${req.method} ${req.url} error: ${e instanceof Error ? e.message : String(e)}`);
         sendError(res, e);
       });
@@ -91,7 +100,7 @@ export class ApiService {
       this.hijacked.add(socket);
       socket.on("close", () => this.hijacked.delete(socket));
       socket.on("error", () => undefined);
-      this.dispatch(req, undefined, { socket, head }).catch((e: unknown) => {
+      this.dispatch(req, undefined, { socket, head }, guard).catch((e: unknown) => {
         log?.(`${req.method} ${req.url} error: ${e instanceof Error ? e.message : String(e)}`);
         writeSocketError(socket, e);
       });

@@ -8,6 +8,7 @@ import type { VerbTable } from "./verb.ts";
 interface ServiceOpts {
   host?: string[];
   group?: string;
+  allowOrigin?: string[];
   tlsverify?: boolean;
   tlscacert?: string;
   tlscert?: string;
@@ -23,6 +24,7 @@ export const verbs: VerbTable = {
       newCommand(v, "[OPTIONS]", "Serve the Docker Engine API (docker CLI, docker-py, compose…) until SIGTERM/SIGINT")
         .option("-H, --host <address>", "unix:///path or tcp://host:port (repeatable; default unix:///run/capsa/capsa.sock)", collect)
         .option("--group <name>", "Group that may use the unix socket (mode 0660)", "root")
+        .option("--allow-origin <origin>", "Serve requests from web pages at this origin on TCP listeners (repeatable; * for any; default: none)", collect)
         .option("--tlsverify", "Require TLS with a client certificate signed by --tlscacert")
         .option("--tlscacert <file>", "CA that client certificates must chain to")
         .option("--tlscert <file>", "Server certificate")
@@ -52,7 +54,8 @@ export const verbs: VerbTable = {
       // A long-running service: a failure in one connection's background work is logged, never fatal.
       process.on("unhandledRejection", (e) => ctx.err(`capsa: service: unhandled error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
       const engine = await ctx.engine();
-      const service = new ApiService(engine, { log: o.debug ? (l) => ctx.err(`${new Date().toISOString()} ${l}\n`) : undefined, entitlements });
+      const log = o.debug ? (l: string) => ctx.err(`${new Date().toISOString()} ${l}\n`) : undefined;
+      const service = new ApiService(engine, { log, entitlements, allowOrigins: o.allowOrigin });
       const listeners = [];
       try {
         for (const a of addrs) listeners.push(await listen(service, a, { tls: a.kind === "tcp" ? tls : undefined, group: o.group, insecureTcp: !!o.insecureTcp }));

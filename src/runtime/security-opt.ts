@@ -2,6 +2,11 @@
 // label=… (accepted; a no-op without SELinux), apparmor=unconfined (the only
 // AppArmor value capsa accepts: it applies no AppArmor profiles),
 // systempaths=unconfined (no masked or read-only /proc and /sys paths).
+//
+// A seccomp profile is the profile's JSON text, as docker's CLI sends it (the
+// client reads the file). Only callers on the engine's own host — the CLI, the
+// SDK — may name a file instead; an API client's value is never a path (it
+// would read any file as root), and no error quotes a file's bytes.
 import fs from "node:fs";
 import { invalid } from "../util/errors.ts";
 import { parseSeccompProfile } from "./seccomp.ts";
@@ -14,7 +19,12 @@ export interface SecurityOptions {
   unmaskSystemPaths: boolean;
 }
 
-export function parseSecurityOpts(opts: string[] | undefined): SecurityOptions {
+export interface ParseOptions {
+  /** Whether a seccomp value that is not JSON names a profile file to read (default true; false for API clients). */
+  profileFiles?: boolean;
+}
+
+export function parseSecurityOpts(opts: string[] | undefined, { profileFiles = true }: ParseOptions = {}): SecurityOptions {
   const out: SecurityOptions = { seccomp: "default", noNewPrivileges: false, unmaskSystemPaths: false };
   for (const raw of opts ?? []) {
     // docker accepts both key=value and the old key:value form.
@@ -29,7 +39,7 @@ export function parseSecurityOpts(opts: string[] | undefined): SecurityOptions {
         break;
       case "seccomp":
         if (!value) throw invalid(`invalid --security-opt: "${raw}": seccomp needs a value`);
-        out.seccomp = seccompValue(value);
+        out.seccomp = seccompValue(value, profileFiles);
         break;
       case "label":
         // SELinux labels: capsa runs no SELinux policy; docker ignores them on such hosts too.
@@ -49,16 +59,29 @@ export function parseSecurityOpts(opts: string[] | undefined): SecurityOptions {
   return out;
 }
 
-/** docker's CLI sends the profile's JSON text; SDK users may give a file path instead. */
-function seccompValue(value: string): SecurityOptions["seccomp"] {
+/** docker's CLI sends the profile's JSON text; the CLI's and SDK's callers may give a file path instead. */
+function seccompValue(value: string, profileFiles: boolean): SecurityOptions["seccomp"] {
   if (value === "unconfined") return "unconfined";
   if (value === "builtin" || value === "default") return "default";
-  if (value.trimStart().startsWith("{")) return parseSeccompProfile(value, "(inline)");
+  if (value.trimStart().startsWith("{")) return profileFromText(value, "(inline)");
+  if (!profileFiles) {
+    throw invalid("Decoding seccomp profile failed: not a JSON object. The API takes the profile's JSON text, as the docker CLI sends it, never a path on the engine's host");
+  }
   let text: string;
   try {
     text = fs.readFileSync(value, "utf8");
   } catch (e) {
     throw invalid(`opening seccomp profile (${value}) failed: ${(e as Error).message}`);
   }
-  return parseSeccompProfile(text, value);
+  return profileFromText(text, value);
+}
+
+/** JSON.parse's message quotes the text; for a file that is not JSON, say so without showing any of it. */
+function profileFromText(text: string, source: string): SeccompProfile {
+  try {
+    JSON.parse(text);
+  } catch {
+    throw invalid(`Decoding seccomp profile ${source} failed: not valid JSON`);
+  }
+  return parseSeccompProfile(text, source);
 }

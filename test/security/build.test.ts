@@ -206,7 +206,7 @@ void describe("build through the API: RUN --network=host is the service operator
       assert.deepEqual(l.received, ["probe\n"]);
 
       await s.terminate();
-      s = await startService("secbuild-api", {}, s.t, ["--allow-insecure-entitlement", "network.host"]);
+      s = await startService("secbuild-api", {}, s.t, { args: ["--allow-insecure-entitlement", "network.host"] });
       r = await docker(["build", "-t", "api-net:1", ctx]);
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}\n${s.log().slice(-2000)}`);
       assert.deepEqual(l.received, ["probe\n", "probe\n"]);

@@ -6,6 +6,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { AttachStreams, PathStat } from "../../engine/api.ts";
 import { pollDelay } from "../../engine/containers/wait.ts";
 import type { ContainerConfig, CreateContainerOptions, HostConfig } from "../../engine/types.ts";
+import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { attachStreams, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
 import { HttpError, readObject, sendEmpty, sendJson } from "../http.ts";
@@ -176,6 +177,8 @@ async function create(call: Call): Promise<void> {
   if (typeof config.Image !== "string" || !config.Image) throw invalid("config cannot be empty in order to create a container");
   const name = call.query.str("name") || undefined;
   const hostConfig = dropUnset(hc) ?? {};
+  // A seccomp profile comes as its JSON text (the docker CLI reads the file); a path would read the engine host's files.
+  parseSecurityOpts(hostConfig.SecurityOpt, { profileFiles: false });
   if (hostConfig.RestartPolicy && !hostConfig.RestartPolicy.Name) delete hostConfig.RestartPolicy;
   if (hostConfig.LogConfig && !hostConfig.LogConfig.Type) delete hostConfig.LogConfig;
   // dockerd resolves "default" to its default network, bridge.

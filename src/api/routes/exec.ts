@@ -4,7 +4,7 @@ import type { AttachStreams } from "../../engine/api.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import type { ExecRecord } from "../exec-registry.ts";
 import { attachStreams, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
-import { HttpError, readObject, sendJson } from "../http.ts";
+import { checkForJson, HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
 const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
@@ -51,6 +51,7 @@ async function run(call: Call, rec: ExecRecord, streams: AttachStreams | undefin
 }
 
 async function start(call: Call): Promise<void> {
+  checkForJson(call.req);
   const rec = call.api.execs.get(call.params[0]!);
   if (rec.started) throw conflict(`Exec ${rec.id} has already been started`);
   let body: Record<string, unknown>;

@@ -136,7 +136,7 @@ async function events(call: Call): Promise<void> {
  * (stored engine-wide, one client's login would serve every client of the socket).
  */
 async function auth(call: Call): Promise<void> {
-  const body = await readObject(call.req);
+  const body = await readObject(call.req, { anyContentType: true });
   const server = typeof body.serveraddress === "string" && body.serveraddress ? body.serveraddress : undefined;
   const username = typeof body.username === "string" ? body.username : "";
   const password = typeof body.password === "string" ? body.password : "";

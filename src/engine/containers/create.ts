@@ -9,6 +9,8 @@ import { type Ctx, containerDir, containerEvent, ZERO_TIME, nowIso } from "./con
 import { NAME_RE, randomName } from "./names.ts";
 import { resolveIsolation } from "../../isolation/level.ts";
 import { validateHealthcheck } from "./health.ts";
+import { parseSecurityOpts } from "../../runtime/security-opt.ts";
+import { checkRuntimeName, SANDBOX_RUNTIME } from "./runtime.ts";
 
 export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
   const image = img ?? {};
@@ -63,8 +65,16 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   const hostConfig: HostConfig = { ...opts.hostConfig };
   // As docker: no mode (or "default") is the default bridge network.
   if (!hostConfig.NetworkMode || hostConfig.NetworkMode === "default") hostConfig.NetworkMode = "bridge";
+  // A runtime is a name capsa knows, never a path (dockerd's rule); runsc is the sandbox level.
+  if (hostConfig.Runtime === SANDBOX_RUNTIME) {
+    const level = hostConfig.Isolation;
+    if (level && level !== "default" && level !== "sandbox") throw invalid(`--runtime ${SANDBOX_RUNTIME} is the sandbox isolation level; it cannot run with --isolation ${level}`);
+    hostConfig.Isolation = "sandbox";
+  } else if (hostConfig.Runtime) checkRuntimeName(hostConfig.Runtime);
   // The level is fixed at create, so a later change of the default does not move existing containers.
   hostConfig.Isolation = resolveIsolation(hostConfig.Isolation);
+  // Bad security options fail here, before anything exists, rather than at start.
+  parseSecurityOpts(hostConfig.SecurityOpt);
   validateHostConfig(hostConfig);
   if (hostConfig.Isolation === "vm") (await import("../../vm/host/prepare.ts")).validateVmHostConfig(hostConfig);
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
