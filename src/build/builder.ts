@@ -679,6 +679,9 @@ class Builder {
       const abs = path.posix.resolve(state.config.WorkingDir || "/", this.expandOne(state, ins, target));
       if (type === "cache") {
         const id = o.id ?? abs;
+        // Checked before anything is made: a bad value is the Containerfile's error, not a NaN at chmod.
+        if (o.mode !== undefined && !/^[0-7]{1,4}$/.test(o.mode)) throw err(`--mount: invalid mode ${JSON.stringify(o.mode)}: an octal number such as 0755`);
+        for (const k of ["uid", "gid"] as const) if (o[k] !== undefined && !/^\d{1,10}$/.test(o[k])) throw err(`--mount: invalid ${k} ${JSON.stringify(o[k])}: a number`);
         const dir = path.join(this.engine.paths.root, "build-cache-mounts", crypto.createHash("sha256").update(id).digest("hex").slice(0, 24));
         if (!fs.existsSync(dir)) {
           fs.mkdirSync(dir, { recursive: true, mode: 0o755 });

@@ -146,6 +146,15 @@ void describe("capsa build", () => {
     assert.match(r.stderr, /Containerfile:2: .*file not found in build context or excluded by \.dockerignore/);
   });
 
+  void it("refuses a RUN cache mount whose mode, uid or gid is not a number, before the step runs", () => {
+    for (const opt of ["mode=rwx", "uid=root", "gid=-1"]) {
+      const dir = context(`cachemode-${opt.split("=")[0]}`, { Containerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=bad-${opt},${opt} true\n` });
+      const r = build(["-t", "cachemode:1", dir]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /Containerfile:2: --mount: invalid (mode|uid|gid)/);
+    }
+  });
+
   void it("refuses to copy from outside the context (../, symlinks out)", () => {
     const dir = context("escape", { Containerfile: "FROM busybox\nCOPY ../outside.txt /x\n", "in.txt": "in" });
     fs.writeFileSync(path.join(work, "outside.txt"), "secret");
