@@ -406,8 +406,8 @@ function flagsToOptions(cmd: Command, verb: "run" | "create", o: RawOpts, image:
 
   // -- logging
   if (o.logDriver !== undefined || o.logOpt) {
+    // Drivers and options are the engine's to check (log-config.ts), for the API alike.
     const type = o.logDriver ?? "json-file";
-    if (!["json-file", "k8s-file", "local", "none"].includes(type)) throw fail(`logging driver "${type}" is not supported (use json-file, k8s-file, local or none)`);
     hostConfig.LogConfig = { Type: type, Config: keyValues("log-opt", o.logOpt, true) ?? {} };
   }
 

@@ -61,7 +61,7 @@ async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
   const engine = await ctx.engine();
   await ensureImage(ctx, engine, flags);
   if (flags.detach) {
-    const r = await engine.containers.run(flags.create, { detach: true });
+    const r = await engine.containers.run(flags.create, { detach: true, onCreated: (_id, warnings) => warnings.forEach((w) => ctx.err(`WARNING: ${w}\n`)) });
     ctx.out(r.Id + "\n");
     return 0;
   }
@@ -77,7 +77,11 @@ async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
         })
       : () => undefined;
   try {
-    const io: RunIo = { detach: false, streams: term.streams, onCreated: (cid) => (id = cid) };
+    const onCreated = (cid: string, warnings: string[]): void => {
+      id = cid;
+      for (const w of warnings) ctx.err(`WARNING: ${w}\n`);
+    };
+    const io: RunIo = { detach: false, streams: term.streams, onCreated };
     const r = await engine.containers.run(flags.create, io);
     return r.exitCode ?? 0;
   } finally {

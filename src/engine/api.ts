@@ -20,8 +20,8 @@ export interface AttachStreams {
 export interface RunIo {
   detach: boolean;
   streams?: AttachStreams;
-  /** Called with the container's id once it exists, before it starts (e.g. to forward signals). */
-  onCreated?: (id: string) => void;
+  /** Called with the container's id (and create's warnings) once it exists, before it starts (e.g. to forward signals). */
+  onCreated?: (id: string, warnings: string[]) => void;
 }
 
 export interface ListContainersOptions {

@@ -24,6 +24,8 @@ export interface MonitorOptions {
   /** The runtime's global arguments (OciRuntime.globalArgs()); default: --root runtimeRoot. */
   runtimeArgs?: string[];
   logPath: string;
+  /** "none": conmon keeps no log (attached clients still get the output). */
+  logDriver?: "k8s-file" | "none";
   /** conmon writes `<exitDir>/<id>` with the exit code when the container ends. */
   exitDir: string;
   /** conmon writes `exit` and `oom` here. */
@@ -163,7 +165,7 @@ export async function createUnderMonitor(o: MonitorOptions): Promise<{ pid: numb
     "-n", o.name,
     "-p", path.join(o.persistDir, "pidfile"),
     "-P", pidFile,
-    "-l", `k8s-file:${o.logPath}`,
+    "-l", o.logDriver === "none" ? "none:" : `k8s-file:${o.logPath}`,
   ];
   if (o.logSizeMax && o.logSizeMax > 0) args.push("--log-size-max", String(o.logSizeMax));
   if (o.exitCommand?.length) {

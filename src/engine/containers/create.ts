@@ -9,6 +9,7 @@ import { type Ctx, containerDir, containerEvent, ZERO_TIME, nowIso } from "./con
 import { NAME_RE, randomName } from "./names.ts";
 import { resolveIsolation } from "../../isolation/level.ts";
 import { validateHealthcheck } from "./health.ts";
+import { checkLogConfig } from "./log-config.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { checkRuntimeName, SANDBOX_RUNTIME } from "./runtime.ts";
 
@@ -76,6 +77,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   // Bad security options fail here, before anything exists, rather than at start.
   parseSecurityOpts(hostConfig.SecurityOpt);
   validateHostConfig(hostConfig);
+  const warnings = checkLogConfig(hostConfig.LogConfig);
   if (hostConfig.Isolation === "vm") (await import("../../vm/host/prepare.ts")).validateVmHostConfig(hostConfig);
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
     throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -137,7 +139,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
     throw e;
   }
   containerEvent(ctx, rec, "create");
-  return { Id: id, Warnings: [] };
+  return { Id: id, Warnings: warnings };
 }
 
 export const ANONYMOUS_LABEL = "capsa.volume.anonymous";

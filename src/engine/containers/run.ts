@@ -14,9 +14,9 @@ import { trace } from "../../util/trace.ts";
 
 export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: RunIo): Promise<{ Id: string; exitCode?: number }> {
   trace("run: engine open");
-  const { Id } = await createContainer(ctx, opts);
+  const { Id, Warnings } = await createContainer(ctx, opts);
   trace("created");
-  io.onCreated?.(Id);
+  io.onCreated?.(Id, Warnings);
   const c = ctx.store.get(Id);
   const policy = c.hostConfig.RestartPolicy?.Name ?? "no";
   const needsExitCommand = io.detach || (policy !== "no" && policy !== "");

@@ -8,7 +8,7 @@ import type * as FileVerbs from "./files.ts";
 import { readLogs } from "../../monitor/logs.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath } from "../../monitor/conmon.ts";
-import { conflict } from "../../util/errors.ts";
+import { CapsaError, conflict } from "../../util/errors.ts";
 import { type Ctx, containerDir, containerEvent, logPath, shortId } from "./context.ts";
 import { createContainer } from "./create.ts";
 import { execInContainer } from "./exec.ts";
@@ -119,6 +119,8 @@ export class Containers implements ContainerApi {
 
   async *logs(idOrName: string, opts: LogsOptions = {}): AsyncIterable<LogEntry> {
     const c = this.ctx.store.get(idOrName);
+    // dockerd's answer for a driver that keeps nothing to read.
+    if (c.hostConfig.LogConfig?.Type === "none") throw new CapsaError("invalid", "configured logging driver does not support reading", 1);
     const ctx = this.ctx;
     let running = c.state.Running;
     let lastCheck = 0;

@@ -17,6 +17,7 @@ import { runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
 import { isolationOf } from "../../isolation/level.ts";
 import { healthEnabled, startHealthLoop } from "./health.ts";
+import { parseLogSize } from "./log-config.ts";
 
 export interface StartOptions {
   /** Connect these streams before the process runs, so no output is lost. */
@@ -65,6 +66,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       runtimeRoot: ctx.paths.runtimeRoot,
       runtimeArgs: runtime.globalArgs(),
       logPath: logPath(ctx, c.id),
+      logDriver: c.hostConfig.LogConfig?.Type === "none" ? "none" : "k8s-file",
       exitDir: ctx.paths.exits,
       persistDir: persistDir(ctx, c.id),
       socketDir: ctx.paths.sockets,
@@ -121,11 +123,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
 
 function logSizeMax(c: ContainerRecord): number | undefined {
   const v = c.hostConfig.LogConfig?.Config?.["max-size"];
-  if (!v) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(v);
-  if (!m) return undefined;
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
-  return Math.floor(Number(m[1]) * mult);
+  return v ? parseLogSize(v) : undefined;
 }
 
 /** docker doubles the restart delay from 100 ms; conmon's delay is in whole seconds. */
