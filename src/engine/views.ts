@@ -101,7 +101,7 @@ export interface ContainerStats {
   };
   precpu_stats: ContainerStats["cpu_stats"];
   blkio_stats: { io_service_bytes_recursive: { major: number; minor: number; op: string; value: number }[] | null };
-  networks?: Record<string, { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number }>;
+  networks?: Record<string, { rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number; tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number }>;
 }
 
 export interface Change {

@@ -280,7 +280,7 @@ void describe("other verbs' formatting", () => {
         cpu_stats: { cpu_usage: { total_usage: 2e9 }, system_cpu_usage: 20e9, online_cpus: 2 },
         precpu_stats: { cpu_usage: { total_usage: 1e9 }, system_cpu_usage: 10e9, online_cpus: 2 },
         blkio_stats: { io_service_bytes_recursive: [{ major: 8, minor: 0, op: "Read", value: 4096 }] },
-        networks: { eth0: { rx_bytes: 1500, tx_bytes: 0, rx_packets: 1, tx_packets: 0 } },
+        networks: { eth0: { rx_bytes: 1500, rx_packets: 1, rx_errors: 0, rx_dropped: 0, tx_bytes: 0, tx_packets: 0, tx_errors: 0, tx_dropped: 0 } },
       },
       "web",
     );

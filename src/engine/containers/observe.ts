@@ -1,5 +1,6 @@
 // Verbs that look at a running container from the host: top and stats.
 import { execFile } from "node:child_process";
+import fs from "node:fs";
 import { promisify } from "node:util";
 import type { ContainerRecord } from "../types.ts";
 import type { ContainerStats, TopResult } from "../views.ts";
@@ -54,7 +55,40 @@ function sample(ctx: Ctx, c: ContainerRecord, prev?: ContainerStats): ContainerS
     cpu_stats: { ...s.cpu_stats, system_cpu_usage: systemCpuUsage(), online_cpus: onlineCpus() },
     precpu_stats: prev?.cpu_stats ?? empty,
     blkio_stats: s.blkio_stats,
+    ...networkStats(c),
   };
+}
+
+type NetCounters = NonNullable<ContainerStats["networks"]>[string];
+
+/**
+ * docker's `networks` key: the counters of each interface in the container's
+ * network namespace but lo, read from its init process's /proc/<pid>/net/dev.
+ * A container on the host's network has none (docker omits the key too).
+ */
+function networkStats(c: ContainerRecord): { networks?: Record<string, NetCounters> } {
+  if (c.hostConfig.NetworkMode === "host" || !c.state.Pid) return {};
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${c.state.Pid}/net/dev`, "utf8");
+  } catch {
+    return {};
+  }
+  return { networks: parseNetDev(text) };
+}
+
+/** /proc/net/dev: two header lines, then `iface: rx bytes packets errs drop fifo frame compressed multicast tx bytes packets errs drop …`. */
+export function parseNetDev(text: string): Record<string, NetCounters> {
+  const out: Record<string, NetCounters> = {};
+  for (const line of text.split("\n").slice(2)) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    if (name === "lo" || f.length < 16 || f.some((n) => !Number.isFinite(n))) continue;
+    out[name] = { rx_bytes: f[0]!, rx_packets: f[1]!, rx_errors: f[2]!, rx_dropped: f[3]!, tx_bytes: f[8]!, tx_packets: f[9]!, tx_errors: f[10]!, tx_dropped: f[11]! };
+  }
+  return out;
 }
 
 export async function* statsContainer(ctx: Ctx, c0: ContainerRecord, opts: { stream?: boolean } = {}): AsyncGenerator<ContainerStats> {
