@@ -87,8 +87,10 @@ export class ApiService {
   install<S extends http.Server>(server: S, listener?: ListenerKind): S {
     const log = this.opts.log;
     const guard = listener ? new RequestGuard(listener, { allowOrigins: this.opts.allowOrigins }) : undefined;
+    const bodyIdleMs = bodyIdleTimeoutMs();
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       for (const [k, v] of Object.entries(commonHeaders())) res.setHeader(k, v);
+      watchBody(req, bodyIdleMs);
       res.on("finish", () => log?.(`${req.method} ${req.url} ${res.statusCode}`));
       this.dispatch(req, res, undefined, guard).catch((e: unknown) => {
         log?.(`${req.method} ${req.url} error: ${e instanceof Error ? e.message : String(e)}`);
@@ -120,6 +122,32 @@ export class ApiService {
     for (const s of this.hijacked) s.destroy();
     this.hijacked.clear();
   }
+}
+
+/**
+ * A request body that stops arriving (a client gone quiet mid-upload) must not
+ * hold its connection forever: no byte for this long closes it. Only while the
+ * body is read — responses that stream for hours (logs -f, events) are not
+ * bounded, which is why the server's requestTimeout stays off.
+ */
+function watchBody(req: IncomingMessage, idleMs: number): void {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (!hasBody || idleMs <= 0) return;
+  const socket = req.socket;
+  const onIdle = (): void => void socket.destroy();
+  socket.setTimeout(idleMs, onIdle);
+  const done = (): void => {
+    socket.setTimeout(0);
+    socket.off("timeout", onIdle);
+  };
+  req.once("end", done);
+  req.once("close", done);
+}
+
+/** 60 s, as the header timeout; CAPSA_API_BODY_TIMEOUT (seconds) sets another. */
+function bodyIdleTimeoutMs(): number {
+  const v = process.env.CAPSA_API_BODY_TIMEOUT;
+  return v && /^\d+$/.test(v) ? Number(v) * 1000 : 60_000;
 }
 
 /** A plain-HTTP server for one engine (tests, and unix sockets). */

@@ -96,3 +96,48 @@ void describe("the API service under restarts and bad clients", () => {
     ok(["rm", "strcmd"]);
   });
 });
+
+void describe("stalled clients", () => {
+  let s: Service;
+  before(async () => {
+    // A body idle limit of 2 s (60 s by default) keeps the test short.
+    s = await startService("stalled", { CAPSA_API_BODY_TIMEOUT: "2" });
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  /** Resolves with how long the server took to close a connection that stalls mid-body. */
+  const stall = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const t0 = Date.now();
+      const sock = net.connect(s.socket, () => {
+        sock.write("POST /v1.43/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"Image\":");
+      });
+      sock.on("close", () => resolve(Date.now() - t0));
+      sock.on("error", () => undefined);
+      setTimeout(() => {
+        sock.destroy();
+        reject(new Error("the service kept a stalled connection for 20 s"));
+      }, 20_000).unref();
+    });
+
+  void it("connections whose request body stalls are closed (20 at once), and the service keeps serving", async () => {
+    const closedAfter = await Promise.all(Array.from({ length: 20 }, stall));
+    for (const ms of closedAfter) assert.ok(ms >= 1500, `closed after ${ms} ms: before the idle limit`);
+    assert.equal((await s.request("GET", "/_ping")).status, 200);
+  });
+
+  void it("a long streamed response is not cut by the body limit", async () => {
+    const lasted = await new Promise<number>((resolve, reject) => {
+      const t0 = Date.now();
+      const sock = net.connect(s.socket, () => sock.write("GET /v1.43/events HTTP/1.1\r\nHost: x\r\n\r\n"));
+      sock.on("error", reject);
+      sock.on("close", () => resolve(Date.now() - t0));
+      setTimeout(() => {
+        sock.destroy();
+      }, 5000).unref();
+    });
+    assert.ok(lasted >= 4900, `the events stream was closed after ${lasted} ms`);
+  });
+});
