@@ -125,8 +125,16 @@ void describe("networks seen from another host and from a workload", () => {
     assert.deepEqual(reached, [], "these answered another host directly");
   });
 
-  void it("another host reaches no container's IPv6 address directly", { skip: NO_V6 ? `IPv6 unavailable here: ${NO_V6}` : false }, () => {
+  void it("another host reaches no container's IPv6 address directly, and the published port over IPv6", { skip: NO_V6 ? `IPv6 unavailable here: ${NO_V6}` : false }, async () => {
     assert.ok(target.ip6, "the container has no IPv6 address");
+    assert.equal(
+      await eventually(() => {
+        const got = fromPeer(hostSide6, hostPort);
+        if (!got) throw new Error("no answer yet");
+        return got;
+      }, 20_000),
+      "p",
+    );
     const reached = [UNPUBLISHED, PUBLISHED, UNPUBLISHED].filter((port) => fromPeer(target.ip6, port) !== "");
     assert.deepEqual(reached, [], `ports of [${target.ip6}] answered another host directly`);
   });
