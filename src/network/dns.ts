@@ -198,7 +198,8 @@ export function stopContainerServer(runRoot: string, containerId: string): void 
  * Run by sh in the server's new mount namespace ($1: the dns directory, then
  * the command): a root of its own holding only what dnsmasq reads (read-only
  * /usr, the library and binary directories, /etc with resolv.conf and hosts
- * wherever they point, /dev/null, /dev/urandom) and the dns directory at its
+ * wherever they point (a symlink's target directory, so that a resolver
+ * replacing the file is followed), /dev/null, /dev/urandom) and the dns directory at its
  * own path, whose fresh parents anyone may pass through; the host's tree is
  * detached, so the server holds none of its mounts (containers' network
  * namespaces among them).
@@ -215,8 +216,11 @@ done
 for f in /etc/resolv.conf /etc/hosts /etc/passwd /etc/group; do
   [ -e "$f" ] || continue
   t=$(realpath "$f")
-  if [ "$t" != "$f" ]; then mkdir -p "$r$(dirname "$t")"; touch "$r$t"; mount --bind -o ro "$t" "$r$t"
-  elif mountpoint -q "$f"; then mount --bind -o ro "$f" "$r$f"
+  if mountpoint -q "$t"; then
+    [ -e "$r$t" ] || { mkdir -p "$r$(dirname "$t")"; touch "$r$t"; }
+    mount --bind -o ro "$t" "$r$t"
+  elif [ ! -e "$r$t" ]; then
+    d=$(dirname "$t"); mkdir -p "$r$d"; mount --bind -o ro "$d" "$r$d"
   fi
 done
 mkdir "$r/dev" "$r/proc" "$r/.old"
