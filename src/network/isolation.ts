@@ -23,6 +23,7 @@
 // built-in chains carries a `capsa:<bridge>` comment, so all can be found and
 // removed without knowing the subnet (orphaned bridges).
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 
 const suffix = (bridge: string): string => bridge.replace(/^cps-/, "");
 export const isolationChain = (bridge: string): string => `CAPSA-ISO-${suffix(bridge)}`;
@@ -82,6 +83,9 @@ export function isolate(bridge: string, internal: boolean, subnets: string[]): v
     ensure(tool, "filter", "FORWARD", ["-o", bridge, ...tag(bridge), "-j", inboundChain(bridge)], true);
     ensure(tool, "filter", "FORWARD", ["-i", bridge, ...tag(bridge), "-j", isolationChain(bridge)], true);
     if (!internal) ensure(tool, "nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE", ...tag(bridge)], false);
+    // Left by earlier versions on a bridge that outlived an upgrade: accepted every DNAT'd connection, 127.0.0.0/8 included.
+    ipt(tool, ["-D", "FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "ACCEPT", ...tag(bridge)]);
+    ipt(tool, ["-D", "FORWARD", "-i", bridge, "-j", isolationChain(bridge)]);
   }
 }
 
@@ -113,4 +117,27 @@ function taggedRules(tool: Tool, table: string, bridge: string): string[][] {
     .map((l) => l.replace(/"/g, ""))
     .filter((l) => l.startsWith("-A ") && l.includes(`--comment capsa:${bridge}`))
     .map((l) => l.slice(3).split(" "));
+}
+
+/**
+ * Removes the rules of bridges that no longer exist: left when a bridge went
+ * away without them (a crash between deleting the bridge and its rules, or a
+ * capsa that knew fewer of them). Reads each table once; returns the bridges.
+ */
+export function sweepOrphanRules(): string[] {
+  const seen = new Set<string>();
+  for (const tool of ["iptables", "ip6tables"] as const) {
+    for (const table of ["filter", "nat", "raw"]) {
+      let text = "";
+      try {
+        text = execFileSync(tool, ["-w", "-t", table, "-S"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+      } catch {
+        continue;
+      }
+      for (const m of text.matchAll(/CAPSA-(?:ISO|IN|RAW)-([0-9a-f]{10})\b|capsa:cps-([0-9a-f]{10})\b/g)) seen.add(`cps-${m[1] ?? m[2]}`);
+    }
+  }
+  const gone = [...seen].filter((b) => !fs.existsSync(`/sys/class/net/${b}`));
+  for (const b of gone) unisolate(b);
+  return gone;
 }
