@@ -265,7 +265,8 @@ function confined(runRoot: string, args: string[]): [string, ...string[]] {
     "-c",
     NEW_ROOT,
     "sh",
-    fs.realpathSync(dnsDir(runRoot)),
+    // As given, not resolved: the arguments name files through this path.
+    dnsDir(runRoot),
     "setpriv",
     "--bounding-set",
     "-all,+chown,+setuid,+setgid,+net_bind_service",
