@@ -3,6 +3,12 @@
 // address, answering the network's names from a hosts file the engine
 // rewrites (SIGHUP reloads it) and forwarding the rest to the host's
 // resolvers. Absent dnsmasq, names still resolve through /etc/hosts.
+//
+// Every dnsmasq runs with the least it needs: its own mount namespace, a
+// bounding set of what it uses to bind port 53 and drop root, no new
+// privileges, and its own --user (nobody) once bound. The state root may be
+// closed to other users (0700): in the server's own root the parents of the
+// dns directory are open, so nobody still reads the hosts files on SIGHUP.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -20,6 +26,11 @@ export function dnsAvailable(): boolean {
 }
 
 export const dnsDir = (runRoot: string): string => path.join(runRoot, "dns");
+/** The directory of server files: root's, but the unprivileged server may open its hosts files by name. */
+function makeDnsDir(runRoot: string): void {
+  fs.mkdirSync(dnsDir(runRoot), { recursive: true, mode: 0o711 });
+  fs.chmodSync(dnsDir(runRoot), 0o711);
+}
 const base = (runRoot: string, networkId: string): string => path.join(dnsDir(runRoot), networkId.slice(0, 16));
 export const dnsHostsPath = (runRoot: string, networkId: string): string => base(runRoot, networkId) + ".hosts";
 const pidPath = (runRoot: string, networkId: string): string => base(runRoot, networkId) + ".pid";
@@ -31,9 +42,9 @@ export function serverPid(runRoot: string, networkId: string): number | undefine
 
 /** Writes the network's names and makes sure a server answers them (started, or told to reload). */
 export function syncServer(runRoot: string, n: { Id: string; Gateway: string; Internal: boolean }, lines: string[]): void {
-  fs.mkdirSync(dnsDir(runRoot), { recursive: true, mode: 0o700 });
+  makeDnsDir(runRoot);
   const hosts = dnsHostsPath(runRoot, n.Id);
-  fs.writeFileSync(hosts + ".tmp", lines.join("\n") + "\n");
+  fs.writeFileSync(hosts + ".tmp", lines.join("\n") + "\n", { mode: 0o644 });
   fs.renameSync(hosts + ".tmp", hosts);
   const pid = serverPid(runRoot, n.Id);
   if (pid) {
@@ -47,16 +58,15 @@ export function syncServer(runRoot: string, n: { Id: string; Gateway: string; In
     "--bind-interfaces",
     "--except-interface=lo",
     `--addn-hosts=${hosts}`,
-    // The state root is private (0700): the server keeps root to re-read the hosts file on SIGHUP.
-    "--user=root",
-    "--group=root",
+    ...unprivileged(),
     `--log-facility=${base(runRoot, n.Id)}.log`,
     "--cache-size=0",
     // An internal network answers its own names only.
     ...(n.Internal ? ["--no-resolv", "--no-hosts"] : []),
   ];
+  const [cmd, ...rest] = confined(runRoot, args);
   try {
-    execFileSync(DNSMASQ, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+    execFileSync(cmd, rest, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
   } catch (e) {
     // Another process started it first (the address is taken): that one reloads instead.
     for (let i = 0; i < 20; i++) {
@@ -138,11 +148,9 @@ function upstreams(): string[] {
 /** (Re)starts the container's resolver on these networks' hosts files; `forward`: other names go to the host's resolvers. */
 export function startContainerServer(runRoot: string, containerId: string, netns: string, hostsFiles: string[], forward: boolean): void {
   stopContainerServer(runRoot, containerId);
-  fs.mkdirSync(dnsDir(runRoot), { recursive: true, mode: 0o700 });
+  makeDnsDir(runRoot);
   const b = cbase(runRoot, containerId);
   const args = [
-    `--net=${netns}`,
-    DNSMASQ,
     "--conf-file=/dev/null",
     `--pid-file=${b}.pid`,
     `--listen-address=${CONTAINER_RESOLVER}`,
@@ -151,13 +159,13 @@ export function startContainerServer(runRoot: string, containerId: string, netns
     "--no-resolv",
     ...hostsFiles.map((h) => `--addn-hosts=${h}`),
     ...(forward ? upstreams().map((s) => `--server=${s}`) : []),
-    "--user=root",
-    "--group=root",
+    ...unprivileged(),
     `--log-facility=${b}.log`,
     "--cache-size=0",
   ];
+  const [cmd, ...rest] = confined(runRoot, args);
   try {
-    execFileSync("nsenter", args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+    execFileSync("nsenter", [`--net=${netns}`, cmd, ...rest], { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
   } catch (e) {
     throw systemError(`start dnsmasq on ${CONTAINER_RESOLVER} in ${netns}`, (e as { stderr?: Buffer }).stderr?.toString().trim() || e);
   }
@@ -182,4 +190,88 @@ export function stopContainerServer(runRoot: string, containerId: string): void 
     }
   }
   for (const ext of [".pid", ".log"]) fs.rmSync(cbase(runRoot, containerId) + ext, { force: true });
+}
+
+// ---------- confinement ----------
+
+/**
+ * Run by sh in the server's new mount namespace ($1: the dns directory, then
+ * the command): a root of its own holding only what dnsmasq reads (read-only
+ * /usr, the library and binary directories, /etc with resolv.conf and hosts
+ * wherever they point (a symlink's target directory, so that a resolver
+ * replacing the file is followed), /dev/null, /dev/urandom) and the dns directory at its
+ * own path, whose fresh parents anyone may pass through; the host's tree is
+ * detached, so the server holds none of its mounts (containers' network
+ * namespaces among them).
+ */
+const NEW_ROOT = String.raw`set -e
+dns=$1; shift
+r=$dns/.root
+mount -t tmpfs -o mode=0755,size=1m capsa-dns "$r"
+for d in usr bin sbin lib lib32 lib64 libx32 etc; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$r/$d"
+  elif [ -d "/$d" ]; then mkdir "$r/$d"; mount --bind -o ro "/$d" "$r/$d"
+  fi
+done
+for f in /etc/resolv.conf /etc/hosts /etc/passwd /etc/group; do
+  [ -e "$f" ] || continue
+  t=$(realpath "$f")
+  if mountpoint -q "$t"; then
+    [ -e "$r$t" ] || { mkdir -p "$r$(dirname "$t")"; touch "$r$t"; }
+    mount --bind -o ro "$t" "$r$t"
+  elif [ ! -e "$r$t" ]; then
+    d=$(dirname "$t"); mkdir -p "$r$d"; mount --bind -o ro "$d" "$r$d"
+  fi
+done
+mkdir "$r/dev" "$r/proc" "$r/.old"
+for f in null urandom; do touch "$r/dev/$f"; mount --bind "/dev/$f" "$r/dev/$f"; done
+mkdir -p "$r$dns"
+mount --bind "$dns" "$r$dns"
+cd "$r"
+pivot_root . .old
+mount -t proc proc /proc
+umount -l /.old
+umount /proc
+rmdir /.old /proc
+mount -o remount,ro /
+exec "$@"`;
+
+/** dnsmasq's own privilege drop, once its socket is bound: to nobody (and its group, when the host names one). */
+function unprivileged(): string[] {
+  let groups = "";
+  try {
+    groups = fs.readFileSync("/etc/group", "utf8");
+  } catch {
+    /* no group file: dnsmasq's default */
+  }
+  const group = ["nogroup", "nobody"].find((g) => new RegExp(`^${g}:`, "m").test(groups));
+  return ["--user=nobody", ...(group ? [`--group=${group}`] : [])];
+}
+
+/**
+ * The command that runs dnsmasq with these arguments confined: its own mount
+ * namespace and root (NEW_ROOT), then setpriv: a bounding set of what dnsmasq
+ * needs to bind port 53 and become nobody (it gives up all of it then), and
+ * no new privileges.
+ */
+function confined(runRoot: string, args: string[]): [string, ...string[]] {
+  fs.mkdirSync(path.join(dnsDir(runRoot), ".root"), { mode: 0o700, recursive: true });
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    NEW_ROOT,
+    "sh",
+    // As given, not resolved: the arguments name files through this path.
+    dnsDir(runRoot),
+    "setpriv",
+    "--bounding-set",
+    "-all,+chown,+setuid,+setgid,+net_bind_service",
+    "--no-new-privs",
+    DNSMASQ,
+    ...args,
+  ];
 }

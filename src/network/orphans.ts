@@ -9,6 +9,12 @@ import path from "node:path";
 import { unisolate } from "./isolation.ts";
 
 const PREFIX = "capsa:";
+/**
+ * Part of the label: bumped when a network's own rules change (isolation.ts),
+ * so a bridge labelled by an earlier capsa is labelled again, and gets the
+ * current rules, on its next attach.
+ */
+const RULES = "r2:";
 
 function read(file: string): string {
   try {
@@ -20,7 +26,7 @@ function read(file: string): string {
 
 /** Labels a bridge with the state root that owns it (once; cheap when already done). True when it was new. */
 export function labelBridge(bridge: string, root: string): boolean {
-  const alias = PREFIX + root;
+  const alias = PREFIX + RULES + root;
   if (read(`/sys/class/net/${bridge}/ifalias`).trim() === alias) return false;
   try {
     execFileSync("ip", ["link", "set", "dev", bridge, "alias", alias], { stdio: "ignore" });
@@ -42,7 +48,8 @@ export function sweepOrphanBridges(): string[] {
   for (const b of links) {
     const alias = read(`/sys/class/net/${b}/ifalias`).trim();
     if (!alias.startsWith(PREFIX)) continue;
-    const root = alias.slice(PREFIX.length);
+    // Roots are absolute paths; earlier labels had no rules version.
+    const root = alias.slice(PREFIX.length).replace(/^r\d+:/, "");
     if (fs.existsSync(path.join(root, "capsa.db"))) continue;
     let ports: string[] = [];
     try {

@@ -21,7 +21,7 @@ import { type Cidr6, contains6, formatCidr6, formatIp6, hostSubnets6, ipv6Unavai
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
 import { CONTAINER_RESOLVER, dnsAvailable, dnsHostsPath, listServers, reloadContainerServer, startContainerServer, stopContainerServer, stopServer, syncServer } from "./dns.ts";
 import { createNetns, listNetns, netnsPath, removeNetns } from "./netns.ts";
-import { isolate, unisolate } from "./isolation.ts";
+import { isolate, sweepOrphanRules, unisolate } from "./isolation.ts";
 import { labelBridge, sweepOrphanBridges, sweepOrphanDns } from "./orphans.ts";
 import { allocatePorts, wantedPorts } from "./ports.ts";
 import { type EndpointRecord, type NetworkRecord, NetworkStore, type PublishedPort } from "./store.ts";
@@ -293,6 +293,8 @@ export class Networks implements NetworkApi {
 
   async list(opts: { filters?: Record<string, string[]> } = {}): Promise<NetworkInspect[]> {
     await this.reconcile();
+    // Not in reconcile, which every start runs: it reads every table.
+    sweepOrphanRules();
     this.ensureDefault();
     const f = opts.filters ?? {};
     const all: (NetworkRecord | "host" | "none")[] = [...this.store.list(), "host", "none"];
@@ -783,6 +785,7 @@ export class Networks implements NetworkApi {
     }
     for (const ep of this.store.endpoints()) this.store.removeContainer(ep.containerId);
     for (const n of this.store.list()) this.destroy(n);
+    sweepOrphanRules();
   }
 
   // ---------- views for inspect and ps ----------

@@ -84,6 +84,33 @@ void describe("DNS on two networks", { skip: fs.existsSync("/usr/sbin/dnsmasq") 
     assert.equal(lookup("twice", "alpha"), ip("alpha", A));
   });
 
+  void it("the DNS servers (each network's and the container's own resolver) run as nobody, without capabilities, in a root of their own", () => {
+    const dir = `${t.root}/run/dns`;
+    const pids = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith(".pid"))
+      .map((f) => ({ file: f, pid: Number(fs.readFileSync(`${dir}/${f}`, "utf8").trim()) }));
+    // Two networks' servers and the resolver of "twice" (on both).
+    assert.equal(pids.filter((p) => !p.file.startsWith("c-")).length, 2, pids.map((p) => p.file).join(" "));
+    assert.ok(pids.some((p) => p.file.startsWith("c-")), "no container resolver runs");
+    const ownMounts = fs.readlinkSync("/proc/self/ns/mnt");
+    for (const { file, pid } of pids) {
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      const field = (k: string): string => new RegExp(`^${k}:\\s*(.*)$`, "m").exec(status)?.[1]?.trim() ?? "";
+      assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"), /dnsmasq/, file);
+      assert.ok(field("Uid").split(/\s+/).every((u) => u !== "0"), `${file}: Uid ${field("Uid")}`);
+      assert.ok(field("Gid").split(/\s+/).every((g) => g !== "0"), `${file}: Gid ${field("Gid")}`);
+      assert.equal(BigInt(`0x${field("CapEff")}`), 0n, `${file}: CapEff`);
+      assert.equal(BigInt(`0x${field("CapPrm")}`), 0n, `${file}: CapPrm`);
+      assert.equal(field("NoNewPrivs"), "1", `${file}: NoNewPrivs`);
+      assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/mnt`), ownMounts, `${file} shares the host's mount namespace`);
+      // Its root holds the dns directory, but neither the rest of the state root nor the containers' namespaces.
+      assert.ok(fs.existsSync(`/proc/${pid}/root${dir}/${file}`), `${file}: its own files are not in its root`);
+      assert.ok(!fs.existsSync(`/proc/${pid}/root${t.root}/capsa.db`), `${file} sees the state root`);
+      assert.doesNotMatch(fs.readFileSync(`/proc/${pid}/mountinfo`, "utf8"), /nsfs|\/run\/netns|overlay/, `${file} holds the host's mounts`);
+    }
+  });
+
   void it("removal leaves no DNS server, veth, bridge, namespace, rule or lease", () => {
     ok(t.capsa(["rm", "-f", "alpha", "beta", "both", "twice"]), "rm");
     ok(t.capsa(["network", "rm", A, B]), "network rm");

@@ -324,8 +324,8 @@ void describe("networks", () => {
     ok(t.capsa(["rm", "-f", "db", "peer"]), "rm");
     ok(t.capsa(["network", "ls"]), "network ls"); // reconciles
     const s = state();
-    // The networks still exist: their bridges and their own rules (isolation chain; forwarding and NAT tagged capsa:<bridge>) stay until network rm / reset.
-    assert.deepEqual({ ...s, bridges: [], rules: s.rules.filter((l) => !l.includes("CAPSA-ISO-") && !l.includes('"capsa:cps-')) }, NOTHING);
+    // The networks still exist: their bridges and their own rules (chains CAPSA-ISO/IN/RAW-<bridge>; jumps and NAT tagged capsa:<bridge>) stay until network rm / reset.
+    assert.deepEqual({ ...s, bridges: [], rules: s.rules.filter((l) => !/CAPSA-(ISO|IN|RAW)-/.test(l) && !l.includes('"capsa:cps-')) }, NOTHING);
     ok(t.capsa(["network", "rm", net]), "network rm");
   });
 
