@@ -35,9 +35,11 @@ read -r kpkg kver < <(awk '/^Depends:/ { for (i = 2; i <= NF; i++) if ($i ~ /^li
 [[ -n ${kver:-} ]] || kver=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
 [[ -n ${kver:-} ]] || die "$kpkg is not in the package index (apt-get update?)"
 bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || busybox 2>&1 | head -1)
+[[ -f /usr/lib/x86_64-linux-gnu/libseccomp.a || -n $(find /usr/lib -name libseccomp.a -print -quit 2>/dev/null) ]] || die "libseccomp.a is missing: install libseccomp-dev (the agent links it statically)"
+scver=$(dpkg-query -W -f='${Version}' libseccomp-dev 2>/dev/null || echo unknown)
 inputs=sha256:$({
   sha256sum guest/init guest/agent.c scripts/vm-assets.sh | cut -d' ' -f1
-  printf '%s\n' "$kpkg=$kver" "busybox-static=$bbver"
+  printf '%s\n' "$kpkg=$kver" "busybox-static=$bbver" "libseccomp-dev=$scver"
 } | sha256sum | cut -d' ' -f1)
 
 if [[ -f $DEST/vmlinuz && -f $DEST/initramfs.img && -f $DEST/manifest.json ]] &&
@@ -93,7 +95,7 @@ else
 fi
 
 ir=$work/initramfs
-mkdir -p "$ir"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,newroot}
+mkdir -p "$ir"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,newroot,root}
 install -m 0755 "$(command -v busybox)" "$ir/bin/busybox"
 # Applet links, for anyone who looks around in the guest (guest/init calls busybox directly).
 busybox --list-full | while read -r a; do
@@ -149,7 +151,7 @@ done
 mapfile -t order < <(cut -d' ' -f1 "$ir/lib/modules/load-order")
 
 install -m 0755 guest/init "$ir/init"
-gcc -static -O2 -s -Wall -o "$ir/sbin/capsa-agent" guest/agent.c || die "building the guest agent from guest/agent.c failed (gcc, libc6-dev)"
+gcc -static -O2 -s -Wall -o "$ir/sbin/capsa-agent" guest/agent.c -lseccomp || die "building the guest agent from guest/agent.c failed (gcc, libc6-dev, libseccomp-dev)"
 (cd "$ir" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) | gzip -9 >"$work/initramfs.img"
 
 mkdir -p "$DEST"
