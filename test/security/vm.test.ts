@@ -9,7 +9,9 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import os from "node:os";
 import { eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { GUEST_FILE_CAPS, runFiles, wrapperScript } from "../../src/vm/shim/qemu.ts";
 
 let t: TestRoot;
 const VM_TIMEOUT = 180_000;
@@ -151,5 +153,40 @@ void describe("vm workload confinement", { timeout: 20 * 60_000 }, () => {
     assert.equal(vm.get("ids"), "1000 1000 123");
     assert.equal(vm.get("capeff"), "0000000000000000");
     assert.equal(vm.get("nnp"), "1");
+  });
+});
+
+// A guest whose kernel is the attacker's writes what it likes to the serial
+// console and the status port, and can make QEMU print without end. The
+// wrapper that runs QEMU is run here as the VM runtime runs it, with a
+// stand-in for QEMU that floods its console, status port and stderr with
+// 100 MiB each: the files the host keeps stay within their caps.
+void describe("host-side bounds on what a guest writes", () => {
+  void it("console.log, exit-status and qemu.log stay within their caps", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-vm-flood-"));
+    try {
+      const fakeQemu = path.join(dir, "qemu");
+      fs.writeFileSync(fakeQemu, [
+        "#!/bin/sh",
+        "for a; do case $a in file:*) con=${a#file:} ;; *id=status,path=*) st=${a#*path=} ;; esac; done",
+        'head -c 104857600 /dev/zero >"$con" & head -c 104857600 /dev/zero >"$st" & head -c 104857600 /dev/zero >&2',
+        "wait",
+        "exit 0",
+      ].join("\n") + "\n", { mode: 0o755 });
+      const runDir = path.join(dir, "run");
+      const wrapper = path.join(dir, "vm-run.sh");
+      fs.writeFileSync(wrapper, wrapperScript({
+        qemu: fakeQemu, virtiofsd: "/bin/false", kernel: "k", initramfs: "i", disk: "d", accel: "tcg", memoryMiB: 128, cpus: 1, runDir, shared: [],
+      }));
+      const r = spawnSync("/bin/sh", [wrapper], { encoding: "utf8", timeout: 120_000, stdio: ["ignore", "pipe", "pipe"] });
+      assert.equal(r.error, undefined);
+      const f = runFiles(runDir);
+      const size = (p: string): number => fs.statSync(p).size;
+      assert.equal(size(f.console), GUEST_FILE_CAPS.console, "console.log: the first MiB is kept");
+      assert.equal(size(f.status), GUEST_FILE_CAPS.status);
+      assert.equal(size(f.qemuLog), GUEST_FILE_CAPS.qemuLog);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -50,6 +50,10 @@ export const runFiles = (dir: string) => ({
   fs: (i: number) => path.join(dir, `fs-${i}.sock`),
   fsPid: (i: number) => path.join(dir, `fs-${i}.pid`),
   status: path.join(dir, "exit-status"),
+  /** FIFOs QEMU writes the status port, the serial console and its own messages into; the wrapper caps what reaches the files. */
+  statusPipe: path.join(dir, "exit-status.pipe"),
+  consolePipe: path.join(dir, "console.pipe"),
+  qemuLogPipe: path.join(dir, "qemu-log.pipe"),
   qemuPid: path.join(dir, "qemu.pid"),
   qemuLog: path.join(dir, "qemu.log"),
   console: path.join(dir, "console.log"),
@@ -78,7 +82,7 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-kernel", v.kernel,
     "-initrd", v.initramfs,
     "-append", kernelCmdline(v),
-    "-serial", `file:${f.console}`,
+    "-serial", `file:${f.consolePipe}`,
     "-pidfile", f.qemuPid,
     "-qmp", `unix:${f.qmp},server=on,wait=off`,
     "-drive", `id=root,file=${v.disk},format=qcow2,if=none,cache=writeback,discard=unmap`,
@@ -96,7 +100,7 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-device", "virtserialport,bus=ser0.0,chardev=stdout,name=capsa.stdout",
     "-chardev", "file,id=stderr,path=/proc/self/fd/3",
     "-device", "virtserialport,bus=ser0.0,chardev=stderr,name=capsa.stderr",
-    "-chardev", `file,id=status,path=${f.status}`,
+    "-chardev", `file,id=status,path=${f.statusPipe}`,
     "-device", "virtserialport,bus=ser0.0,chardev=status,name=capsa.status",
     "-chardev", `socket,id=ctl,path=${f.ctl},server=on,wait=off`,
     "-device", "virtserialport,bus=ser0.0,chardev=ctl,name=capsa.ctl",
@@ -117,6 +121,18 @@ export function qemuArgs(v: VmLaunch): string[] {
 const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /**
+ * What the host keeps of guest-fed streams: the guest is not trusted, so the
+ * files under /run stay this small whatever it writes (the rest is read and
+ * dropped, so QEMU never blocks on a full pipe).
+ */
+export const GUEST_FILE_CAPS = { console: 1024 * 1024, qemuLog: 1024 * 1024, status: 4096 };
+
+/** A background reader that copies the first `limit` bytes of a FIFO into `file` and drops the rest; $! is its pid. */
+function cappedReader(fifo: string, file: string, limit: number): string {
+  return `(exec <${q(fifo)}; head -c ${limit} >${q(file)}; exec cat >/dev/null) >/dev/null 2>&1 &`;
+}
+
+/**
  * The wrapper script. fd 0-2 are conmon's (the workload's stdio); QEMU's own
  * messages go to qemu.log so they never mix with the workload's stderr.
  */
@@ -127,7 +143,12 @@ export function wrapperScript(v: VmLaunch): string {
     "# capsa VM: runs QEMU, then exits with the workload's exit code.",
     // a fresh run directory: sockets, pid files and logs of an earlier boot go
     `rm -rf ${q(v.runDir)}; mkdir -p -m 0700 ${q(v.runDir)} || exit 1`,
-    `exec 3>&2 2>>${q(f.qemuLog)}`,
+    `mkfifo -m 0600 ${q(f.statusPipe)} ${q(f.consolePipe)} ${q(f.qemuLogPipe)} || exit 1`,
+    cappedReader(f.qemuLogPipe, f.qemuLog, GUEST_FILE_CAPS.qemuLog),
+    cappedReader(f.consolePipe, f.console, GUEST_FILE_CAPS.console),
+    cappedReader(f.statusPipe, f.status, GUEST_FILE_CAPS.status),
+    "status_reader=$!",
+    `exec 3>&2 2>${q(f.qemuLogPipe)}`,
   ];
   for (const d of v.cgroupDirs ?? []) {
     // create made the directories (a mkdir here would be a fork per controller). cpuset refuses
@@ -151,6 +172,9 @@ export function wrapperScript(v: VmLaunch): string {
   }
   lines.push(
     "rc=$?",
+    // a reader still waiting for QEMU to open its FIFO (QEMU failed early) gets an end of file
+    `for p in ${q(f.statusPipe)} ${q(f.consolePipe)}; do exec 4<>"$p" 4>&-; done`,
+    'wait "$status_reader"',
     `code=; [ -s ${q(f.status)} ] && read _ code < ${q(f.status)}`,
     'exit "${code:-$rc}"',
   );

@@ -26,7 +26,11 @@ async function request(socketPath: string, frame: Buffer, deadline: number, aliv
         else if (!alive()) reject(new Error("the VM exited"));
       }, 100);
       sock.on("data", (chunk: Buffer) => {
-        for (const f of reader.push(chunk)) if (f.type === "A") resolve(parseAck(f.payload));
+        try {
+          for (const f of reader.push(chunk)) if (f.type === "A") resolve(parseAck(f.payload));
+        } catch (e) {
+          reject(e);
+        }
       });
       sock.once("close", () => reject(new Error("the VM closed its control channel")));
       sock.once("error", reject);
