@@ -29,7 +29,7 @@ async function request(socketPath: string, frame: Buffer, deadline: number, aliv
         try {
           for (const f of reader.push(chunk)) if (f.type === "A") resolve(parseAck(f.payload));
         } catch (e) {
-          reject(e);
+          reject(e instanceof Error ? e : new Error(String(e)));
         }
       });
       sock.once("close", () => reject(new Error("the VM closed its control channel")));
