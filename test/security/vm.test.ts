@@ -12,33 +12,12 @@ import { after, before, describe, it } from "node:test";
 import os from "node:os";
 import { eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 import { GUEST_FILE_CAPS, runFiles, wrapperScript } from "../../src/vm/shim/qemu.ts";
+import { lines, PROBES, sameAsContainer } from "./confinement-probes.ts";
 
 let t: TestRoot;
 const VM_TIMEOUT = 180_000;
 type R = { status: number | null; stderr: string; stdout: string };
 
-/** Each probe prints name=allowed or name=denied; the facts print name=value. */
-const PROBES = String.raw`
-p() { n=$1; shift; if "$@" >/dev/null 2>&1; then echo "$n=allowed"; else echo "$n=denied"; fi; }
-p mount sh -c 'mount -t tmpfs probe /tmp && umount /tmp'
-p hostname hostname probe-name
-p settime sh -c '! date -s "$(date "+%Y-%m-%d %H:%M:%S")" 2>&1 | grep -q "not permitted"'  # busybox date exits 0 when it cannot set the time
-p netadmin ip link set lo mtu 1400
-p modprobe-path sh -c 'echo /tmp/evil > /proc/sys/kernel/modprobe'
-p procsys sh -c 'echo 1 > /proc/sys/kernel/printk_ratelimit'
-p sysrq sh -c 'echo h > /proc/sysrq-trigger'
-p sysfs sh -c 'echo /tmp/evil > /sys/kernel/uevent_helper'
-p kcore sh -c '[ "$(head -c 16 /proc/kcore | wc -c)" -gt 0 ]'
-p userns unshare -U true
-p devmem sh -c 'mknod /tmp/.mem c 1 1 && head -c 1 /tmp/.mem'
-p rw-root sh -c 'touch /.probe-rw && rm /.probe-rw'
-echo "capeff=$(grep ^CapEff: /proc/self/status | cut -f2)"
-echo "capbnd=$(grep ^CapBnd: /proc/self/status | cut -f2)"
-echo "capprm=$(grep ^CapPrm: /proc/self/status | cut -f2)"
-echo "nnp=$(grep ^NoNewPrivs: /proc/self/status | cut -f2)"
-echo "seccomp=$(grep ^Seccomp: /proc/self/status | cut -f2)"
-echo "ids=$(id -u) $(id -G)"
-`;
 /** Only in the guest: the agent, its files, its ports and the kernel console. */
 const GUEST_PROBES = String.raw`
 echo "pid1=$(tr '\0' ' ' </proc/1/cmdline | cut -c1-12)"
@@ -53,26 +32,10 @@ p kmsg sh -c 'mknod /tmp/.kmsg c 1 11 && echo capsa-probe > /tmp/.kmsg'
 p disk sh -c 'mknod /tmp/.vda b $(cat /sys/block/vda/dev | tr : " ") && head -c 1 /tmp/.vda'
 `;
 
-function lines(out: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const l of out.split("\n")) {
-    const eq = l.indexOf("=");
-    if (eq > 0) m.set(l.slice(0, eq), l.slice(eq + 1));
-  }
-  return m;
-}
-
 function run(flags: string[], isolation: "vm" | "container", script: string): Map<string, string> {
   const r: R = t.capsa(["run", "--rm", "--pull", "never", "--isolation", isolation, ...flags, "busybox", "sh", "-c", script], { timeoutMs: VM_TIMEOUT });
   assert.equal(r.status, 0, `run --isolation ${isolation} ${flags.join(" ")}: ${r.stderr}`);
   return lines(r.stdout);
-}
-
-/** The probes every level must answer alike, compared with the container's answers. */
-const COMPARED = ["mount", "hostname", "settime", "netadmin", "modprobe-path", "procsys", "sysrq", "sysfs", "kcore", "userns", "devmem", "rw-root", "capeff", "capbnd", "capprm", "nnp", "seccomp", "ids"];
-
-function sameAsContainer(vm: Map<string, string>, ctr: Map<string, string>, what: string): void {
-  for (const k of COMPARED) assert.equal(vm.get(k), ctr.get(k), `${what}: ${k} in the VM (${vm.get(k)}) as in a container (${ctr.get(k)})`);
 }
 
 /** The host-side run directory of the one VM running (its bundle names it). */

@@ -62,6 +62,8 @@ export interface GuestProcessOptions {
 /** What confines the workload inside the guest, from the OCI spec (sent with the run request only; execs join it). */
 export interface GuestConfinement {
   readonlyRoot: boolean;
+  /** sysfs writable: only when the spec mounts /sys without "ro" (--privileged). */
+  sysRw: boolean;
   maskedPaths: string[];
   readonlyPaths: string[];
   seccomp?: OciSeccomp;
@@ -70,6 +72,7 @@ export interface GuestConfinement {
 export function confinementFromSpec(spec: RuntimeSpec): GuestConfinement {
   return {
     readonlyRoot: spec.root.readonly,
+    sysRw: !(spec.mounts.find((m) => m.destination === "/sys")?.options ?? ["ro"]).includes("ro"),
     maskedPaths: spec.linux.maskedPaths ?? [],
     readonlyPaths: spec.linux.readonlyPaths ?? [],
     seccomp: spec.linux.seccomp,
@@ -131,6 +134,7 @@ export function encodeProcess(proc: OciProcess, opts: GuestProcessOptions, mount
   }
   if (confine) {
     if (confine.readonlyRoot) e.push("readonly=1");
+    if (confine.sysRw) e.push("sysrw=1");
     for (const p of confine.maskedPaths) e.push(`mask=${p}`);
     for (const p of confine.readonlyPaths) e.push(`ropath=${p}`);
     if (confine.seccomp) e.push(...seccompEntries(confine.seccomp));

@@ -29,6 +29,8 @@ export interface VmLaunch {
   netns?: string;
   /** Host cgroup directories the VM's processes join, so top and stats see QEMU (no limits: -m and --cpus size the guest). */
   cgroupDirs?: string[];
+  /** The unprivileged user QEMU switches to once it has opened its files, sockets and devices (-runas); none: it stays root. */
+  runAs?: string;
   /** The guest's address configuration, for the kernel command line. */
   ip?: { address: string; prefix: number; gateway?: string; mac: string };
 }
@@ -77,6 +79,10 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-object", `memory-backend-memfd,id=mem,size=${mem},share=on`,
     "-smp", String(v.cpus),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    // QEMU's own seccomp filter: no obsolete system calls, no fork/exec, no scheduler or priority
+    // changes. set*uid stays allowed only for -runas, which needs it (docs/decisions/0012-vm-guest-confinement.md).
+    "-sandbox", `on,obsolete=deny,elevateprivileges=${v.runAs ? "allow" : "deny"},spawn=deny,resourcecontrol=deny`,
+    ...(v.runAs ? ["-runas", v.runAs] : []),
     // microvm's virtio-mmio devices default to the legacy interface, which vhost-user (virtiofsd) refuses
     "-global", "virtio-mmio.force-legacy=false",
     "-kernel", v.kernel,
