@@ -88,6 +88,11 @@ void describe("vm workload confinement", { timeout: 20 * 60_000 }, () => {
 
       // what the host keeps for the VM stayed small
       const runDir = findRunDir();
+      // QEMU itself runs under its seccomp filter and, once started, as nobody
+      const qemuStatus = fs.readFileSync(`/proc/${fs.readFileSync(path.join(runDir, "qemu.pid"), "utf8").trim()}/status`, "utf8");
+      const nobody = spawnSync("id", ["-u", "nobody"], { encoding: "utf8" }).stdout.trim();
+      assert.match(qemuStatus, new RegExp(`^Uid:\\s+${nobody}\\s+${nobody}\\s+${nobody}\\s+${nobody}$`, "m"), "QEMU runs as nobody");
+      assert.match(qemuStatus, /^Seccomp:\s+2$/m, "QEMU runs under its seccomp sandbox");
       for (const f of ["exit-status", "console.log"]) {
         const size = fs.existsSync(path.join(runDir, f)) ? fs.statSync(path.join(runDir, f)).size : 0;
         assert.ok(size < 1024 * 1024, `${f} is ${size} bytes`);
