@@ -6,6 +6,7 @@
 #                   (docs/decisions/0006-vm-guest-kernel.md); absent if it cannot be extracted
 #   initramfs.img   busybox-static, the virtio/virtiofs modules in load order, guest/init
 #                   and the guest agent compiled from guest/agent.c
+#   capsa-agent     the same agent, which the host runs to compile a VM's seccomp filter
 #   manifest.json   what it was made from; the assets are rebuilt only when that changes
 # into ${CAPSA_VM_ASSETS:-/var/cache/capsa/vm}. Run as root (scripts/setup.sh calls it).
 # Nothing is fetched but the kernel package, with apt from the configured mirror.
@@ -95,7 +96,7 @@ else
 fi
 
 ir=$work/initramfs
-mkdir -p "$ir"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,newroot,root}
+mkdir -p "$ir"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,newroot}
 install -m 0755 "$(command -v busybox)" "$ir/bin/busybox"
 # Applet links, for anyone who looks around in the guest (guest/init calls busybox directly).
 busybox --list-full | while read -r a; do
@@ -158,6 +159,8 @@ mkdir -p "$DEST"
 install -m 0644 "$work/pkg/boot/vmlinuz-$release" "$DEST/vmlinuz.new"
 [[ $boot == vmlinux ]] && install -m 0644 "$work/vmlinux" "$DEST/vmlinux.new"
 install -m 0644 "$work/initramfs.img" "$DEST/initramfs.img.new"
+# The agent also runs on the host, to compile a VM's seccomp filter (its seccomp-bpf mode).
+install -m 0755 "$ir/sbin/capsa-agent" "$DEST/capsa-agent.new"
 modules_json=$(printf '"%s", ' "${order[@]}")
 cat >"$DEST/manifest.json.new" <<JSON
 {
@@ -176,5 +179,6 @@ rm -f "$DEST/manifest.json"
 mv "$DEST/vmlinuz.new" "$DEST/vmlinuz"
 if [[ $boot == vmlinux ]]; then mv "$DEST/vmlinux.new" "$DEST/vmlinux"; else rm -f "$DEST/vmlinux"; fi
 mv "$DEST/initramfs.img.new" "$DEST/initramfs.img"
+mv "$DEST/capsa-agent.new" "$DEST/capsa-agent"
 mv "$DEST/manifest.json.new" "$DEST/manifest.json"
 log "ready in $DEST: kernel $release ($boot), modules: ${order[*]}; initramfs $(du -h "$DEST/initramfs.img" | cut -f1)"

@@ -1,7 +1,9 @@
 // What the guest agent needs to run a process, from the OCI spec capsa wrote:
 // a list of NUL-terminated "key=value" entries (guest/agent.c parse_spec).
 // Mounts and files use \x1f between their fields.
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 import type { OciCapabilities, OciMount, OciProcess, OciSeccomp, RuntimeSpec } from "../../runtime/oci.ts";
 import { ALL_CAPABILITIES } from "../../runtime/caps.ts";
 
@@ -67,15 +69,41 @@ export interface GuestConfinement {
   maskedPaths: string[];
   readonlyPaths: string[];
   seccomp?: OciSeccomp;
+  /** The seccomp filter already compiled to BPF on the host (hostSeccompBpf); the guest compiles `seccomp` itself without it. */
+  seccompBpf?: Buffer;
+}
+
+/** The agent binary beside the VM's initramfs (scripts/vm-assets.sh installs it there). */
+export function hostAgent(spec: RuntimeSpec): string | undefined {
+  const initramfs = spec.annotations?.["capsa.vm.initramfs"];
+  return initramfs ? path.join(path.dirname(initramfs), "capsa-agent") : undefined;
+}
+
+/**
+ * The spec's seccomp filter as BPF, compiled by the agent's own libseccomp
+ * code running on the host (`capsa-agent seccomp-bpf`): the same program the
+ * guest would make, in ~10 ms instead of ~0.3 s under TCG. Undefined when the
+ * assets have no host copy of the agent; the guest compiles it then.
+ */
+export function hostSeccompBpf(agent: string | undefined, sc: OciSeccomp): Buffer | undefined {
+  if (!agent || !fs.existsSync(agent)) return undefined;
+  const input = Buffer.from(seccompEntries(sc).map((e) => e + "\0").join(""));
+  const r = spawnSync(agent, ["seccomp-bpf"], { input, maxBuffer: 1024 * 1024, timeout: 30_000 });
+  if (r.status !== 0 || !r.stdout.length || r.stdout.length % 8) {
+    throw new Error(`compiling the VM's seccomp filter: ${r.stderr.toString().trim() || r.error?.message || `${agent} exited ${r.status}`}`);
+  }
+  return r.stdout;
 }
 
 export function confinementFromSpec(spec: RuntimeSpec): GuestConfinement {
+  const seccomp = spec.linux.seccomp;
   return {
     readonlyRoot: spec.root.readonly,
     sysRw: !(spec.mounts.find((m) => m.destination === "/sys")?.options ?? ["ro"]).includes("ro"),
     maskedPaths: spec.linux.maskedPaths ?? [],
     readonlyPaths: spec.linux.readonlyPaths ?? [],
-    seccomp: spec.linux.seccomp,
+    seccomp,
+    seccompBpf: seccomp ? hostSeccompBpf(hostAgent(spec), seccomp) : undefined,
   };
 }
 
@@ -137,7 +165,8 @@ export function encodeProcess(proc: OciProcess, opts: GuestProcessOptions, mount
     if (confine.sysRw) e.push("sysrw=1");
     for (const p of confine.maskedPaths) e.push(`mask=${p}`);
     for (const p of confine.readonlyPaths) e.push(`ropath=${p}`);
-    if (confine.seccomp) e.push(...seccompEntries(confine.seccomp));
+    if (confine.seccompBpf) e.push(`scbpf=${confine.seccompBpf.toString("hex")}`);
+    else if (confine.seccomp) e.push(...seccompEntries(confine.seccomp));
   }
   for (const x of e) if (x.includes("\0")) throw new Error(`a NUL byte cannot cross into the VM: ${x.slice(0, 40)}`);
   return Buffer.from(e.map((x) => x + "\0").join(""));

@@ -133,9 +133,12 @@ const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
  */
 export const GUEST_FILE_CAPS = { console: 1024 * 1024, qemuLog: 1024 * 1024, status: 4096 };
 
-/** A background reader that copies the first `limit` bytes of a FIFO into `file` and drops the rest; $! is its pid. */
+/**
+ * A background reader that copies the first `limit` bytes of a FIFO into `file` and drops the rest; $! is its pid.
+ * dd writes each block as it reads it (head would hold its output until the end), so the file is current while the VM runs.
+ */
 function cappedReader(fifo: string, file: string, limit: number): string {
-  return `(exec <${q(fifo)}; head -c ${limit} >${q(file)}; exec cat >/dev/null) >/dev/null 2>&1 &`;
+  return `(exec <${q(fifo)}; dd of=${q(file)} bs=4096 count=${limit} iflag=count_bytes status=none; exec cat >/dev/null) >/dev/null 2>&1 &`;
 }
 
 /**
