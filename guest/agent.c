@@ -230,6 +230,8 @@ struct spec {
   int nropaths;
   char *scdef;
   char *scbpf; /* the filter compiled on the host by this program's seccomp-bpf mode, in hex */
+  char *sysctls[64]; /* key=value, from the spec's linux.sysctl */
+  int nsysctls;
   char *scarch[8];
   int nscarch;
   char *sc[512];
@@ -277,6 +279,7 @@ static void parse_spec(char *p, uint32_t len, struct spec *s) {
     else if (!strcmp(e, "ropath") && s->nropaths < 64) s->ropaths[s->nropaths++] = v;
     else if (!strcmp(e, "scdef")) s->scdef = v;
     else if (!strcmp(e, "scbpf")) s->scbpf = v;
+    else if (!strcmp(e, "sysctl") && s->nsysctls < 64) s->sysctls[s->nsysctls++] = v;
     else if (!strcmp(e, "scarch") && s->nscarch < 8) s->scarch[s->nscarch++] = v;
     else if (!strcmp(e, "sc") && s->nsc < 512) s->sc[s->nsc++] = v;
   }
@@ -825,8 +828,24 @@ static int open_ns(pid_t pid, const char *name) {
   return open(p, O_RDONLY | O_CLOEXEC);
 }
 
+/* The spec's sysctls (e.g. net.ipv4.ping_group_range, so ping works without CAP_NET_RAW), for the whole guest. */
+static void apply_sysctls(struct spec *s) {
+  for (int i = 0; i < s->nsysctls; i++) {
+    char *eq = strchr(s->sysctls[i], '=');
+    if (!eq || eq == s->sysctls[i] || strstr(s->sysctls[i], "..")) continue;
+    char p[300];
+    int n = snprintf(p, sizeof p, "/proc/sys/%.*s", (int)(eq - s->sysctls[i]), s->sysctls[i]);
+    for (int j = 10; j < n; j++)
+      if (p[j] == '.') p[j] = '/';
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, eq + 1, strlen(eq + 1)) < 0) logmsg("sysctl %s: %s", s->sysctls[i], strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+}
+
 static void start_workload(struct spec *s) {
   setup_pids_cgroup(s);
+  apply_sysctls(s);
   int fds[3] = {stdin_fd, stdout_fd, stderr_fd};
   int err = 0;
   char msg[600];

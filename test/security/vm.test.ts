@@ -29,6 +29,7 @@ st=; for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name 2>/dev/null)" = cap
 p status-port sh -c "mknod /tmp/.st c $(echo $st | tr : ' ') && head -c 33554432 /dev/zero > /tmp/.st"
 p console sh -c 'mknod /tmp/.con c 5 1 && head -c 33554432 /dev/zero > /tmp/.con'
 p kmsg sh -c 'mknod /tmp/.kmsg c 1 11 && echo capsa-probe > /tmp/.kmsg'
+echo "ping-groups=$(tr '\t' ' ' </proc/sys/net/ipv4/ping_group_range)"
 p disk sh -c 'mknod /tmp/.vda b $(cat /sys/block/vda/dev | tr : " ") && head -c 1 /tmp/.vda'
 `;
 
@@ -76,6 +77,7 @@ void describe("vm workload confinement", { timeout: 20 * 60_000 }, () => {
       assert.equal(vm.get("agent-files"), "0", "the agent's files are not in the workload's root");
       assert.equal(vm.get("vports"), "0", "the virtio ports are not in the workload's /dev");
       for (const k of ["status-port", "console", "kmsg", "disk"]) assert.equal(vm.get(k), "denied", `${k} is out of reach`);
+      assert.equal(vm.get("ping-groups"), "0 2147483647", "the spec's sysctls apply in the guest (ICMP sockets without CAP_NET_RAW, as in a container)");
 
       // an exec joins the workload's namespaces and is confined alike
       const ex: R = t.capsa(["exec", id, "sh", "-c", PROBES + GUEST_PROBES], { timeoutMs: VM_TIMEOUT });

@@ -64,10 +64,12 @@ export interface GuestProcessOptions {
 /** What confines the workload inside the guest, from the OCI spec (sent with the run request only; execs join it). */
 export interface GuestConfinement {
   readonlyRoot: boolean;
-  /** sysfs writable: only when the spec mounts /sys without "ro" (--privileged). */
+  /** sysfs writable: only when the spec mounts /sys without "ro" (a privileged spec; the engine refuses --privileged for VMs today). */
   sysRw: boolean;
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** The spec's sysctls, applied to the whole guest (its kernel is the workload's alone). */
+  sysctl: Record<string, string>;
   seccomp?: OciSeccomp;
   /** The seccomp filter already compiled to BPF on the host (hostSeccompBpf); the guest compiles `seccomp` itself without it. */
   seccompBpf?: Buffer;
@@ -101,6 +103,7 @@ export function confinementFromSpec(spec: RuntimeSpec): GuestConfinement {
     readonlyRoot: spec.root.readonly,
     sysRw: !(spec.mounts.find((m) => m.destination === "/sys")?.options ?? ["ro"]).includes("ro"),
     maskedPaths: spec.linux.maskedPaths ?? [],
+    sysctl: spec.linux.sysctl ?? {},
     readonlyPaths: spec.linux.readonlyPaths ?? [],
     seccomp,
     seccompBpf: seccomp ? hostSeccompBpf(hostAgent(spec), seccomp) : undefined,
@@ -165,6 +168,7 @@ export function encodeProcess(proc: OciProcess, opts: GuestProcessOptions, mount
     if (confine.sysRw) e.push("sysrw=1");
     for (const p of confine.maskedPaths) e.push(`mask=${p}`);
     for (const p of confine.readonlyPaths) e.push(`ropath=${p}`);
+    for (const [k, v] of Object.entries(confine.sysctl)) e.push(`sysctl=${k}=${v}`);
     if (confine.seccompBpf) e.push(`scbpf=${confine.seccompBpf.toString("hex")}`);
     else if (confine.seccomp) e.push(...seccompEntries(confine.seccomp));
   }
