@@ -22,6 +22,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pty.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -29,7 +30,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <net/if.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -51,6 +59,10 @@
 
 extern char **environ;
 
+/* The agent's own messages on the console, bounded (the host keeps the console in a file). */
+#define MAX_LOG (64 * 1024)
+static size_t logged;
+
 static void logmsg(const char *fmt, ...) {
   char buf[512];
   va_list ap;
@@ -60,6 +72,8 @@ static void logmsg(const char *fmt, ...) {
   if (n < 0) return;
   if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
   buf[n++] = '\n';
+  if (logged > MAX_LOG) return;
+  logged += n + 13;
   int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
   if (fd >= 0) {
     (void)!write(fd, "capsa-agent: ", 13);
@@ -204,6 +218,24 @@ struct spec {
   char *files[64];
   int nfiles;
   unsigned short rows, cols;
+  /* confinement (docs/vm-protocol.md, "Confinement") */
+  int has_caps;
+  uint64_t caps[5]; /* bounding, effective, permitted, inheritable, ambient */
+  int nnp;
+  int readonly;
+  int sys_rw;
+  char *masks[64];
+  int nmasks;
+  char *ropaths[64];
+  int nropaths;
+  char *scdef;
+  char *scbpf; /* the filter compiled on the host by this program's seccomp-bpf mode, in hex */
+  char *sysctls[64]; /* key=value, from the spec's linux.sysctl */
+  int nsysctls;
+  char *scarch[8];
+  int nscarch;
+  char *sc[512];
+  int nsc;
 };
 
 static void parse_spec(char *p, uint32_t len, struct spec *s) {
@@ -233,6 +265,23 @@ static void parse_spec(char *p, uint32_t len, struct spec *s) {
     else if (!strcmp(e, "cols")) s->cols = atoi(v);
     else if (!strcmp(e, "mount") && s->nmounts < 256) s->mounts[s->nmounts++] = v;
     else if (!strcmp(e, "file") && s->nfiles < 64) s->files[s->nfiles++] = v;
+    else if (!strcmp(e, "caps")) {
+      s->has_caps = 1;
+      char *q = v;
+      for (int i = 0; i < 5; i++) {
+        s->caps[i] = strtoull(q, &q, 16);
+        if (*q == ',') q++;
+      }
+    } else if (!strcmp(e, "nnp")) s->nnp = atoi(v);
+    else if (!strcmp(e, "readonly")) s->readonly = atoi(v);
+    else if (!strcmp(e, "sysrw")) s->sys_rw = atoi(v);
+    else if (!strcmp(e, "mask") && s->nmasks < 64) s->masks[s->nmasks++] = v;
+    else if (!strcmp(e, "ropath") && s->nropaths < 64) s->ropaths[s->nropaths++] = v;
+    else if (!strcmp(e, "scdef")) s->scdef = v;
+    else if (!strcmp(e, "scbpf")) s->scbpf = v;
+    else if (!strcmp(e, "sysctl") && s->nsysctls < 64) s->sysctls[s->nsysctls++] = v;
+    else if (!strcmp(e, "scarch") && s->nscarch < 8) s->scarch[s->nscarch++] = v;
+    else if (!strcmp(e, "sc") && s->nsc < 512) s->sc[s->nsc++] = v;
   }
   s->args[s->nargs] = 0;
   s->env[s->nenv] = 0;
@@ -279,7 +328,8 @@ static void do_mount(char *m) {
   char target[4096];
   snprintf(target, sizeof target, ROOT "%s", fields[2]);
   int ro;
-  unsigned long flags = mount_flags(fields[3] ? fields[3] : (char[]){0}, &ro);
+  /* nodev: see setup_dev */
+  unsigned long flags = mount_flags(fields[3] ? fields[3] : (char[]){0}, &ro) | MS_NODEV;
   mkdir_p(target, 0755);
   if (mount(fields[1], target, fields[0], flags, fields[4] && *fields[4] ? fields[4] : NULL) < 0)
     logmsg("mount %s on %s: %s", fields[0], fields[2], strerror(errno));
@@ -311,46 +361,292 @@ static void do_file(char *f) {
   close(fd);
 }
 
-static void setup_root(struct spec *s) {
-  static const struct {
-    const char *type, *src, *dst;
-    unsigned long flags;
-    const char *data;
-  } base[] = {
-      {"proc", "proc", ROOT "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
-      {"sysfs", "sysfs", ROOT "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
-      {"devtmpfs", "devtmpfs", ROOT "/dev", MS_NOSUID, "mode=0755"},
-      /* the agent's own devpts, so terminals it opens (run -t, exec -t) resolve inside the root too */
-      {NULL, "/dev/pts", ROOT "/dev/pts", MS_BIND, NULL},
-      {"tmpfs", "shm", ROOT "/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777"},
-  };
-  for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
-    mkdir_p(base[i].dst, 0755);
-    if (mount(base[i].src, base[i].dst, base[i].type, base[i].flags, base[i].data) < 0 && errno != EBUSY)
-      logmsg("mount %s: %s", base[i].dst, strerror(errno));
+/* The pids limit of the whole guest workload, in a cgroup of its own (in the agent's mount namespace). */
+static void setup_pids_cgroup(struct spec *s) {
+  if (s->pids <= 0) return;
+  mkdir_p("/sys/fs/cgroup", 0755);
+  if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL) < 0) return;
+  int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+  if (fd >= 0) (void)!write(fd, "+pids", 5), close(fd);
+  mkdir("/sys/fs/cgroup/workload", 0755);
+  fd = open("/sys/fs/cgroup/workload/pids.max", O_WRONLY);
+  if (fd >= 0) {
+    char b[32];
+    int n = snprintf(b, sizeof b, "%ld", s->pids);
+    (void)!write(fd, b, n);
+    close(fd);
   }
-  /* /dev/ptmx must be the new devpts instance's */
-  unlink(ROOT "/dev/ptmx");
-  if (symlink("pts/ptmx", ROOT "/dev/ptmx") < 0) logmsg("ptmx: %s", strerror(errno));
+}
+
+/*
+ * /dev as a container has it: a small tmpfs, mounted nodev, with docker's
+ * device nodes bind-mounted from the agent's devtmpfs. Every other file
+ * system of the workload is nodev too, so a node it makes with CAP_MKNOD
+ * (the disk, the virtio ports) cannot be opened: what the device cgroup
+ * does for a container.
+ */
+static void setup_dev(void) {
+  static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  if (mount("tmpfs", ROOT "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k") < 0) logmsg("mount /dev: %s", strerror(errno));
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+    char src[64], dst[128];
+    snprintf(src, sizeof src, "/dev/%s", nodes[i]);
+    snprintf(dst, sizeof dst, ROOT "/dev/%s", nodes[i]);
+    int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd >= 0) close(fd);
+    if (mount(src, dst, NULL, MS_BIND, NULL) < 0) logmsg("bind %s: %s", src, strerror(errno));
+  }
+  static const char *links[][2] = {{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+                                   {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"}};
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    char dst[128];
+    snprintf(dst, sizeof dst, ROOT "/dev/%s", links[i][1]);
+    (void)!symlink(links[i][0], dst);
+  }
+  mkdir(ROOT "/dev/pts", 0755);
+  /* the agent's own devpts, so terminals it opens (run -t, exec -t) resolve inside the root too */
+  if (mount("/dev/pts", ROOT "/dev/pts", NULL, MS_BIND, NULL) < 0) logmsg("bind /dev/pts: %s", strerror(errno));
+  mkdir(ROOT "/dev/shm", 01777);
+  if (mount("shm", ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0) logmsg("mount /dev/shm: %s", strerror(errno));
+  mkdir(ROOT "/dev/mqueue", 0755);
+  (void)mount("mqueue", ROOT "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+/* The flags a mount has now (statvfs), so a remount keeps nosuid, nodev and noexec. */
+static unsigned long flags_of(const char *path) {
+  struct statvfs v;
+  if (statvfs(path, &v) < 0) return 0;
+  unsigned long f = 0;
+  if (v.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (v.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (v.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (v.f_flag & ST_RDONLY) f |= MS_RDONLY;
+  return f;
+}
+
+/* runc's maskPath and readonlyPath: /dev/null over a file, an empty read-only tmpfs over a directory. */
+static void mask_path(const char *p) {
+  struct stat st;
+  if (stat(p, &st) < 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) < 0) logmsg("mask %s: %s", p, strerror(errno));
+  } else if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0) logmsg("mask %s: %s", p, strerror(errno));
+}
+
+static void readonly_path(const char *p) {
+  if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+    if (errno != ENOENT) logmsg("read-only %s: %s", p, strerror(errno));
+    return;
+  }
+  if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | flags_of(p), NULL) < 0) logmsg("read-only %s: %s", p, strerror(errno));
+}
+
+/*
+ * The workload's root, in its own mount namespace (the caller has unshared
+ * it): the kernel's file systems, /dev, the spec's mounts and files, then
+ * pivot_root into it and detach the agent's root, so nothing of the agent's
+ * is left to climb back to (guest/init moved it off the initramfs, where
+ * pivot_root does not work), then masked and read-only paths. Returns the
+ * stage that failed, or NULL.
+ */
+static const char *setup_root(struct spec *s) {
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return "make-private";
+  mkdir_p(ROOT "/proc", 0755);
+  if (mount("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) return "mount-proc";
+  mkdir_p(ROOT "/sys", 0755);
+  if (mount("sysfs", ROOT "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | (s->sys_rw ? 0 : MS_RDONLY), NULL) < 0) return "mount-sys";
+  mkdir_p(ROOT "/dev", 0755);
+  setup_dev();
   for (int i = 0; i < s->nmounts; i++) do_mount(s->mounts[i]);
   for (int i = 0; i < s->nfiles; i++) do_file(s->files[i]);
-  if (s->hostname) sethostname(s->hostname, strlen(s->hostname));
-  if (s->pids > 0) {
-    /* the pids limit of the whole guest workload, in a cgroup of its own */
-    mkdir_p("/sys/fs/cgroup", 0755);
-    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL) == 0) {
-      int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
-      if (fd >= 0) (void)!write(fd, "+pids", 5), close(fd);
-      mkdir("/sys/fs/cgroup/workload", 0755);
-      fd = open("/sys/fs/cgroup/workload/pids.max", O_WRONLY);
-      if (fd >= 0) {
-        char b[32];
-        int n = snprintf(b, sizeof b, "%ld", s->pids);
-        (void)!write(fd, b, n);
-        close(fd);
+  if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0) return "sethostname";
+  if (chdir(ROOT) < 0) return "chdir-root";
+  if (syscall(SYS_pivot_root, ".", ".") < 0) return "pivot_root";
+  if (umount2(".", MNT_DETACH) < 0) return "umount-old-root";
+  if (chdir("/") < 0) return "chdir-root";
+  for (int i = 0; i < s->nmasks; i++) mask_path(s->masks[i]);
+  for (int i = 0; i < s->nropaths; i++) readonly_path(s->ropaths[i]);
+  if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_NODEV | (s->readonly ? MS_RDONLY : 0), NULL) < 0) return "remount-root";
+  return NULL;
+}
+
+/* ---------- confinement ---------- */
+
+/* The workload's seccomp filter, compiled to BPF once (with the run request) and loaded by every process the agent starts. */
+static struct sock_fprog seccomp_prog;
+/* The workload's namespaces, which exec sessions join (the pid namespace is the agent's pid_for_children). */
+static int ns_mnt = -1, ns_uts = -1, ns_ipc = -1;
+
+static int sc_action(const char *name, unsigned errno_ret, uint32_t *out) {
+  if (!strcmp(name, "ALLOW")) *out = SCMP_ACT_ALLOW;
+  else if (!strcmp(name, "ERRNO")) *out = SCMP_ACT_ERRNO(errno_ret);
+  else if (!strcmp(name, "KILL") || !strcmp(name, "KILL_THREAD")) *out = SCMP_ACT_KILL;
+  else if (!strcmp(name, "KILL_PROCESS")) *out = SCMP_ACT_KILL_PROCESS;
+  else if (!strcmp(name, "TRAP")) *out = SCMP_ACT_TRAP;
+  else if (!strcmp(name, "TRACE")) *out = SCMP_ACT_TRACE(errno_ret);
+  else if (!strcmp(name, "LOG")) *out = SCMP_ACT_LOG;
+  else return -1;
+  return 0;
+}
+
+static int sc_op(const char *name, enum scmp_compare *out) {
+  static const struct {
+    const char *n;
+    enum scmp_compare op;
+  } ops[] = {{"NE", SCMP_CMP_NE}, {"LT", SCMP_CMP_LT}, {"LE", SCMP_CMP_LE}, {"EQ", SCMP_CMP_EQ}, {"GE", SCMP_CMP_GE}, {"GT", SCMP_CMP_GT}, {"MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (!strcmp(name, ops[i].n)) return *out = ops[i].op, 0;
+  return -1;
+}
+
+/* Compiles the spec's seccomp section (src/vm/shim/guest-spec.ts seccompEntries) as runc does; 0 or -1 with msg. */
+static int build_seccomp(struct spec *s, char *msg, size_t msglen) {
+  if (!s->scdef) return 0;
+  char act[32];
+  unsigned eno = 1;
+  uint32_t def;
+  if (sscanf(s->scdef, "%31s %u", act, &eno) < 1 || sc_action(act, eno, &def) < 0) {
+    snprintf(msg, msglen, "seccomp: unsupported default action %s", s->scdef);
+    return -1;
+  }
+  scmp_filter_ctx ctx = seccomp_init(def);
+  if (!ctx) return snprintf(msg, msglen, "seccomp: init failed"), -1;
+  /* no_new_privs is the spec's to set (process.noNewPrivileges), not libseccomp's */
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  for (int i = 0; i < s->nscarch; i++) {
+    char lower[32];
+    size_t j = 0;
+    for (; s->scarch[i][j] && j < sizeof lower - 1; j++) lower[j] = (char)(s->scarch[i][j] | 0x20);
+    lower[j] = 0;
+    uint32_t a = seccomp_arch_resolve_name(lower);
+    if (a) seccomp_arch_add(ctx, a); /* the native one is there already (EEXIST) */
+  }
+  for (int i = 0; i < s->nsc; i++) {
+    char line[4096];
+    snprintf(line, sizeof line, "%s", s->sc[i]);
+    char *save = NULL, *an = strtok_r(line, " ", &save), *en = strtok_r(NULL, " ", &save), *names = strtok_r(NULL, " ", &save);
+    if (!an || !en || !names) continue;
+    uint32_t action;
+    if (sc_action(an, strtoul(en, 0, 10), &action) < 0) {
+      snprintf(msg, msglen, "seccomp: unsupported action %s", an);
+      seccomp_release(ctx);
+      return -1;
+    }
+    if (action == def) continue; /* libseccomp refuses a rule that repeats the default */
+    struct scmp_arg_cmp cmp[6];
+    int nc = 0, same_index = 0;
+    for (char *a; (a = strtok_r(NULL, " ", &save)) && nc < 6;) {
+      char opn[16];
+      unsigned idx;
+      unsigned long long v1, v2;
+      if (sscanf(a, "%u:%15[A-Z_]:%llu:%llu", &idx, opn, &v1, &v2) != 4 || idx > 5 || sc_op(opn, &cmp[nc].op) < 0) {
+        snprintf(msg, msglen, "seccomp: bad argument condition %s", a);
+        seccomp_release(ctx);
+        return -1;
+      }
+      cmp[nc].arg = idx, cmp[nc].datum_a = v1, cmp[nc].datum_b = v2;
+      for (int k = 0; k < nc; k++) same_index |= cmp[k].arg == idx;
+      nc++;
+    }
+    char *nsave = NULL;
+    for (char *n = strtok_r(names, ",", &nsave); n; n = strtok_r(NULL, ",", &nsave)) {
+      int nr = seccomp_syscall_resolve_name(n);
+      if (nr == __NR_SCMP_ERROR) continue; /* a syscall this kernel's libseccomp does not know */
+      int rc = 0;
+      /* conditions on one argument are alternatives (runc adds them as separate rules) */
+      if (same_index)
+        for (int k = 0; k < nc && rc == 0; k++) rc = seccomp_rule_add_array(ctx, action, nr, 1, &cmp[k]);
+      else rc = seccomp_rule_add_array(ctx, action, nr, nc, cmp);
+      if (rc < 0) {
+        snprintf(msg, msglen, "seccomp: rule for %s: %s", n, strerror(-rc));
+        seccomp_release(ctx);
+        return -1;
       }
     }
   }
+  /* the BPF program, generated once: libseccomp would generate it again in every process (slow under TCG) */
+  int fd = memfd_create("seccomp", MFD_CLOEXEC);
+  off_t size;
+  if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 || (size = lseek(fd, 0, SEEK_END)) <= 0 || size % sizeof(struct sock_filter)) {
+    snprintf(msg, msglen, "seccomp: cannot generate the filter");
+    seccomp_release(ctx);
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  struct sock_filter *f = malloc(size);
+  if (!f || pread(fd, f, size, 0) != size) die("seccomp: read filter");
+  close(fd);
+  seccomp_release(ctx);
+  seccomp_prog.len = (unsigned short)(size / sizeof(struct sock_filter));
+  seccomp_prog.filter = f;
+  return 0;
+}
+
+/* A filter compiled on the host (hex of struct sock_filter[]): compiling it here costs ~0.3 s under TCG. */
+static int take_seccomp_bpf(const char *hex, char *msg, size_t msglen) {
+  size_t n = strlen(hex) / 2;
+  if (!n || n % sizeof(struct sock_filter) || n / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+    snprintf(msg, msglen, "seccomp: a compiled filter of %zu bytes", n);
+    return -1;
+  }
+  unsigned char *b = malloc(n);
+  if (!b) die("malloc");
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+      snprintf(msg, msglen, "seccomp: the compiled filter is not hex");
+      free(b);
+      return -1;
+    }
+    b[i] = (unsigned char)v;
+  }
+  seccomp_prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+  seccomp_prog.filter = (struct sock_filter *)b;
+  return 0;
+}
+
+static int load_seccomp(void) {
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &seccomp_prog, 0, 0);
+}
+
+static int set_caps(uint64_t eff, uint64_t perm, uint64_t inh) {
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct d[2] = {
+      {.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
+      {.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+  };
+  return (int)syscall(SYS_capset, &h, d);
+}
+
+/*
+ * The process's identity and privileges, in runc's order: seccomp first when
+ * no_new_privs is off (loading it then needs CAP_SYS_ADMIN, which is still
+ * there), the bounding set, the user and groups (keeping the permitted set
+ * across setuid), the other sets, no_new_privs, then seccomp when it is on.
+ * Returns the stage that failed, or NULL.
+ */
+static const char *confine(struct spec *s) {
+  if (seccomp_prog.filter && !s->nnp && load_seccomp() < 0) return "seccomp";
+  if (s->has_caps) {
+    for (int c = 0; c < 64; c++)
+      if (!(s->caps[0] >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+        if (errno == EINVAL) break; /* past the kernel's last capability */
+        return "capbset";
+      }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return "keepcaps";
+  }
+  if (setgroups(s->ngids, s->gids) < 0) return "setgroups";
+  if (setgid(s->gid) < 0) return "setgid";
+  if (setuid(s->uid) < 0) return "setuid";
+  if (s->has_caps) {
+    if (set_caps(s->caps[1], s->caps[2], s->caps[3]) < 0) return "capset";
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return "ambient";
+    for (int c = 0; c < 64; c++)
+      if ((s->caps[4] >> c & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) return "ambient";
+  }
+  if (s->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return "no_new_privs";
+  if (seccomp_prog.filter && s->nnp && load_seccomp() < 0) return "seccomp";
+  return NULL;
 }
 
 /* ---------- processes ---------- */
@@ -361,11 +657,14 @@ static void join_workload_cgroup(void) {
 }
 
 /*
- * Starts a process in the root file system. fds[0..2] become its stdio
- * (or, with s->tty, a fresh terminal whose master is returned in *master).
+ * Starts a process: the workload (is_workload: in new mount, UTS and IPC
+ * namespaces and the pid namespace the agent unshared for its children, in
+ * the root setup_root makes), or an exec session, which joins the workload's
+ * namespaces. fds[0..2] become its stdio (or, with s->tty, a fresh terminal
+ * whose master is returned in *master). Both are confined as the spec says.
  * Returns the pid, or -1 with *err set to a docker-like exit code and msg.
  */
-static pid_t spawn_process(struct spec *s, int fds[3], int *master, int *err, char *msg, size_t msglen) {
+static pid_t spawn_process(struct spec *s, int is_workload, int fds[3], int *master, int *err, char *msg, size_t msglen) {
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) die("pipe");
   int m = -1, sl = -1;
@@ -374,18 +673,34 @@ static pid_t spawn_process(struct spec *s, int fds[3], int *master, int *err, ch
     if (openpty(&m, &sl, NULL, NULL, &ws) < 0) {
       *err = 126;
       snprintf(msg, msglen, "openpty: %s", strerror(errno));
+      close(ep[0]), close(ep[1]);
       return -1;
     }
     fcntl(m, F_SETFD, FD_CLOEXEC);
   }
   pid_t pid = fork();
-  if (pid < 0) die("fork");
+  if (pid < 0) {
+    *err = 126;
+    snprintf(msg, msglen, "fork: %s", strerror(errno));
+    close(ep[0]), close(ep[1]);
+    if (m >= 0) close(m), close(sl);
+    return -1;
+  }
   if (pid == 0) {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     for (int i = 1; i < NSIG; i++) signal(i, SIG_DFL);
     join_workload_cgroup();
+    const char *stage = NULL;
+    int e = 0;
+    if (is_workload) {
+      if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0) stage = "unshare";
+      else stage = setup_root(s);
+    } else if (setns(ns_mnt, CLONE_NEWNS) < 0 || setns(ns_uts, CLONE_NEWUTS) < 0 || setns(ns_ipc, CLONE_NEWIPC) < 0) {
+      stage = "setns";
+    }
+    if (stage) goto fail;
     setsid();
     if (s->tty) {
       ioctl(sl, TIOCSCTTY, 0);
@@ -397,29 +712,23 @@ static pid_t spawn_process(struct spec *s, int fds[3], int *master, int *err, ch
       dup2(a, 0), dup2(b, 1), dup2(c, 2);
       for (int i = 0; i < 3; i++) fcntl(i, F_SETFD, 0);
     }
-    const char *stage = "chroot";
-    if (chroot(ROOT) < 0 || chdir("/") < 0) goto fail;
     stage = "chdir";
     if (chdir(s->cwd) < 0) goto fail;
-    stage = "setgroups";
-    if (setgroups(s->ngids, s->gids) < 0) goto fail;
-    stage = "setgid";
-    if (setgid(s->gid) < 0) goto fail;
-    stage = "setuid";
-    if (setuid(s->uid) < 0) goto fail;
+    stage = confine(s);
+    if (stage) goto fail;
     environ = s->env;
     stage = "exec";
     execvp(s->args[0], s->args);
-  fail:;
-    int e = errno;
+  fail:
+    e = errno;
     char b[600];
     int code = (stage[0] == 'e' && (e == ENOENT || e == ENOTDIR)) ? 127 : 126;
     if (code == 127 && strchr(s->args[0], '/') == NULL)
       snprintf(b, sizeof b, "%d exec: \"%s\": executable file not found in $PATH: starting container process", code, s->args[0]);
-    else if (stage[0] == 'e')
+    else if (!strcmp(stage, "exec"))
       snprintf(b, sizeof b, "%d exec %s: %s: starting container process", code, s->args[0], strerror(e));
     else
-      snprintf(b, sizeof b, "126 %s %s: %s: starting container process", stage, stage[1] == 'h' ? s->cwd : "", strerror(e));
+      snprintf(b, sizeof b, "126 %s %s: %s: starting container process", stage, !strcmp(stage, "chdir") ? s->cwd : "", strerror(e));
     (void)!write(ep[1], b, strlen(b));
     _exit(code);
   }
@@ -513,18 +822,43 @@ static void ack(struct outbuf *o, int port, const char *text) {
   out_flush(o, port);
 }
 
-static void prepare_root_once(struct spec *s) {
-  if (root_ready) return;
-  setup_root(s);
-  root_ready = 1;
+static int open_ns(pid_t pid, const char *name) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/ns/%s", pid, name);
+  return open(p, O_RDONLY | O_CLOEXEC);
+}
+
+/* The spec's sysctls (e.g. net.ipv4.ping_group_range, so ping works without CAP_NET_RAW), for the whole guest. */
+static void apply_sysctls(struct spec *s) {
+  for (int i = 0; i < s->nsysctls; i++) {
+    char *eq = strchr(s->sysctls[i], '=');
+    if (!eq || eq == s->sysctls[i] || strstr(s->sysctls[i], "..")) continue;
+    char p[300];
+    int n = snprintf(p, sizeof p, "/proc/sys/%.*s", (int)(eq - s->sysctls[i]), s->sysctls[i]);
+    for (int j = 10; j < n; j++)
+      if (p[j] == '.') p[j] = '/';
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, eq + 1, strlen(eq + 1)) < 0) logmsg("sysctl %s: %s", s->sysctls[i], strerror(errno));
+    if (fd >= 0) close(fd);
+  }
 }
 
 static void start_workload(struct spec *s) {
-  prepare_root_once(s);
+  setup_pids_cgroup(s);
+  apply_sysctls(s);
   int fds[3] = {stdin_fd, stdout_fd, stderr_fd};
   int err = 0;
   char msg[600];
-  pid_t pid = spawn_process(s, fds, s->tty ? &wl_master : NULL, &err, msg, sizeof msg);
+  pid_t pid = -1;
+  if ((s->scbpf ? take_seccomp_bpf(s->scbpf, msg, sizeof msg) : build_seccomp(s, msg, sizeof msg)) < 0) err = 126;
+  /* the workload is PID 1 of a pid namespace of its own; exec sessions, later children of the agent, go there too */
+  else if (unshare(CLONE_NEWPID) < 0) err = 126, snprintf(msg, sizeof msg, "unshare pid namespace: %s", strerror(errno));
+  else pid = spawn_process(s, 1, fds, s->tty ? &wl_master : NULL, &err, msg, sizeof msg);
+  if (pid > 0) {
+    /* spawn_process returned once the workload exec'd: its namespaces are complete */
+    ns_mnt = open_ns(pid, "mnt"), ns_uts = open_ns(pid, "uts"), ns_ipc = open_ns(pid, "ipc");
+    root_ready = ns_mnt >= 0 && ns_uts >= 0 && ns_ipc >= 0;
+  }
   if (pid < 0) {
     char b[700];
     snprintf(b, sizeof b, "E%d %s", err, msg);
@@ -560,7 +894,7 @@ static void start_exec(struct session *x, struct spec *s) {
     s->tty = 0;
     int err = 0;
     char msg[600];
-    pid_t pid = spawn_process(s, fds, NULL, &err, msg, sizeof msg);
+    pid_t pid = spawn_process(s, 0, fds, NULL, &err, msg, sizeof msg);
     close(nul);
     char b[700];
     if (pid < 0) snprintf(b, sizeof b, "E%d %s", err, msg);
@@ -575,7 +909,7 @@ static void start_exec(struct session *x, struct spec *s) {
   fds[0] = in[0], fds[1] = out[1], fds[2] = er[1];
   int err = 0, master = -1;
   char msg[600];
-  pid_t pid = spawn_process(s, fds, s->tty ? &master : NULL, &err, msg, sizeof msg);
+  pid_t pid = spawn_process(s, 0, fds, s->tty ? &master : NULL, &err, msg, sizeof msg);
   if (!s->tty) close(in[0]), close(out[1]), close(er[1]);
   if (pid < 0) {
     char b[700];
@@ -823,8 +1157,75 @@ static int boot(void) {
   return 0;
 }
 
+/*
+ * `capsa-agent seccomp-bpf`, run on the host (the same static binary, from
+ * the VM assets): reads the seccomp entries of a process spec on stdin and
+ * writes the BPF program libseccomp makes of them to stdout, which the host
+ * sends to the guest as scbpf=.
+ */
+static int seccomp_bpf_mode(void) {
+  static char buf[1 << 20];
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof buf && (r = read(0, buf + len, sizeof buf - len)) > 0) len += r;
+  static struct spec s;
+  parse_spec(buf, len, &s);
+  char msg[600];
+  if (!s.scdef || build_seccomp(&s, msg, sizeof msg) < 0) {
+    fprintf(stderr, "capsa-agent seccomp-bpf: %s\n", s.scdef ? msg : "no seccomp section");
+    return 1;
+  }
+  size_t size = seccomp_prog.len * sizeof(struct sock_filter);
+  return fwrite(seccomp_prog.filter, 1, size, stdout) == size && fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* Deletes what is on the file system of dirfd (device dev), not crossing into other mounts: busybox switch_root's delete_contents. */
+static void delete_contents(int dirfd, dev_t dev) {
+  DIR *d = fdopendir(dirfd);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    struct stat st;
+    if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev) continue;
+    if (S_ISDIR(st.st_mode)) {
+      int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (sub >= 0) delete_contents(sub, dev);
+      unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
+    } else unlinkat(dirfd, e->d_name, 0);
+  }
+  closedir(d);
+}
+
+/*
+ * The initramfs is the kernel's rootfs, which pivot_root cannot leave (it has
+ * no parent mount), and a workload confined by chroot alone climbs back out
+ * to it. So the agent, PID 1, moves itself into a tmpfs: /proc, /sys and /dev
+ * go with it, the initramfs is emptied (nothing of it is needed any more: the
+ * modules are loaded and this program is in memory), and the tmpfs becomes
+ * the root. Each workload then pivot_roots into its image and detaches this
+ * root; walking ".." from the image ends at the empty rootfs.
+ */
+static void leave_initramfs(void) {
+  struct stat st;
+  if (stat("/", &st) < 0) die("stat /");
+  if (mkdir("/.root", 0755) < 0 && errno != EEXIST) die("mkdir /.root");
+  if (mount("capsa-root", "/.root", "tmpfs", 0, "mode=0755") < 0) die("mount the agent's root");
+  static const char *moved[] = {"/proc", "/sys", "/dev"};
+  for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+    char to[32];
+    snprintf(to, sizeof to, "/.root%s", moved[i]);
+    if (mkdir(to, 0755) < 0 || mount(moved[i], to, NULL, MS_MOVE, NULL) < 0) die(moved[i]);
+  }
+  int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) die("open /");
+  delete_contents(fd, st.st_dev);
+  if (chdir("/.root") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0) die("switch to the agent's root");
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "boot") == 0) return boot();
+  if (argc > 1 && strcmp(argv[1], "seccomp-bpf") == 0) return seccomp_bpf_mode();
 
   /* PID 1 gets no default signal handling; block the ones we read via signalfd */
   sigset_t mask;
@@ -834,6 +1235,8 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sfd < 0) die("signalfd");
   signal(SIGPIPE, SIG_IGN);
+
+  leave_initramfs();
 
   /* terminals for -t come from the agent's own devpts (openpty) */
   mkdir_p("/dev/pts", 0755);

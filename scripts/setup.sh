@@ -31,7 +31,7 @@ PACKAGES=(
   runc conmon                     # OCI runtime and per-container monitor
   runsc                           # gVisor: the runtime of --isolation sandbox
   qemu-system-x86 qemu-utils lz4  # --isolation vm: QEMU micro-VMs, virtiofsd, qemu-img; lz4 unpacks the guest kernel
-  gcc libc6-dev                   # the guest agent, built statically (scripts/vm-assets.sh)
+  gcc libc6-dev libseccomp-dev    # the guest agent, built statically with libseccomp (scripts/vm-assets.sh)
   busybox-static                  # the small image used by the demo and the tests
   containernetworking-plugins     # CNI: bridge, host-local, portmap, firewall, loopback
   iproute2 iptables               # network namespaces, veths, NAT rules

@@ -6,6 +6,7 @@
 #                   (docs/decisions/0006-vm-guest-kernel.md); absent if it cannot be extracted
 #   initramfs.img   busybox-static, the virtio/virtiofs modules in load order, guest/init
 #                   and the guest agent compiled from guest/agent.c
+#   capsa-agent     the same agent, which the host runs to compile a VM's seccomp filter
 #   manifest.json   what it was made from; the assets are rebuilt only when that changes
 # into ${CAPSA_VM_ASSETS:-/var/cache/capsa/vm}. Run as root (scripts/setup.sh calls it).
 # Nothing is fetched but the kernel package, with apt from the configured mirror.
@@ -35,9 +36,11 @@ read -r kpkg kver < <(awk '/^Depends:/ { for (i = 2; i <= NF; i++) if ($i ~ /^li
 [[ -n ${kver:-} ]] || kver=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
 [[ -n ${kver:-} ]] || die "$kpkg is not in the package index (apt-get update?)"
 bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || busybox 2>&1 | head -1)
+[[ -f /usr/lib/x86_64-linux-gnu/libseccomp.a || -n $(find /usr/lib -name libseccomp.a -print -quit 2>/dev/null) ]] || die "libseccomp.a is missing: install libseccomp-dev (the agent links it statically)"
+scver=$(dpkg-query -W -f='${Version}' libseccomp-dev 2>/dev/null || echo unknown)
 inputs=sha256:$({
   sha256sum guest/init guest/agent.c scripts/vm-assets.sh | cut -d' ' -f1
-  printf '%s\n' "$kpkg=$kver" "busybox-static=$bbver"
+  printf '%s\n' "$kpkg=$kver" "busybox-static=$bbver" "libseccomp-dev=$scver"
 } | sha256sum | cut -d' ' -f1)
 
 if [[ -f $DEST/vmlinuz && -f $DEST/initramfs.img && -f $DEST/manifest.json ]] &&
@@ -149,13 +152,15 @@ done
 mapfile -t order < <(cut -d' ' -f1 "$ir/lib/modules/load-order")
 
 install -m 0755 guest/init "$ir/init"
-gcc -static -O2 -s -Wall -o "$ir/sbin/capsa-agent" guest/agent.c || die "building the guest agent from guest/agent.c failed (gcc, libc6-dev)"
+gcc -static -O2 -s -Wall -o "$ir/sbin/capsa-agent" guest/agent.c -lseccomp || die "building the guest agent from guest/agent.c failed (gcc, libc6-dev, libseccomp-dev)"
 (cd "$ir" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) | gzip -9 >"$work/initramfs.img"
 
 mkdir -p "$DEST"
 install -m 0644 "$work/pkg/boot/vmlinuz-$release" "$DEST/vmlinuz.new"
 [[ $boot == vmlinux ]] && install -m 0644 "$work/vmlinux" "$DEST/vmlinux.new"
 install -m 0644 "$work/initramfs.img" "$DEST/initramfs.img.new"
+# The agent also runs on the host, to compile a VM's seccomp filter (its seccomp-bpf mode).
+install -m 0755 "$ir/sbin/capsa-agent" "$DEST/capsa-agent.new"
 modules_json=$(printf '"%s", ' "${order[@]}")
 cat >"$DEST/manifest.json.new" <<JSON
 {
@@ -174,5 +179,6 @@ rm -f "$DEST/manifest.json"
 mv "$DEST/vmlinuz.new" "$DEST/vmlinuz"
 if [[ $boot == vmlinux ]]; then mv "$DEST/vmlinux.new" "$DEST/vmlinux"; else rm -f "$DEST/vmlinux"; fi
 mv "$DEST/initramfs.img.new" "$DEST/initramfs.img"
+mv "$DEST/capsa-agent.new" "$DEST/capsa-agent"
 mv "$DEST/manifest.json.new" "$DEST/manifest.json"
 log "ready in $DEST: kernel $release ($boot), modules: ${order[*]}; initramfs $(du -h "$DEST/initramfs.img" | cut -f1)"

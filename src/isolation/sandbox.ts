@@ -21,8 +21,13 @@ import { adjustSpecForSandbox } from "./sandbox-spec.ts";
 /** gVisor's platform: how the Sentry intercepts system calls. */
 export const SANDBOX_PLATFORM = "ptrace";
 
-/** runsc's global flags on every call (decision 0005). */
-export const RUNSC_FLAGS: readonly string[] = [`--platform=${SANDBOX_PLATFORM}`, "--network=host"];
+/**
+ * runsc's global flags on every call (decision 0005). --oci-seccomp: runsc
+ * applies the spec's seccomp profile to the workload inside the sandbox (it
+ * ignores it otherwise), so the sandbox filters what a container filters
+ * (decision 0012); the capabilities it applies without being asked.
+ */
+export const RUNSC_FLAGS: readonly string[] = [`--platform=${SANDBOX_PLATFORM}`, "--network=host", "--oci-seccomp"];
 
 /** runsc's --root: its own directory below capsa's runtime root. */
 export function sandboxRoot(paths: Pick<Paths, "runtimeRoot">): string {

@@ -27,7 +27,7 @@ export function validateVmHostConfig(h: HostConfig): void {
   if (h.Memory && h.Memory < VM_MIN_MEMORY_MIB * 1024 * 1024) throw invalid(`--isolation vm needs at least ${VM_MIN_MEMORY_MIB} MiB of memory (-m ${VM_MIN_MEMORY_MIB}m)`);
   if (h.NetworkMode === "host") throw invalid("--isolation vm cannot share the host's network (--network host); a VM has its own kernel");
   if (h.NetworkMode?.startsWith("container:")) throw invalid("--isolation vm cannot join another container's network namespace");
-  if (h.Privileged) throw invalid("--privileged has no meaning for --isolation vm: the workload is root in its own kernel");
+  if (h.Privileged) throw invalid("--privileged is not supported for --isolation vm: a VM has no host devices to hand over (--cap-add and --security-opt loosen its confinement)");
 }
 
 function vcpus(h: HostConfig): number {

@@ -75,7 +75,16 @@ export async function runExecProxy(runDir: string, processFile: string): Promise
     if (!stream.write(data)) pending.push(new Promise((r) => stream.once("drain", () => r())));
   };
   sock.on("data", (chunk: Buffer) => {
-    for (const f of reader.push(chunk)) {
+    let frames;
+    try {
+      frames = reader.push(chunk);
+    } catch (e) {
+      // a guest that breaks the protocol ends the session, as a lost channel does
+      sock.destroy();
+      process.stderr.write(`exec: ${(e as Error).message}\n`, () => finish(137, lock));
+      return;
+    }
+    for (const f of frames) {
       if (f.type === "A") {
         clearTimeout(ackTimer);
         const ack = parseAck(f.payload);

@@ -17,14 +17,32 @@ export function encodeFrame(type: string, payload: Buffer | string = Buffer.allo
   return Buffer.concat([head, body]);
 }
 
-/** Splits a byte stream into frames. */
+/**
+ * The largest frame the host takes from a guest: the agent sends output in
+ * frames of at most 32 KiB and answers of a few hundred bytes. The guest is
+ * not trusted, so a larger length is refused before anything is buffered.
+ */
+export const MAX_GUEST_FRAME = 1024 * 1024;
+
+export class FrameTooLarge extends Error {
+  constructor(readonly length: number) {
+    super(`the VM sent a frame of ${length} bytes, over the ${MAX_GUEST_FRAME}-byte limit`);
+  }
+}
+
+/** Splits a byte stream into frames; throws FrameTooLarge when a header announces more than `max` bytes. */
 export class FrameReader {
   private buf: Buffer = Buffer.alloc(0);
+  constructor(private readonly max = MAX_GUEST_FRAME) {}
   push(chunk: Buffer): Frame[] {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: Frame[] = [];
     while (this.buf.length >= 5) {
       const len = this.buf.readUInt32BE(1);
+      if (len > this.max) {
+        this.buf = Buffer.alloc(0);
+        throw new FrameTooLarge(len);
+      }
       if (this.buf.length < 5 + len) break;
       out.push({ type: this.buf.toString("latin1", 0, 1), payload: this.buf.subarray(5, 5 + len) });
       this.buf = this.buf.subarray(5 + len);

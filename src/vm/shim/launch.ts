@@ -39,7 +39,17 @@ export function launchFromSpec(spec: RuntimeSpec, runDir: string): VmLaunch {
     shared: planMounts(spec).shared,
     netns,
     cgroupDirs: spec.linux.cgroupsPath ? cgroupManager().dirs(spec.linux.cgroupsPath) : [],
+    runAs: qemuUser(),
   };
+}
+
+/** The user QEMU runs as after start-up: nobody, when the host has it (a user with no files and no privileges). */
+export function qemuUser(passwd = "/etc/passwd"): string | undefined {
+  try {
+    return /^nobody:/m.test(fs.readFileSync(passwd, "utf8")) ? "nobody" : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

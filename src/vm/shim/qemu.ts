@@ -29,6 +29,8 @@ export interface VmLaunch {
   netns?: string;
   /** Host cgroup directories the VM's processes join, so top and stats see QEMU (no limits: -m and --cpus size the guest). */
   cgroupDirs?: string[];
+  /** The unprivileged user QEMU switches to once it has opened its files, sockets and devices (-runas); none: it stays root. */
+  runAs?: string;
   /** The guest's address configuration, for the kernel command line. */
   ip?: { address: string; prefix: number; gateway?: string; mac: string };
 }
@@ -50,6 +52,10 @@ export const runFiles = (dir: string) => ({
   fs: (i: number) => path.join(dir, `fs-${i}.sock`),
   fsPid: (i: number) => path.join(dir, `fs-${i}.pid`),
   status: path.join(dir, "exit-status"),
+  /** FIFOs QEMU writes the status port, the serial console and its own messages into; the wrapper caps what reaches the files. */
+  statusPipe: path.join(dir, "exit-status.pipe"),
+  consolePipe: path.join(dir, "console.pipe"),
+  qemuLogPipe: path.join(dir, "qemu-log.pipe"),
   qemuPid: path.join(dir, "qemu.pid"),
   qemuLog: path.join(dir, "qemu.log"),
   console: path.join(dir, "console.log"),
@@ -73,12 +79,16 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-object", `memory-backend-memfd,id=mem,size=${mem},share=on`,
     "-smp", String(v.cpus),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    // QEMU's own seccomp filter: no obsolete system calls, no fork/exec, no scheduler or priority
+    // changes. set*uid stays allowed only for -runas, which needs it (docs/decisions/0012-vm-guest-confinement.md).
+    "-sandbox", `on,obsolete=deny,elevateprivileges=${v.runAs ? "allow" : "deny"},spawn=deny,resourcecontrol=deny`,
+    ...(v.runAs ? ["-runas", v.runAs] : []),
     // microvm's virtio-mmio devices default to the legacy interface, which vhost-user (virtiofsd) refuses
     "-global", "virtio-mmio.force-legacy=false",
     "-kernel", v.kernel,
     "-initrd", v.initramfs,
     "-append", kernelCmdline(v),
-    "-serial", `file:${f.console}`,
+    "-serial", `file:${f.consolePipe}`,
     "-pidfile", f.qemuPid,
     "-qmp", `unix:${f.qmp},server=on,wait=off`,
     "-drive", `id=root,file=${v.disk},format=qcow2,if=none,cache=writeback,discard=unmap`,
@@ -96,7 +106,7 @@ export function qemuArgs(v: VmLaunch): string[] {
     "-device", "virtserialport,bus=ser0.0,chardev=stdout,name=capsa.stdout",
     "-chardev", "file,id=stderr,path=/proc/self/fd/3",
     "-device", "virtserialport,bus=ser0.0,chardev=stderr,name=capsa.stderr",
-    "-chardev", `file,id=status,path=${f.status}`,
+    "-chardev", `file,id=status,path=${f.statusPipe}`,
     "-device", "virtserialport,bus=ser0.0,chardev=status,name=capsa.status",
     "-chardev", `socket,id=ctl,path=${f.ctl},server=on,wait=off`,
     "-device", "virtserialport,bus=ser0.0,chardev=ctl,name=capsa.ctl",
@@ -117,6 +127,21 @@ export function qemuArgs(v: VmLaunch): string[] {
 const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /**
+ * What the host keeps of guest-fed streams: the guest is not trusted, so the
+ * files under /run stay this small whatever it writes (the rest is read and
+ * dropped, so QEMU never blocks on a full pipe).
+ */
+export const GUEST_FILE_CAPS = { console: 1024 * 1024, qemuLog: 1024 * 1024, status: 4096 };
+
+/**
+ * A background reader that copies the first `limit` bytes of a FIFO into `file` and drops the rest; $! is its pid.
+ * dd writes each block as it reads it (head would hold its output until the end), so the file is current while the VM runs.
+ */
+function cappedReader(fifo: string, file: string, limit: number): string {
+  return `(exec <${q(fifo)}; dd of=${q(file)} bs=4096 count=${limit} iflag=count_bytes status=none; exec cat >/dev/null) >/dev/null 2>&1 &`;
+}
+
+/**
  * The wrapper script. fd 0-2 are conmon's (the workload's stdio); QEMU's own
  * messages go to qemu.log so they never mix with the workload's stderr.
  */
@@ -127,7 +152,12 @@ export function wrapperScript(v: VmLaunch): string {
     "# capsa VM: runs QEMU, then exits with the workload's exit code.",
     // a fresh run directory: sockets, pid files and logs of an earlier boot go
     `rm -rf ${q(v.runDir)}; mkdir -p -m 0700 ${q(v.runDir)} || exit 1`,
-    `exec 3>&2 2>>${q(f.qemuLog)}`,
+    `mkfifo -m 0600 ${q(f.statusPipe)} ${q(f.consolePipe)} ${q(f.qemuLogPipe)} || exit 1`,
+    cappedReader(f.qemuLogPipe, f.qemuLog, GUEST_FILE_CAPS.qemuLog),
+    cappedReader(f.consolePipe, f.console, GUEST_FILE_CAPS.console),
+    cappedReader(f.statusPipe, f.status, GUEST_FILE_CAPS.status),
+    "status_reader=$!",
+    `exec 3>&2 2>${q(f.qemuLogPipe)}`,
   ];
   for (const d of v.cgroupDirs ?? []) {
     // create made the directories (a mkdir here would be a fork per controller). cpuset refuses
@@ -151,6 +181,9 @@ export function wrapperScript(v: VmLaunch): string {
   }
   lines.push(
     "rc=$?",
+    // a reader still waiting for QEMU to open its FIFO (QEMU failed early) gets an end of file
+    `for p in ${q(f.statusPipe)} ${q(f.consolePipe)}; do exec 4<>"$p" 4>&-; done`,
+    'wait "$status_reader"',
     `code=; [ -s ${q(f.status)} ] && read _ code < ${q(f.status)}`,
     'exit "${code:-$rc}"',
   );

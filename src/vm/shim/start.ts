@@ -9,7 +9,7 @@ import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { pidAlive } from "../../util/process.ts";
 import { vmBootTimeoutSeconds } from "../boot-timeout.ts";
 import { connectWhenReady, encodeFrame, FrameReader, parseAck } from "./frames.ts";
-import { encodeProcess, planMounts } from "./guest-spec.ts";
+import { confinementFromSpec, encodeProcess, planMounts } from "./guest-spec.ts";
 import { runFiles } from "./qemu.ts";
 import { killQuietly, qemuPid, readState, writeState } from "./state.ts";
 
@@ -26,7 +26,11 @@ async function request(socketPath: string, frame: Buffer, deadline: number, aliv
         else if (!alive()) reject(new Error("the VM exited"));
       }, 100);
       sock.on("data", (chunk: Buffer) => {
-        for (const f of reader.push(chunk)) if (f.type === "A") resolve(parseAck(f.payload));
+        try {
+          for (const f of reader.push(chunk)) if (f.type === "A") resolve(parseAck(f.payload));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
       });
       sock.once("close", () => reject(new Error("the VM closed its control channel")));
       sock.once("error", reject);
@@ -57,7 +61,7 @@ export async function startVm(root: string, id: string): Promise<void> {
   if (!pidAlive(s.pid)) throw new Error(`container "${s.id}" is stopped: ${tail(runFiles(s.runDir).qemuLog) || "the VM exited"}`);
   const spec = JSON.parse(fs.readFileSync(path.join(s.bundle, "config.json"), "utf8")) as RuntimeSpec;
   const timeout = vmBootTimeoutSeconds() * 1000;
-  const payload = encodeProcess(spec.process, { hostname: spec.hostname, pidsLimit: spec.linux.resources?.pids?.limit }, planMounts(spec));
+  const payload = encodeProcess(spec.process, { hostname: spec.hostname, pidsLimit: spec.linux.resources?.pids?.limit }, planMounts(spec), confinementFromSpec(spec));
   let ack;
   try {
     ack = await request(runFiles(s.runDir).ctl, encodeFrame("R", payload), Date.now() + timeout, () => pidAlive(s.pid));
