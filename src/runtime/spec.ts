@@ -11,7 +11,7 @@ import { invalid } from "../util/errors.ts";
 import { containerCapabilities } from "./caps.ts";
 import { defaultDeviceRules, hostDevices, mappedDevices } from "./devices.ts";
 import { assembleMounts } from "./mounts.ts";
-import type { OciDevice, OciDeviceRule, OciLinux, OciMount, OciNamespace, OciProcess, RuntimeSpec } from "./oci.ts";
+import type { OciCapabilities, OciDevice, OciDeviceRule, OciLinux, OciMount, OciNamespace, OciProcess, RuntimeSpec } from "./oci.ts";
 import { buildResources, hostCgroupFeatures } from "./resources.ts";
 import { buildRlimits } from "./rlimits.ts";
 import { compileSeccomp } from "./seccomp.ts";
@@ -147,8 +147,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       ["HOME", input.user.home || "/"],
     ]),
     cwd: input.cwd || "/",
-    // docker ≥ 23: no inheritable capabilities, no ambient ones; a non-root user loses the rest at exec.
-    capabilities: { bounding: caps, effective: caps, permitted: caps },
+    capabilities: processCapabilities(caps, input.user.uid),
     noNewPrivileges: security.noNewPrivileges,
   };
   const rlimits = buildRlimits(hc.Ulimits);
@@ -190,4 +189,14 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   };
   if (hc.Annotations && Object.keys(hc.Annotations).length) spec.annotations = { ...hc.Annotations };
   return spec;
+}
+
+/**
+ * docker ≥ 23: no inheritable capabilities, no ambient ones. A non-root user
+ * keeps only the bounding set: Linux clears the rest at its exec, and the spec
+ * says so itself (as Podman's does), because gVisor's Sentry keeps whatever
+ * the spec lists (a sandbox's `-u 1000` workload held docker's whole set).
+ */
+export function processCapabilities(caps: string[], uid: number): OciCapabilities {
+  return uid === 0 ? { bounding: caps, effective: caps, permitted: caps } : { bounding: caps, effective: [], permitted: [] };
 }

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { AttachStreams, ExecOptions } from "../api.ts";
 import type { ContainerRecord } from "../types.ts";
 import type { OciProcess, RuntimeSpec } from "../../runtime/oci.ts";
+import { processCapabilities } from "../../runtime/spec.ts";
 import { resolveUser } from "../../runtime/user.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath, execUnderMonitor } from "../../monitor/conmon.ts";
@@ -45,7 +46,9 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
   };
   if (opts.Privileged) {
     const all = spec.process.capabilities.bounding;
-    proc.capabilities = { bounding: all, effective: all, permitted: all };
+    proc.capabilities = processCapabilities(all ?? [], user.uid);
+  } else if (user.uid !== base.user.uid) {
+    proc.capabilities = processCapabilities(base.capabilities.bounding ?? [], user.uid);
   }
   const execId = crypto.randomBytes(32).toString("hex");
   const execDir = path.join(persistDir(ctx, c.id), "exec", execId.slice(0, 12));
