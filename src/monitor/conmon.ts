@@ -33,6 +33,8 @@ export interface MonitorOptions {
   socketDir: string;
   tty: boolean;
   stdin: boolean;
+  /** docker's StdinOnce: stdin closes when the first attached client leaves; otherwise it stays open for the next. */
+  stdinOnce?: boolean;
   logSizeMax?: number;
   /** Program (and args) conmon runs after the container exits, e.g. `capsa container cleanup <id>`. */
   exitCommand?: string[];
@@ -168,6 +170,7 @@ export async function createUnderMonitor(o: MonitorOptions): Promise<{ pid: numb
     "-l", o.logDriver === "none" ? "none:" : `k8s-file:${o.logPath}`,
   ];
   if (o.logSizeMax && o.logSizeMax > 0) args.push("--log-size-max", String(o.logSizeMax));
+  if (o.stdin && !o.stdinOnce) args.push("--leave-stdin-open");
   if (o.exitCommand?.length) {
     args.push("--exit-command", o.exitCommand[0]!);
     for (const a of o.exitCommand.slice(1)) args.push("--exit-command-arg", a);

@@ -1,8 +1,10 @@
-// Interactive sessions without a terminal: refused before anything is created,
-// as docker does, instead of a session that waits forever.
+// Interactive sessions: without a terminal they are refused before anything is
+// created, as docker does, instead of a session that waits forever; a client
+// that goes away does not take the container's stdin with it.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { CLI, eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -30,5 +32,35 @@ void describe("-it without a terminal", { skip: !isRoot && "needs root" }, () =>
     const i = t.capsa(["exec", "-i", "tty-target", "cat"], { input: "piped\n" });
     assert.equal(i.stdout, "piped\n");
     t.capsa(["rm", "-f", "tty-target"]);
+  });
+});
+
+void describe("attach", { skip: !isRoot && "needs root" }, () => {
+  let t: TestRoot;
+  before(() => {
+    t = makeTestRoot("attach");
+    importBusybox(t);
+  });
+  after(() => t?.cleanup());
+
+  void test("a killed attach client leaves stdin open: the next client's input and output still flow", async () => {
+    assert.equal(t.capsa(["run", "-d", "-i", "--name", "catter", "busybox", "cat"]).status, 0);
+    const first = spawn(process.execPath, [CLI, "attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
+    let out1 = "";
+    first.stdout.on("data", (d: Buffer) => (out1 += d.toString()));
+    first.stdin.write("one\n");
+    await eventually(() => assert.equal(out1, "one\n"), 20_000);
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    const second = spawn(process.execPath, [CLI, "attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
+    let out2 = "";
+    second.stdout.on("data", (d: Buffer) => (out2 += d.toString()));
+    try {
+      second.stdin.write("two\n");
+      await eventually(() => assert.equal(out2, "two\n"), 20_000);
+    } finally {
+      second.kill("SIGKILL");
+      t.capsa(["rm", "-f", "catter"]);
+    }
   });
 });

@@ -72,6 +72,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       socketDir: ctx.paths.sockets,
       tty,
       stdin: c.config.OpenStdin ?? false,
+      stdinOnce: c.config.StdinOnce ?? false,
       logSizeMax: logSizeMax(c),
       exitCommand: opts.exitCommand ? exitCommandFor(ctx, c.id) : undefined,
       env: monitorEnv(ctx),
