@@ -1,0 +1,207 @@
+// File work on a container's root never leaves it: cp (both ways), stat,
+// export and commit --pause=false against a running container that keeps
+// swapping a directory for a symlink to a host path (the CVE-2018-15664
+// class), and image files the engine reads itself (/etc/passwd, /etc/group)
+// that are FIFOs or devices.
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { after, before, beforeEach, describe, it } from "node:test";
+import tar from "tar-stream";
+import { Engine } from "../../src/index.ts";
+import { importBusybox } from "../helpers.ts";
+import { startService, type Service } from "../api/service.ts";
+
+const SECRETS = 20;
+/** Host secret files are this size; the container's decoys another, so a stat that reached the host shows. */
+const SECRET_SIZE = 777;
+
+interface CanaryState {
+  entries: Record<string, { mode: number; size: number; sha: string; mtimeMs: number }>;
+}
+
+function snapshot(dir: string): CanaryState {
+  const entries: CanaryState["entries"] = {};
+  const walk = (abs: string, rel: string): void => {
+    const st = fs.lstatSync(abs);
+    entries[rel] = { mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, sha: st.isFile() ? crypto.createHash("sha256").update(fs.readFileSync(abs)).digest("hex") : "" };
+    if (st.isDirectory()) for (const c of fs.readdirSync(abs)) walk(path.join(abs, c), rel === "" ? c : `${rel}/${c}`);
+  };
+  walk(dir, "");
+  return { entries };
+}
+
+async function bytesOf(r: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** A tar of `files` entries named d/f<i> (no entry for d itself, so every entry resolves d again). */
+async function manyFilesTar(files: number, mode = 0o666): Promise<Buffer> {
+  const pack = tar.pack();
+  for (let i = 0; i < files; i++) pack.entry({ name: `d/f${i}`, mode }, `payload ${i}\n`);
+  pack.entry({ name: "d/secret0", mode: 0o777 }, "overwritten\n");
+  pack.finalize();
+  return bytesOf(pack as unknown as Readable);
+}
+
+/** Every regular file below dir, links never followed. */
+function filesBelow(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (abs: string): void => {
+    const st = fs.lstatSync(abs);
+    if (st.isDirectory()) for (const c of fs.readdirSync(abs)) walk(path.join(abs, c));
+    else if (st.isFile()) out.push(abs);
+  };
+  walk(dir);
+  return out;
+}
+
+void describe("file work on a running container that swaps a directory for a symlink to a host path", () => {
+  let svc: Service;
+  let engine: Engine;
+  let canary: string;
+  let work: string;
+  let token: string;
+  let before_: CanaryState;
+
+  const ok = (r: { status: number | null; stderr: string; stdout: string }): string => {
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const assertCanaryIntact = (): void => assert.deepEqual(snapshot(canary), before_, "a host file outside the container changed");
+  const assertNoSecret = (b: Buffer, what: string): void => assert.ok(!b.includes(token), `${what} returned the content of a host file`);
+
+  before(async () => {
+    svc = await startService("cfiles");
+    importBusybox(svc.t, "bb:race");
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-cfiles-work-"));
+    // The canary lives outside the state root; the container only ever names it by its host path.
+    canary = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-cfiles-canary-"));
+    fs.chmodSync(canary, 0o755);
+    token = `host-secret-${crypto.randomBytes(12).toString("hex")}`;
+    // /w/d is, by turns, a directory holding decoys named like the host's secrets and a symlink to the
+    // canary, swapped by renames (a directory a copy created at /w/d meanwhile is cleared away).
+    const decoys = Array.from({ length: SECRETS }, (_, i) => `d.dir/secret${i}`).join(" ");
+    const script =
+      `mkdir -p /w/d.dir; cd /w; for f in ${decoys}; do echo decoy > $f; done; ln -s ${canary} d.link; ` +
+      "while :; do if [ -d d.dir ] && [ -L d.link ]; then rm -rf d; fi; mv -T d.dir d; mv -T d d.dir; mv -T d.link d; mv -T d d.link; done";
+    ok(svc.t.capsa(["run", "-d", "--name", "racer", "bb:race", "sh", "-c", script]));
+    engine = Engine.open({ root: svc.t.root });
+  });
+
+  // A fresh canary for each case, so that each one shows its own escape.
+  beforeEach(() => {
+    for (const f of fs.readdirSync(canary)) fs.rmSync(path.join(canary, f), { recursive: true, force: true });
+    fs.chmodSync(canary, 0o755);
+    for (let i = 0; i < SECRETS; i++) {
+      fs.writeFileSync(path.join(canary, `secret${i}`), (token + "\n").repeat(Math.ceil(SECRET_SIZE / (token.length + 1))).slice(0, SECRET_SIZE), { mode: 0o600 });
+    }
+    before_ = snapshot(canary);
+  });
+
+  after(async () => {
+    engine?.close();
+    svc?.t.capsa(["rm", "-f", "racer"]);
+    await svc?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(canary, { recursive: true, force: true });
+  });
+
+  void it("cp into the container never writes, chmods or creates anything outside it", async () => {
+    const payload = await manyFilesTar(40);
+    let done = 0;
+    for (let i = 0; i < 150; i++) {
+      try {
+        await engine.containers.copyTo("racer", "/w", Readable.from(payload));
+        done++;
+      } catch {
+        /* the container changes the tree under the copy: failing is fine, escaping is not */
+      }
+      try {
+        await engine.containers.copyTo("racer", "/w/d", Readable.from(payload));
+        done++;
+      } catch {
+        /* as above */
+      }
+    }
+    fs.writeFileSync(path.join(work, "tar"), payload);
+    for (let i = 0; i < 8; i++) {
+      if (svc.t.capsa(["cp", "-", "racer:/w"], { input: payload }).status === 0) done++;
+      if (svc.t.capsa(["cp", "-", "racer:/w/d"], { input: payload }).status === 0) done++;
+    }
+    // The docker CLI through the API (HEAD and PUT /containers/{id}/archive).
+    fs.mkdirSync(path.join(work, "src/d"), { recursive: true });
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(work, "src/d", `f${i}`), "x\n");
+    for (let i = 0; i < 6; i++) if (svc.docker(["cp", path.join(work, "src/d"), "racer:/w/"]).status === 0) done++;
+    assert.ok(done > 0, "no copy into the container succeeded: the test would prove nothing");
+    assertCanaryIntact();
+  });
+
+  void it("cp out of the container and stat never read a host file", async () => {
+    let done = 0;
+    for (let i = 0; i < 150; i++) {
+      try {
+        const { tar: out } = await engine.containers.copyFrom("racer", "/w/d");
+        assertNoSecret(await bytesOf(out), "copyFrom");
+        done++;
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+      }
+      try {
+        const st = await engine.containers.statPath("racer", `/w/d/secret${i % SECRETS}`);
+        assert.notEqual(st.size, SECRET_SIZE, "statPath described a host file");
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+      }
+    }
+    for (let i = 0; i < 8; i++) {
+      const r = svc.t.capsa(["cp", "racer:/w/d", "-"]);
+      if (r.status === 0) done++;
+      assertNoSecret(Buffer.from(r.stdout), "capsa cp out");
+    }
+    for (let i = 0; i < 6; i++) {
+      const r = svc.docker(["cp", "racer:/w/d", "-"]);
+      if (r.status === 0) done++;
+      assertNoSecret(Buffer.from(r.stdout), "docker cp out");
+    }
+    assert.ok(done > 0, "no copy out of the container succeeded: the test would prove nothing");
+    assertCanaryIntact();
+  });
+
+  void it("export and commit --pause=false pack nothing from outside the container", async () => {
+    let exported = 0;
+    let committed = 0;
+    for (let i = 0; i < 25; i++) {
+      try {
+        assertNoSecret(await bytesOf(await engine.containers.export("racer")), "export");
+        exported++;
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+      }
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = svc.t.capsa(["export", "racer"]);
+      if (r.status === 0) exported++;
+      assertNoSecret(Buffer.from(r.stdout), "capsa export");
+    }
+    for (let i = 0; i < 25; i++) {
+      let img;
+      try {
+        img = await engine.containers.commit("racer", { pause: false, ref: `racecommit:${i}` });
+      } catch {
+        continue;
+      }
+      committed++;
+      const top = engine.images.layerDirs(img.id)[0]!;
+      for (const f of filesBelow(top)) assertNoSecret(fs.readFileSync(f), `commit --pause=false (${f})`);
+      engine.images.remove(img.id);
+    }
+    assert.ok(exported > 0 && committed > 0, `exports ${exported}, commits ${committed}: the test would prove nothing`);
+    assertCanaryIntact();
+  });
+});
