@@ -46,21 +46,10 @@ const isWhiteoutDevice = (st: fs.Stats): boolean => st.isCharacterDevice() && st
  * Entries that vanish meanwhile are left out.
  */
 export function packDir(src: string, opts: PackOptions = {}): Readable {
-  let fd: number;
-  try {
-    fd = fs.openSync(src, O_PATH | fs.constants.O_NOFOLLOW);
-  } catch (e) {
-    return failed(e);
-  }
+  const fd = fs.openSync(src, O_PATH | fs.constants.O_NOFOLLOW);
   const st = fs.fstatSync(fd);
   const name = opts.name ?? (st.isDirectory() ? undefined : path.basename(src));
   return packFd(fd, { ...opts, ...(name !== undefined ? { name } : {}) }, src);
-}
-
-function failed(e: unknown): Readable {
-  const r = new Readable({ read() {} });
-  r.destroy(e instanceof Error ? e : new Error(String(e)));
-  return r;
 }
 
 /**
@@ -76,7 +65,7 @@ export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Re
     opaque = opts.overlayWhiteouts ? opaqueDirs(top) : new Set<string>();
   } catch (e) {
     fs.closeSync(fd);
-    return failed(e);
+    throw e;
   }
 
   const add = (h: TarHeader, body?: Buffer): Promise<void> =>
@@ -135,7 +124,8 @@ export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Re
       let target: string;
       try {
         // By name in the open parent: at worst another link of the same tree is read.
-        target = fs.readlinkSync(parent === undefined ? fdPath(fd) : fdPath(parent, base));
+        // The top itself by the caller's path (/proc/<pid>/fd/<n> would read as the link's own path).
+        target = fs.readlinkSync(parent === undefined ? top : fdPath(parent, base));
       } catch (e) {
         if (errnoOf(e) === "ENOENT" || errnoOf(e) === "EINVAL") return; // replaced meanwhile
         throw e;

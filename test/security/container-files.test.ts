@@ -4,6 +4,7 @@
 // class), and image files the engine reads itself (/etc/passwd, /etc/group)
 // that are FIFOs or devices.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -12,7 +13,7 @@ import { Readable } from "node:stream";
 import { after, before, beforeEach, describe, it } from "node:test";
 import tar from "tar-stream";
 import { Engine } from "../../src/index.ts";
-import { importBusybox } from "../helpers.ts";
+import { CLI, busyboxRootfsTar, importBusybox } from "../helpers.ts";
 import { startService, type Service } from "../api/service.ts";
 
 const SECRETS = 20;
@@ -112,7 +113,7 @@ void describe("file work on a running container that swaps a directory for a sym
     fs.rmSync(canary, { recursive: true, force: true });
   });
 
-  void it("cp into the container never writes, chmods or creates anything outside it", async () => {
+  void it("cp into the container never writes, chmods or creates anything outside it", async (ctx) => {
     const payload = await manyFilesTar(40);
     let done = 0;
     for (let i = 0; i < 150; i++) {
@@ -138,11 +139,12 @@ void describe("file work on a running container that swaps a directory for a sym
     fs.mkdirSync(path.join(work, "src/d"), { recursive: true });
     for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(work, "src/d", `f${i}`), "x\n");
     for (let i = 0; i < 6; i++) if (svc.docker(["cp", path.join(work, "src/d"), "racer:/w/"]).status === 0) done++;
+    ctx.diagnostic(`copies in that succeeded: ${done} of ${2 * 150 + 2 * 8 + 6}`);
     assert.ok(done > 0, "no copy into the container succeeded: the test would prove nothing");
     assertCanaryIntact();
   });
 
-  void it("cp out of the container and stat never read a host file", async () => {
+  void it("cp out of the container and stat never read a host file", async (ctx) => {
     let done = 0;
     for (let i = 0; i < 150; i++) {
       try {
@@ -169,11 +171,12 @@ void describe("file work on a running container that swaps a directory for a sym
       if (r.status === 0) done++;
       assertNoSecret(Buffer.from(r.stdout), "docker cp out");
     }
+    ctx.diagnostic(`copies out that succeeded: ${done} of ${150 + 8 + 6}`);
     assert.ok(done > 0, "no copy out of the container succeeded: the test would prove nothing");
     assertCanaryIntact();
   });
 
-  void it("export and commit --pause=false pack nothing from outside the container", async () => {
+  void it("export and commit --pause=false pack nothing from outside the container", async (ctx) => {
     let exported = 0;
     let committed = 0;
     for (let i = 0; i < 25; i++) {
@@ -182,12 +185,16 @@ void describe("file work on a running container that swaps a directory for a sym
         exported++;
       } catch (e) {
         if (e instanceof assert.AssertionError) throw e;
+        ctx.diagnostic(`export: ${String(e)}`);
       }
     }
     for (let i = 0; i < 3; i++) {
-      const r = svc.t.capsa(["export", "racer"]);
+      const out = path.join(work, "export.tar");
+      const r = svc.t.capsa(["export", "-o", out, "racer"]);
       if (r.status === 0) exported++;
-      assertNoSecret(Buffer.from(r.stdout), "capsa export");
+      else ctx.diagnostic(`capsa export: ${r.stderr.trim()}`);
+      if (fs.existsSync(out)) assertNoSecret(fs.readFileSync(out), "capsa export");
+      fs.rmSync(out, { force: true });
     }
     for (let i = 0; i < 25; i++) {
       let img;
@@ -201,7 +208,92 @@ void describe("file work on a running container that swaps a directory for a sym
       for (const f of filesBelow(top)) assertNoSecret(fs.readFileSync(f), `commit --pause=false (${f})`);
       engine.images.remove(img.id);
     }
+    ctx.diagnostic(`exports ${exported} of 28, commits ${committed} of 25`);
     assert.ok(exported > 0 && committed > 0, `exports ${exported}, commits ${committed}: the test would prove nothing`);
     assertCanaryIntact();
+  });
+});
+
+/** The busybox rootfs tar with some entries replaced (by name, without the leading "./"), the others added at the end. */
+async function busyboxWith(replace: Record<string, { header: Partial<tar.Header>; body?: Buffer }>): Promise<Buffer> {
+  const ex = tar.extract();
+  const pk = tar.pack();
+  const pending = new Set(Object.keys(replace));
+  ex.on("entry", (h, stream, next) => {
+    const name = h.name.replace(/^\.\//, "");
+    pending.delete(name);
+    const r = replace[name];
+    if (!r) {
+      stream.pipe(pk.entry(h, (err) => next(err ?? undefined)));
+      return;
+    }
+    stream.resume();
+    stream.on("end", () => pk.entry({ ...h, size: 0, ...r.header }, r.body ?? Buffer.alloc(0), (err) => next(err ?? undefined)));
+  });
+  ex.on("finish", () => {
+    for (const name of pending) pk.entry({ name, mode: 0o644, ...replace[name]!.header }, replace[name]!.body ?? Buffer.alloc(0));
+    pk.finalize();
+  });
+  fs.createReadStream(busyboxRootfsTar()).pipe(ex);
+  return bytesOf(pk as unknown as Readable);
+}
+
+void describe("image files the engine reads itself (/etc/passwd, /etc/group)", () => {
+  let svc: Service;
+  let dir: string;
+  const cases = {
+    "img:fifo": { file: "etc/passwd", header: { type: "fifo" as const }, error: /\/etc\/passwd.*not a regular file \(a FIFO\)/ },
+    "img:zero": { file: "etc/passwd", header: { type: "symlink" as const, linkname: "/dev/zero" }, error: /\/etc\/passwd.*not a regular file \(a character device\)/ },
+    "img:huge": { file: "etc/group", header: { type: "file" as const, size: 5 * 1024 * 1024 }, body: Buffer.alloc(5 * 1024 * 1024, "x"), error: /\/etc\/group.*larger than 4194304 bytes/ },
+  };
+
+  before(async () => {
+    svc = await startService("cfiles-img");
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-cfiles-img-"));
+    for (const [ref, c] of Object.entries(cases)) {
+      // /dev/zero is a real character device node in the image (import creates it as root).
+      const extra: Record<string, { header: Partial<tar.Header> }> = ref === "img:zero" ? { "dev/zero": { header: { type: "character-device", devmajor: 1, devminor: 5, mode: 0o666 } } } : {};
+      const file = path.join(dir, `${ref.replace(":", "-")}.tar`);
+      fs.writeFileSync(file, await busyboxWith({ [c.file]: { header: c.header, ...("body" in c ? { body: c.body } : {}) }, ...extra }));
+      const r = svc.t.capsa(["import", file, ref]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+  });
+
+  after(async () => {
+    await svc?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [ref, c] of Object.entries(cases)) {
+    void it(`run -u app of an image whose /${c.file} is ${ref === "img:huge" ? "5 MiB" : c.header.type === "fifo" ? "a FIFO" : "a symlink to /dev/zero"} fails with a clear error`, () => {
+      // SIGKILL on timeout: a CLI stuck in open(2) of a FIFO does not run its signal handlers.
+      const r = spawnSync(process.execPath, [CLI, "run", "--rm", "-u", "app", ref, "true"], { env: svc.t.env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+      assert.notEqual(r.signal, "SIGKILL", "capsa run hung reading the image's file");
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, c.error);
+      assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    });
+  }
+
+  void it("through the API, starting such a container fails with the error while the service keeps answering", async () => {
+    for (const [ref, c] of Object.entries(cases)) {
+      const created = await svc.request("POST", "/containers/create", JSON.stringify({ Image: ref, User: "app", Cmd: ["true"] }));
+      assert.equal(created.status, 201, created.body);
+      const id = (JSON.parse(created.body) as { Id: string }).Id;
+      let settled = false;
+      const start = svc.request("POST", `/containers/${id}/start`).finally(() => (settled = true));
+      const within = <T>(p: Promise<T>): Promise<T | undefined> => Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref())]);
+      // The service keeps answering while the start is handled, and after it; a hang shows as no answer.
+      do {
+        const ping = await within(svc.request("GET", "/_ping"));
+        assert.equal(ping?.status, 200, "the service stopped answering /_ping");
+        await new Promise((r) => setTimeout(r, 200));
+      } while (!settled);
+      const res = await within(start);
+      assert.ok(res, "the start request never finished");
+      assert.ok(res.status >= 400, `start of ${ref} succeeded: ${res.body}`);
+      assert.match((JSON.parse(res.body) as { message: string }).message, c.error);
+    }
   });
 });
