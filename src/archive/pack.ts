@@ -68,10 +68,23 @@ export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Re
     throw e;
   }
 
+  // tar-stream's streams are streamx ones; hand callers a Node stream.
+  const out = Readable.from(pack);
+  pack.on("error", () => undefined); // reaches the reader through out; none left after out is destroyed
+  // A reader that goes away (destroy) must not leave the walk waiting, holding its fds.
+  let finished = false;
+  let abort: (e: Error) => void = () => undefined;
+  const aborted = new Promise<never>((_, rej) => (abort = rej));
+  aborted.catch(() => undefined);
+  out.once("close", () => finished || abort(new Error("packing stopped: the reader went away")));
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
+
   const add = (h: TarHeader, body?: Buffer): Promise<void> =>
-    new Promise((res, rej) => {
-      pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? rej(err) : res()));
-    });
+    guard(
+      new Promise((res, rej) => {
+        pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? rej(err) : res()));
+      }),
+    );
 
   const header = (name: string, st: fs.Stats): TarHeader => ({
     name,
@@ -144,22 +157,28 @@ export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Re
   async function addFile(h: TarHeader, fd: number): Promise<void> {
     const { fd: rfd, size } = openRegularForRead(fd, h.name);
     const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1 << 20));
+    let pumped: Promise<void> = Promise.resolve();
     try {
-      await new Promise<void>((res, rej) => {
-        const w = pack.entry({ ...h, size }, (err) => (err ? rej(err) : res()));
-        const pump = async (): Promise<void> => {
-          let done = 0;
-          while (done < size) {
-            const { bytesRead } = await readAt(rfd, buf, Math.min(buf.length, size - done), done);
-            const chunk = bytesRead > 0 ? Buffer.from(buf.subarray(0, bytesRead)) : Buffer.alloc(Math.min(buf.length, size - done));
-            done += chunk.length;
-            if (!w.write(chunk)) await new Promise<void>((r) => w.once("drain", () => r()));
-          }
-          w.end(() => undefined);
-        };
-        pump().catch(rej);
-      });
+      await guard(
+        new Promise<void>((res, rej) => {
+          const w = pack.entry({ ...h, size }, (err) => (err ? rej(err) : res()));
+          w.on("error", () => undefined); // reported through the callback above
+          const pump = async (): Promise<void> => {
+            let done = 0;
+            while (done < size) {
+              const { bytesRead } = await readAt(rfd, buf, Math.min(buf.length, size - done), done);
+              const chunk = bytesRead > 0 ? Buffer.from(buf.subarray(0, bytesRead)) : Buffer.alloc(Math.min(buf.length, size - done));
+              done += chunk.length;
+              if (!w.write(chunk)) await guard(new Promise<void>((r) => w.once("drain", () => r())));
+            }
+            w.end(() => undefined);
+          };
+          pumped = pump().catch(rej);
+        }),
+      );
     } finally {
+      // No read may still be in flight on rfd when it is closed (its number could be reused).
+      await pumped;
       fs.closeSync(rfd);
     }
   }
@@ -167,13 +186,15 @@ export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Re
   const st = fs.fstatSync(fd);
   const rootName = opts.name !== undefined ? opts.name.replace(/^\/+|\/+$/g, "") : st.isDirectory() ? "" : "file";
   visit(fd, undefined, "", "", rootName)
-    .finally(() => fs.closeSync(fd))
+    .finally(() => {
+      finished = true;
+      fs.closeSync(fd);
+    })
     .then(
       () => pack.finalize(),
       (e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))),
     );
-  // tar-stream's streams are streamx ones; hand callers a Node stream.
-  return Readable.from(pack);
+  return out;
 }
 
 function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<{ bytesRead: number }> {

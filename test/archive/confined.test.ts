@@ -153,3 +153,16 @@ void test("readFileInRoot reads regular files only, up to its cap, with a clear 
     assert.equal(readFileInRoot(root, "/etc/missing"), undefined);
   });
 });
+
+void test("a pack stream destroyed mid-file stops the walk and closes what it opened", async () => {
+  await withTempDir("confined", async (dir) => {
+    fs.mkdirSync(path.join(dir, "a/b"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "a/b/big"), Buffer.alloc(16 * 1024 * 1024, 1));
+    const fds = (): number => fs.readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const stream = packDir(dir);
+    for await (const _ of stream) break; // the first chunk, then destroy
+    for (let i = 0; i < 50 && fds() > before; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fds(), before, "file descriptors left open after the reader went away");
+  });
+});
