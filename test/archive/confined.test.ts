@@ -99,6 +99,22 @@ void test("confined extraction resolves parents inside the root and never writes
   });
 });
 
+void test("confined extraction sets the target's own metadata and creates FIFOs and devices by the open directory", { skip: !isRoot && "needs root for mknod" }, async () => {
+  await withRootAndCanary(async (root) => {
+    fs.mkdirSync(path.join(root, "t"), { mode: 0o700 });
+    const tarball = await makeTar([
+      { name: "./", type: "directory", mode: 0o751 },
+      { name: "p", type: "fifo", mode: 0o640 },
+      { name: "null", type: "character-device", devmajor: 1, devminor: 3, mode: 0o666 },
+    ]);
+    await extractTar(streamOf(tarball), path.join(root, "t"), { whiteouts: "keep", root, confined: true });
+    assert.equal(fs.statSync(path.join(root, "t")).mode & 0o7777, 0o751);
+    assert.ok(fs.lstatSync(path.join(root, "t/p")).isFIFO());
+    assert.equal(fs.lstatSync(path.join(root, "t/p")).mode & 0o7777, 0o640);
+    assert.ok(fs.lstatSync(path.join(root, "t/null")).isCharacterDevice());
+  });
+});
+
 void test("confined extraction refuses a target outside the root and hard links out of the target", async () => {
   await withRootAndCanary(async (root) => {
     fs.mkdirSync(path.join(root, "a"));

@@ -41,9 +41,11 @@ async function bytesOf(r: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A tar of `files` entries named d/f<i> (no entry for d itself, so every entry resolves d again). */
+/** A tar of "./" and `files` entries named d/f<i> (no entry for d itself, so every entry resolves d again). */
 async function manyFilesTar(files: number, mode = 0o666): Promise<Buffer> {
   const pack = tar.pack();
+  // The target's own metadata (chmod of whatever the target resolves to), then the files.
+  pack.entry({ name: "./", type: "directory", mode: 0o777 });
   for (let i = 0; i < files; i++) pack.entry({ name: `d/f${i}`, mode }, `payload ${i}\n`);
   pack.entry({ name: "d/secret0", mode: 0o777 }, "overwritten\n");
   pack.finalize();
