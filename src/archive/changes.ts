@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Change } from "../engine/views.ts";
+import { Tree, fdPath, openEntry } from "./confined.ts";
 import { opaqueDirs } from "./xattr.ts";
 
 const isWhiteout = (st: fs.Stats | null): boolean => !!st && st.isCharacterDevice() && st.rdev === 0;
@@ -51,25 +52,39 @@ class LowerView {
   }
 }
 
-/** Kind 0: modified (was in the image), 1: added, 2: deleted — sorted by path. */
+/**
+ * Kind 0: modified (was in the image), 1: added, 2: deleted — sorted by path.
+ * The upper dir belongs to a container that may be running: it is walked
+ * through open directories (confined.ts), never by following a name.
+ */
 export function changesFromUpperDir(upperDir: string, lowerDirs: string[]): Change[] {
   const view = new LowerView(lowerDirs);
   const out: Change[] = [];
-  const walk = (dir: string, rel: string): void => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const r = rel === "" ? name : rel + "/" + name;
-      const abs = path.join(dir, name);
-      const st = fs.lstatSync(abs);
-      if (isWhiteout(st)) {
-        out.push({ Path: "/" + r, Kind: 2 });
-        continue;
+  const walk = (dirFd: number, rel: string): void => {
+    for (const name of fs.readdirSync(fdPath(dirFd)).sort()) {
+      const fd = openEntry(dirFd, name);
+      if (fd === undefined) continue; // gone meanwhile
+      try {
+        const r = rel === "" ? name : rel + "/" + name;
+        const st = fs.fstatSync(fd);
+        if (isWhiteout(st)) {
+          out.push({ Path: "/" + r, Kind: 2 });
+          continue;
+        }
+        const existed = view.exists(r);
+        out.push({ Path: "/" + r, Kind: existed ? 0 : 1 });
+        // Children of an added directory are reported too (docker does).
+        if (st.isDirectory()) walk(fd, r);
+      } finally {
+        fs.closeSync(fd);
       }
-      const existed = view.exists(r);
-      out.push({ Path: "/" + r, Kind: existed ? 0 : 1 });
-      // Children of an added directory are reported too (docker does).
-      if (st.isDirectory()) walk(abs, r);
     }
   };
-  walk(upperDir, "");
+  const top = Tree.open(upperDir);
+  try {
+    walk(top.fd, "");
+  } finally {
+    top.close();
+  }
   return out;
 }

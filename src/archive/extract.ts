@@ -6,10 +6,11 @@
 // never followed (an existing symlink there is replaced, not written through),
 // and hard links may only point at files inside the root.
 //
-// Residual risk, documented in docs/image-store.md: resolution is done with
-// lstat/readlink on paths, not openat2(RESOLVE_IN_ROOT) (Node has no such call),
-// so a process that concurrently rewrites the target tree (a running container
-// during `cp`) could race it. Layers are extracted into private temp dirs.
+// Two ways to work on the target. By path (the default): fast, for trees no
+// one else writes to while they are extracted (layers go to private temp
+// dirs). Confined (`confined: true`): through open directory fds, never
+// following a name (confined.ts), for a tree that may change meanwhile, such
+// as a running container's root during `cp`.
 import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -18,6 +19,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { decompressStream } from "./compression.ts";
 import { UnsafePathError, cleanEntryName, entryPathInRoot, isWithin, resolveInRoot } from "./paths.ts";
+import { Tree, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
 import { setXattr } from "./xattr.ts";
 
 export const WHITEOUT_PREFIX = ".wh.";
@@ -48,6 +50,12 @@ export interface ExtractOptions {
   xattrs?: boolean;
   /** Refuse to replace a directory by a non-directory or the reverse (docker's noOverwriteDirNonDir). */
   noOverwriteDirNonDir?: boolean;
+  /**
+   * The tree under root may change while it is extracted (a running
+   * container's root): work through open directories and never follow a name
+   * (confined.ts). Slower; not for "overlay" whiteouts.
+   */
+  confined?: boolean;
 }
 
 export interface ExtractResult {
@@ -105,18 +113,154 @@ async function writeNewFile(dst: string, entry: Entry): Promise<void> {
   }
 }
 
+/**
+ * Where an entry goes. `path` and `parent` are for file work: the operations
+ * used on `path` never follow its last component, and in confined mode its
+ * parent is an open directory (/proc/<pid>/fd/<n>). `logical` is the path as
+ * seen from the root's host path, for checks and bookkeeping.
+ */
+interface Place {
+  path: string;
+  parent: string;
+  base: string;
+  logical: string;
+  dirFd?: number;
+}
+
+/** The file work that differs between the by-path and the confined modes. */
+interface Places {
+  /** The root's host path (logical paths start with it). */
+  root: string;
+  /** Resolved target (usable path), its logical path and its path below root. */
+  target: string;
+  targetLogical: string;
+  targetRel: string;
+  /** The place of rel (below root), its parents created when `mkdir`. A place from `own` is closed with release(). */
+  at(rel: string, opts?: { own?: boolean; mkdir?: boolean }): Place;
+  release(p: Place): void;
+  /** Another name in the same directory. */
+  sibling(p: Place, name: string): Place;
+  mkdirParents(p: Place): void;
+  remove(p: Place): void;
+  chmod(p: Place, mode: number): void;
+  /** A deferred utimes of a directory entry (run after its children are written). */
+  timesLater(p: Place, t: Date): () => void;
+  close(): void;
+}
+
+function pathPlaces(targetDir: string, rootDir: string | undefined): Places {
+  const target = fs.realpathSync(targetDir);
+  const root = rootDir ? fs.realpathSync(rootDir) : target;
+  if (!isWithin(root, target)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${rootDir}`);
+  const toPlace = (w: { parent: string; path: string; base: string }): Place => ({ ...w, logical: w.path });
+  return {
+    root,
+    target,
+    targetLogical: target,
+    targetRel: path.relative(root, target),
+    at: (rel) => toPlace(entryPathInRoot(root, rel)),
+    release: () => undefined,
+    sibling: (p, name) => toPlace({ parent: p.parent, path: path.join(p.parent, name), base: name }),
+    mkdirParents: (p) => mkdirParents(root, p.parent),
+    remove: (p) => fs.rmSync(p.path, { recursive: true, force: true }),
+    chmod: (p, mode) => fs.chmodSync(p.path, mode),
+    timesLater: (p, t) => () => fs.utimesSync(p.path, t, t),
+    close: () => undefined,
+  };
+}
+
+function confinedPlaces(targetDir: string, rootDir: string | undefined): Places {
+  const root = path.resolve(rootDir ?? targetDir);
+  const lexical = path.relative(root, path.resolve(targetDir));
+  if (lexical.startsWith("..") || path.isAbsolute(lexical)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${rootDir}`);
+  const tree = Tree.open(root);
+  let targetFd: number;
+  let targetRel: string;
+  try {
+    ({ fd: targetFd, rel: targetRel } = tree.resolveDir(lexical));
+  } catch (e) {
+    tree.close();
+    throw e;
+  }
+  // One cached parent: consecutive entries mostly share theirs.
+  let cached: { rel: string; fd: number; resolved: string } | undefined;
+  const dropCache = (): void => {
+    if (cached) fs.closeSync(cached.fd);
+    cached = undefined;
+  };
+  const placeIn = (dirFd: number, dirRel: string, base: string): Place => ({
+    path: fdPath(dirFd, base),
+    parent: fdPath(dirFd),
+    base,
+    logical: path.join(root, dirRel, base),
+    dirFd,
+  });
+  return {
+    root,
+    target: fdPath(targetFd),
+    targetLogical: path.join(root, targetRel),
+    targetRel,
+    at(rel, opts = {}) {
+      const base = path.posix.basename(rel);
+      const dir = path.posix.dirname(rel);
+      if (opts.own) {
+        const d = tree.resolveDir(dir === "." ? "" : dir, { mkdir: opts.mkdir });
+        return placeIn(d.fd, d.rel, base);
+      }
+      if (cached?.rel !== dir) {
+        dropCache();
+        const d = tree.resolveDir(dir === "." ? "" : dir, { mkdir: opts.mkdir ?? true });
+        cached = { rel: dir, fd: d.fd, resolved: d.rel };
+      }
+      return placeIn(cached.fd, cached.resolved, base);
+    },
+    release(p) {
+      if (p.dirFd !== undefined && p.dirFd !== cached?.fd) fs.closeSync(p.dirFd);
+    },
+    sibling: (p, name) => placeIn(p.dirFd!, path.relative(root, path.dirname(p.logical)), name),
+    mkdirParents: () => undefined,
+    remove: (p) => removeAt(p.dirFd!, p.base),
+    chmod: (p, mode) => chmodAt(p.dirFd!, p.base, mode),
+    timesLater(p, t) {
+      if (p.dirFd === undefined) return () => fs.utimesSync(p.path, t, t);
+      const rel = path.relative(root, p.logical);
+      return () => {
+        let d;
+        try {
+          d = tree.resolveDir(path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel));
+        } catch (e) {
+          if (errnoOf(e) === "ENOENT" || errnoOf(e) === "ENOTDIR") return; // changed meanwhile
+          throw e;
+        }
+        try {
+          fs.lutimesSync(fdPath(d.fd, path.posix.basename(rel)), t, t);
+        } catch (e) {
+          if (errnoOf(e) !== "ENOENT") throw e;
+        } finally {
+          fs.closeSync(d.fd);
+        }
+      };
+    },
+    close() {
+      dropCache();
+      fs.closeSync(targetFd);
+      tree.close();
+    },
+  };
+}
+
 /** Replaces whatever is at p so that an entry of the given kind can be created. */
-function clearFor(p: string, wantDir: boolean, opts: ExtractOptions, name: string): fs.Stats | null {
-  const st = lstatOrNull(p);
+function clearFor(places: Places, p: Place, wantDir: boolean, opts: ExtractOptions, name: string): fs.Stats | null {
+  const st = lstatOrNull(p.path);
   if (!st) return null;
   if (st.isDirectory()) {
     if (wantDir) return st;
     if (opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite directory ${JSON.stringify(name)} with a non-directory`);
-    fs.rmSync(p, { recursive: true, force: true });
+    places.remove(p);
     return null;
   }
   if (wantDir && opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite non-directory ${JSON.stringify(name)} with a directory`);
-  fs.unlinkSync(p);
+  fs.unlinkSync(p.path);
   return null;
 }
 
@@ -134,17 +278,25 @@ function mkdirParents(root: string, dir: string): void {
  * extractToNewDir).
  */
 export async function extractTar(source: Readable, targetDir: string, opts: ExtractOptions): Promise<ExtractResult> {
-  const target = fs.realpathSync(targetDir);
-  const root = opts.root ? fs.realpathSync(opts.root) : target;
-  if (!isWithin(root, target)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${opts.root}`);
-  const targetRel = path.relative(root, target);
+  if (opts.confined && opts.whiteouts === "overlay") throw new Error("confined extraction does not write overlay whiteouts");
+  const places = opts.confined ? confinedPlaces(targetDir, opts.root) : pathPlaces(targetDir, opts.root);
+  try {
+    return await extractInto(source, places, opts);
+  } finally {
+    places.close();
+  }
+}
+
+async function extractInto(source: Readable, places: Places, opts: ExtractOptions): Promise<ExtractResult> {
+  const target = places.target;
+  const targetRel = places.targetRel;
   const sameOwner = opts.sameOwner ?? isRoot();
   const devices = (opts.devices ?? true) && isRoot();
   const wantXattrs = opts.xattrs ?? true;
   const result: ExtractResult = { entries: 0, fileBytes: 0, skipped: [] };
   /** Directory mtimes are set last: creating children would change them again. */
-  const dirTimes: [string, Date][] = [];
-  /** Paths this archive created, so an opaque marker in "apply" mode keeps them. */
+  const dirTimes: (() => void)[] = [];
+  /** Paths (logical) this archive created, so an opaque marker in "apply" mode keeps them. */
   const written = new Set<string>();
 
   const extract = tar.extract();
@@ -152,6 +304,7 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
   source.pipe(extract);
 
   const inRoot = (rel: string): string => (targetRel ? path.posix.join(targetRel, rel) : rel);
+  const rootPlace: Place = { path: target, parent: target, base: "", logical: places.targetLogical };
 
   try {
     for await (const source_ of extract) {
@@ -165,24 +318,26 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
 
       if (rel === "") {
         // "./": the target itself; only its metadata is taken.
-        if (h.type === "directory") applyMeta(target, h, mode, true);
+        if (h.type === "directory") applyMeta(rootPlace, h, mode, true);
         await drain(entry);
         continue;
       }
-      const where = entryPathInRoot(root, inRoot(rel));
+      const where = places.at(inRoot(rel));
       const dst = where.path;
-      if (!isWithin(root, dst)) throw new UnsafePathError(`archive entry ${JSON.stringify(h.name)} resolves outside the target`);
+      if (!isWithin(places.root, where.logical)) {
+        throw new UnsafePathError(`archive entry ${JSON.stringify(h.name)} resolves outside the target`);
+      }
       const base = where.base;
 
       if (opts.whiteouts !== "keep" && base.startsWith(WHITEOUT_PREFIX)) {
         await drain(entry);
-        mkdirParents(root, where.parent);
+        places.mkdirParents(where);
         if (base === WHITEOUT_OPAQUE) {
           if (opts.whiteouts === "overlay") setXattr(where.parent, "trusted.overlay.opaque", Buffer.from("y"));
           else {
             for (const child of fs.readdirSync(where.parent)) {
-              const p = path.join(where.parent, child);
-              if (!written.has(p)) fs.rmSync(p, { recursive: true, force: true });
+              const victim = places.sibling(where, child);
+              if (!written.has(victim.logical)) places.remove(victim);
             }
           }
           continue;
@@ -195,48 +350,48 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
         if (hidden === "" || hidden === "." || hidden === ".." || hidden.includes("/")) {
           throw new UnsafePathError(`invalid whiteout entry ${JSON.stringify(h.name)}`);
         }
-        const victim = path.join(where.parent, hidden);
+        const victim = places.sibling(where, hidden);
         if (opts.whiteouts === "overlay") {
           if (!isRoot()) throw new Error("overlay whiteouts need root (mknod of a 0/0 character device)");
-          clearFor(victim, false, opts, rel);
-          makeOverlayWhiteout(victim);
-          written.add(victim);
+          clearFor(places, victim, false, opts, rel);
+          makeOverlayWhiteout(victim.path);
+          written.add(victim.logical);
         } else {
-          fs.rmSync(victim, { recursive: true, force: true });
+          places.remove(victim);
         }
         continue;
       }
 
       switch (h.type) {
         case "directory": {
-          mkdirParents(root, where.parent);
-          if (!clearFor(dst, true, opts, rel)) fs.mkdirSync(dst, { mode: 0o700 });
-          written.add(dst);
-          applyMeta(dst, h, mode, false);
-          dirTimes.push([dst, mtime]);
+          places.mkdirParents(where);
+          if (!clearFor(places, where, true, opts, rel)) fs.mkdirSync(dst, { mode: 0o700 });
+          written.add(where.logical);
+          applyMeta(where, h, mode, false);
+          dirTimes.push(places.timesLater(where, mtime));
           await drain(entry);
           break;
         }
         case "file":
         case "contiguous-file": {
-          mkdirParents(root, where.parent);
-          clearFor(dst, false, opts, rel);
+          places.mkdirParents(where);
+          clearFor(places, where, false, opts, rel);
           await writeNewFile(dst, entry);
           result.fileBytes += h.size ?? 0;
-          written.add(dst);
-          applyMeta(dst, h, mode, false);
+          written.add(where.logical);
+          applyMeta(where, h, mode, false);
           fs.lutimesSync(dst, mtime, mtime);
           break;
         }
         case "symlink": {
           await drain(entry);
-          mkdirParents(root, where.parent);
-          clearFor(dst, false, opts, rel);
+          places.mkdirParents(where);
+          clearFor(places, where, false, opts, rel);
           // The target is just data: it is only dangerous when followed, and
           // this code never follows a link except through resolveInRoot.
           fs.symlinkSync(h.linkname ?? "", dst);
-          written.add(dst);
-          applyMeta(dst, h, mode, false);
+          written.add(where.logical);
+          applyMeta(where, h, mode, false);
           fs.lutimesSync(dst, mtime, mtime);
           break;
         }
@@ -244,17 +399,27 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
           await drain(entry);
           const linkRel = cleanEntryName(h.linkname ?? "");
           if (linkRel === "") throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points at the target directory`);
-          const src = entryPathInRoot(root, inRoot(linkRel)).path;
-          if (!isWithin(target, src)) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points outside the target`);
-          const st = lstatOrNull(src);
-          if (!st) throw new Error(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} does not exist`);
-          if (st.isDirectory()) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points at a directory`);
-          if (src === dst) break;
-          mkdirParents(root, where.parent);
-          clearFor(dst, false, opts, rel);
-          // link(2) does not follow a symlink at src: at worst this makes another symlink.
-          fs.linkSync(src, dst);
-          written.add(dst);
+          let src: Place;
+          try {
+            src = places.at(inRoot(linkRel), { own: true, mkdir: false });
+          } catch (e) {
+            if (errnoOf(e) === "ENOENT" || errnoOf(e) === "ENOTDIR") throw new Error(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} does not exist`);
+            throw e;
+          }
+          try {
+            if (!isWithin(places.targetLogical, src.logical)) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points outside the target`);
+            const st = lstatOrNull(src.path);
+            if (!st) throw new Error(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} does not exist`);
+            if (st.isDirectory()) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points at a directory`);
+            if (src.logical === where.logical) break;
+            places.mkdirParents(where);
+            clearFor(places, where, false, opts, rel);
+            // link(2) does not follow a symlink at src: at worst this makes another symlink.
+            fs.linkSync(src.path, dst);
+          } finally {
+            places.release(src);
+          }
+          written.add(where.logical);
           break;
         }
         case "character-device":
@@ -264,21 +429,21 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
             result.skipped.push({ path: rel, reason: isRoot() ? "device nodes disabled" : "device nodes need root" });
             break;
           }
-          mkdirParents(root, where.parent);
-          clearFor(dst, false, opts, rel);
+          places.mkdirParents(where);
+          clearFor(places, where, false, opts, rel);
           mknod(dst, h.type === "character-device" ? "c" : "b", mode, h.devmajor ?? 0, h.devminor ?? 0);
-          written.add(dst);
-          applyMeta(dst, h, mode, false);
+          written.add(where.logical);
+          applyMeta(where, h, mode, false);
           fs.lutimesSync(dst, mtime, mtime);
           break;
         }
         case "fifo": {
           await drain(entry);
-          mkdirParents(root, where.parent);
-          clearFor(dst, false, opts, rel);
+          places.mkdirParents(where);
+          clearFor(places, where, false, opts, rel);
           mknod(dst, "p", mode);
-          written.add(dst);
-          applyMeta(dst, h, mode, false);
+          written.add(where.logical);
+          applyMeta(where, h, mode, false);
           fs.lutimesSync(dst, mtime, mtime);
           break;
         }
@@ -292,17 +457,18 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
     source.destroy();
     throw e instanceof UnsafePathError ? e : new Error(describeTarError(e));
   }
-  for (let i = dirTimes.length - 1; i >= 0; i--) {
-    const [d, t] = dirTimes[i]!;
-    fs.utimesSync(d, t, t);
-  }
+  for (let i = dirTimes.length - 1; i >= 0; i--) dirTimes[i]!();
   return result;
 
-  function applyMeta(p: string, h: tar.Header, mode: number, isTargetRoot: boolean): void {
+  /** isTargetRoot: p is the target itself, a real directory (by path) or an open one (/proc/<pid>/fd/<n>): followed. */
+  function applyMeta(p: Place, h: tar.Header, mode: number, isTargetRoot: boolean): void {
     const isLink = h.type === "symlink";
-    if (sameOwner) fs.lchownSync(p, h.uid ?? 0, h.gid ?? 0);
+    if (sameOwner) (isTargetRoot ? fs.chownSync : fs.lchownSync)(p.path, h.uid ?? 0, h.gid ?? 0);
     // chmod after chown: chown clears setuid/setgid bits.
-    if (!isLink) fs.chmodSync(p, mode & 0o7777);
+    if (!isLink) {
+      if (isTargetRoot) fs.chmodSync(p.path, mode & 0o7777);
+      else places.chmod(p, mode & 0o7777);
+    }
     const pax = h.pax as Record<string, string> | null | undefined;
     if (wantXattrs && pax) {
       for (const [k, v] of Object.entries(pax)) {
@@ -315,13 +481,16 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
           continue;
         }
         try {
-          setXattr(p, name, Buffer.from(v, "utf8"));
+          setXattr(p.path, name, Buffer.from(v, "utf8"), { deref: isTargetRoot });
         } catch (e) {
           result.skipped.push({ path: h.name, reason: `xattr ${name}: ${e instanceof Error ? e.message : String(e)}` });
         }
       }
     }
-    if (isTargetRoot) dirTimes.push([p, h.mtime ?? new Date(0)]);
+    if (isTargetRoot) {
+      const t = h.mtime ?? new Date(0);
+      dirTimes.push(() => fs.utimesSync(p.path, t, t));
+    }
   }
 }
 

@@ -6,7 +6,8 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import tar from "tar-stream";
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from "./extract.ts";
-import { opaqueDirs } from "./xattr.ts";
+import { O_PATH, errnoOf, fdPath, openEntry, openRegularForRead } from "./confined.ts";
+import { isOpaque, opaqueDirs } from "./xattr.ts";
 
 type TarHeader = Partial<tar.Header> & { name: string };
 
@@ -37,16 +38,53 @@ function typeOf(st: fs.Stats): tar.Header["type"] | null {
 
 const isWhiteoutDevice = (st: fs.Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
 
-/** A tar stream of src (a directory or a single file), written lazily as it is read. */
+/**
+ * A tar stream of src (a directory or a single file, not followed if it is a
+ * symlink), written lazily as it is read. Only src's own path is trusted:
+ * below it, nothing is ever followed (see confined.ts), so a tree that changes
+ * while it is packed (a running container's) cannot make this read elsewhere.
+ * Entries that vanish meanwhile are left out.
+ */
 export function packDir(src: string, opts: PackOptions = {}): Readable {
+  const fd = fs.openSync(src, O_PATH | fs.constants.O_NOFOLLOW);
+  const st = fs.fstatSync(fd);
+  const name = opts.name ?? (st.isDirectory() ? undefined : path.basename(src));
+  return packFd(fd, { ...opts, ...(name !== undefined ? { name } : {}) }, src);
+}
+
+/**
+ * packDir of an object already open as an O_PATH fd (e.g. resolved inside a
+ * container's root by confined.ts); the stream owns fd and closes it. `top` is
+ * its host path, for the opaque-dir lookup of overlayWhiteouts only.
+ */
+export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Readable {
   const pack = tar.pack();
-  const opaque = opts.overlayWhiteouts ? opaqueDirs(src) : new Set<string>();
   const links = new Map<string, string>();
+  let opaque: Set<string>;
+  try {
+    opaque = opts.overlayWhiteouts ? opaqueDirs(top) : new Set<string>();
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+
+  // tar-stream's streams are streamx ones; hand callers a Node stream.
+  const out = Readable.from(pack);
+  pack.on("error", () => undefined); // reaches the reader through out; none left after out is destroyed
+  // A reader that goes away (destroy) must not leave the walk waiting, holding its fds.
+  let finished = false;
+  let abort: (e: Error) => void = () => undefined;
+  const aborted = new Promise<never>((_, rej) => (abort = rej));
+  aborted.catch(() => undefined);
+  out.once("close", () => finished || abort(new Error("packing stopped: the reader went away")));
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
 
   const add = (h: TarHeader, body?: Buffer): Promise<void> =>
-    new Promise((res, rej) => {
-      pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? rej(err) : res()));
-    });
+    guard(
+      new Promise((res, rej) => {
+        pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? rej(err) : res()));
+      }),
+    );
 
   const header = (name: string, st: fs.Stats): TarHeader => ({
     name,
@@ -57,9 +95,10 @@ export function packDir(src: string, opts: PackOptions = {}): Readable {
     size: 0,
   });
 
-  async function visit(abs: string, rel: string, name: string): Promise<void> {
+  /** fd: an O_PATH fd of the entry (closed by the caller); parent/base: where it was found, to read a symlink. */
+  async function visit(fd: number, parent: number | undefined, base: string, rel: string, name: string): Promise<void> {
     if (rel !== "" && opts.exclude?.(rel)) return;
-    const st = fs.lstatSync(abs);
+    const st = fs.fstatSync(fd);
     const type = typeOf(st);
     if (!type) return;
     if (opts.overlayWhiteouts && isWhiteoutDevice(st)) {
@@ -71,10 +110,17 @@ export function packDir(src: string, opts: PackOptions = {}): Readable {
     const h = { ...header(name, st), type };
     if (type === "directory") {
       if (name !== "") await add({ ...h, name: name + "/" });
-      if (opaque.has(rel) && name !== "") await add({ ...header(name + "/" + WHITEOUT_OPAQUE, st), type: "file", mode: st.mode & 0o777 });
-      const children = fs.readdirSync(abs).sort();
+      // The walk that found opaque dirs went by path: confirm on this directory, found through open ones.
+      if (opaque.has(rel) && name !== "" && parent !== undefined && isOpaque(fdPath(parent, base))) await add({ ...header(name + "/" + WHITEOUT_OPAQUE, st), type: "file", mode: st.mode & 0o777 });
+      const children = fs.readdirSync(fdPath(fd)).sort();
       for (const c of children) {
-        await visit(path.join(abs, c), rel === "" ? c : rel + "/" + c, name === "" ? c : name + "/" + c);
+        const child = openEntry(fd, c);
+        if (child === undefined) continue; // gone meanwhile
+        try {
+          await visit(child, fd, c, rel === "" ? c : rel + "/" + c, name === "" ? c : name + "/" + c);
+        } finally {
+          fs.closeSync(child);
+        }
       }
       return;
     }
@@ -88,32 +134,71 @@ export function packDir(src: string, opts: PackOptions = {}): Readable {
       links.set(key, name);
     }
     if (type === "symlink") {
-      await add({ ...h, linkname: fs.readlinkSync(abs) });
+      let target: string;
+      try {
+        // By name in the open parent: at worst another link of the same tree is read.
+        // The top itself by the caller's path (/proc/<pid>/fd/<n> would read as the link's own path).
+        target = fs.readlinkSync(parent === undefined ? top : fdPath(parent, base));
+      } catch (e) {
+        if (errnoOf(e) === "ENOENT" || errnoOf(e) === "EINVAL") return; // replaced meanwhile
+        throw e;
+      }
+      await add({ ...h, linkname: target });
     } else if (type === "character-device" || type === "block-device") {
       await add({ ...h, devmajor: major(st.rdev), devminor: minor(st.rdev) });
     } else if (type === "file") {
-      await new Promise<void>((res, rej) => {
-        const w = pack.entry({ ...h, size: st.size }, (err) => (err ? rej(err) : res()));
-        const r = fs.createReadStream(abs);
-        r.on("error", (e) => {
-          w.destroy(e);
-          rej(e);
-        });
-        r.pipe(w);
-      });
+      await addFile(h, fd);
     } else {
       await add(h);
     }
   }
 
-  const st = fs.lstatSync(src);
-  const rootName = opts.name !== undefined ? opts.name.replace(/^\/+|\/+$/g, "") : st.isDirectory() ? "" : path.basename(src);
-  visit(src, "", rootName).then(
-    () => pack.finalize(),
-    (e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))),
-  );
-  // tar-stream's streams are streamx ones; hand callers a Node stream.
-  return Readable.from(pack);
+  /** The file's content as of its size when it was looked at: cut when it grew, padded with zeros when it shrank. */
+  async function addFile(h: TarHeader, fd: number): Promise<void> {
+    const { fd: rfd, size } = openRegularForRead(fd, h.name);
+    const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1 << 20));
+    let pumped: Promise<void> = Promise.resolve();
+    try {
+      await guard(
+        new Promise<void>((res, rej) => {
+          const w = pack.entry({ ...h, size }, (err) => (err ? rej(err) : res()));
+          w.on("error", () => undefined); // reported through the callback above
+          const pump = async (): Promise<void> => {
+            let done = 0;
+            while (done < size) {
+              const { bytesRead } = await readAt(rfd, buf, Math.min(buf.length, size - done), done);
+              const chunk = bytesRead > 0 ? Buffer.from(buf.subarray(0, bytesRead)) : Buffer.alloc(Math.min(buf.length, size - done));
+              done += chunk.length;
+              if (!w.write(chunk)) await guard(new Promise<void>((r) => w.once("drain", () => r())));
+            }
+            w.end(() => undefined);
+          };
+          pumped = pump().catch(rej);
+        }),
+      );
+    } finally {
+      // No read may still be in flight on rfd when it is closed (its number could be reused).
+      await pumped;
+      fs.closeSync(rfd);
+    }
+  }
+
+  const st = fs.fstatSync(fd);
+  const rootName = opts.name !== undefined ? opts.name.replace(/^\/+|\/+$/g, "") : st.isDirectory() ? "" : "file";
+  visit(fd, undefined, "", "", rootName)
+    .finally(() => {
+      finished = true;
+      fs.closeSync(fd);
+    })
+    .then(
+      () => pack.finalize(),
+      (e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))),
+    );
+  return out;
+}
+
+function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<{ bytesRead: number }> {
+  return new Promise((res, rej) => fs.read(fd, buf, 0, length, position, (err, bytesRead) => (err ? rej(err) : res({ bytesRead }))));
 }
 
 /** The changes recorded in an overlayfs upper directory, as an OCI layer tar. */

@@ -15,9 +15,9 @@ function run(cmd: string, args: string[]): { stdout: string; stderr: string; sta
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
-/** Sets an xattr on path itself (never through a symlink). */
-export function setXattr(file: string, name: string, value: Buffer): void {
-  const r = run("setfattr", ["-h", "-n", name, "-v", "0x" + value.toString("hex"), "--", file]);
+/** Sets an xattr on path itself (never through a symlink, unless `deref`: for /proc/<pid>/fd/<n>, which must be followed). */
+export function setXattr(file: string, name: string, value: Buffer, opts: { deref?: boolean } = {}): void {
+  const r = run("setfattr", [...(opts.deref ? [] : ["-h"]), "-n", name, "-v", "0x" + value.toString("hex"), "--", file]);
   if (r.status !== 0) throw new Error(`setfattr ${name} on ${file}: ${r.stderr.trim()}`);
 }
 
@@ -46,7 +46,11 @@ function unescapeName(s: string): string {
 export function findXattrs(root: string, pattern: string): Map<string, Map<string, Buffer>> {
   const r = run("getfattr", ["-R", "-P", "-h", "--absolute-names", "-d", "-m", pattern, "-e", "hex", "--", root]);
   if (r.status !== 0 && r.stdout === "") {
-    const msg = r.stderr.trim();
+    // Files that vanish during the walk (a running container's tree) are not an error.
+    const msg = r.stderr
+      .split("\n")
+      .filter((l) => l.trim() !== "" && !l.endsWith("No such file or directory"))
+      .join("\n");
     if (msg) throw new Error(`getfattr ${root}: ${msg.split("\n")[0]}`);
   }
   const out = new Map<string, Map<string, Buffer>>();
@@ -66,7 +70,20 @@ export function findXattrs(root: string, pattern: string): Map<string, Map<strin
   return out;
 }
 
-/** Relative paths of the directories below root that overlayfs treats as opaque. */
+/** One xattr of file itself (never through a symlink); undefined when it has none. */
+export function getXattr(file: string, name: string): Buffer | undefined {
+  const r = run("getfattr", ["-h", "--absolute-names", "-n", name, "-e", "hex", "--", file]);
+  if (r.status !== 0) return undefined;
+  const line = r.stdout.split("\n").find((l) => l.startsWith(name + "="));
+  const v = line?.slice(name.length + 1);
+  return v?.startsWith("0x") ? Buffer.from(v.slice(2), "hex") : v !== undefined ? Buffer.from(v.replace(/^"|"$/g, "")) : undefined;
+}
+
+/**
+ * Relative paths of the directories below root that overlayfs treats as
+ * opaque. One path-based walk: when the tree may change meanwhile, check each
+ * hit again with isOpaque on the directory as actually opened.
+ */
 export function opaqueDirs(root: string): Set<string> {
   const found = findXattrs(root, "^(trusted|user)\\.overlay\\.opaque$");
   const dirs = new Set<string>();
@@ -74,4 +91,9 @@ export function opaqueDirs(root: string): Set<string> {
     for (const v of attrs.values()) if (v.toString() === "y") dirs.add(rel);
   }
   return dirs;
+}
+
+/** Whether the directory at `file` (itself, never through a symlink) is marked opaque. */
+export function isOpaque(file: string): boolean {
+  return OPAQUE_XATTRS.some((n) => getXattr(file, n)?.toString() === "y");
 }

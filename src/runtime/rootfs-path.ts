@@ -3,6 +3,8 @@
 // relative to the rootfs, so `..` and absolute symlinks never lead out of it.
 import fs from "node:fs";
 import path from "node:path";
+import { Tree, errnoOf, readRegular } from "../archive/confined.ts";
+import { invalid } from "../util/errors.ts";
 
 const MAX_SYMLINKS = 255;
 
@@ -41,12 +43,37 @@ export function secureJoin(root: string, unsafePath: string): string {
   return path.join(base, ...done);
 }
 
-/** Reads a file inside `root` (see secureJoin); undefined when it does not exist. */
+/** The most readFileInRoot reads: /etc/passwd and /etc/group of real images are kilobytes. */
+export const MAX_ROOTFS_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads a file the image controls, inside `root` (symlinks resolved within
+ * it, through open directories: see archive/confined.ts); undefined when it
+ * does not exist. It must be a regular file of at most
+ * MAX_ROOTFS_FILE_BYTES: a FIFO would block this thread (the whole API
+ * service) and a device could be read without end, so neither is ever opened.
+ */
 export function readFileInRoot(root: string, p: string): string | undefined {
+  const tree = Tree.open(root);
   try {
-    return fs.readFileSync(secureJoin(root, p), "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-    throw e;
+    let fd: number;
+    try {
+      ({ fd } = tree.resolve(p));
+    } catch (e) {
+      const code = errnoOf(e);
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      if (code === "ELOOP") throw invalid(`reading ${p} in the container's root file system: too many levels of symbolic links`);
+      throw e;
+    }
+    try {
+      return readRegular(fd, p, MAX_ROOTFS_FILE_BYTES).toString("utf8");
+    } catch (e) {
+      if (errnoOf(e) === "EINVAL" || errnoOf(e) === "EFBIG") throw invalid(`reading ${p} in the container's root file system: ${(e as Error).message.replace(`${p}: `, "")}`);
+      throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    tree.close();
   }
 }

@@ -614,6 +614,9 @@ async function archiveGet(call: Call): Promise<void> {
   const { stat, tar } = await call.api.engine.containers.copyFrom(call.params[0]!, archivePath(call));
   const r = res(call);
   r.writeHead(200, { "X-Docker-Container-Path-Stat": statHeader(stat), "Content-Type": "application/x-tar" });
+  // A failure mid-stream (the container changed the tree under the copy) cuts the response: the client sees a truncated tar, not a hang.
+  tar.once("error", () => r.destroy());
+  r.once("close", () => tar.destroy());
   tar.pipe(r);
   await new Promise<void>((ok) => r.once("close", ok));
 }

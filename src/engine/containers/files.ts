@@ -1,13 +1,17 @@
 // Verbs that read or write a container's file system: cp (both ways), diff,
 // export, commit. A stopped container's rootfs is mounted for the duration.
+// The container may be running and changing its tree under the copy: every
+// one of them works through open directories and never follows a name out of
+// the root (archive/confined.ts; decision 0011), so no pause is needed.
 import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { CommitOptions, PathStat } from "../api.ts";
 import type { ContainerRecord, ImageRecord } from "../types.ts";
 import type { Change } from "../views.ts";
-import { packDir } from "../../archive/pack.ts";
-import { extractTar, resolveInRoot } from "../../archive/extract.ts";
+import { packDir, packFd } from "../../archive/pack.ts";
+import { extractTar } from "../../archive/extract.ts";
+import { Tree, errnoOf } from "../../archive/confined.ts";
 import { changesFromUpperDir } from "../../archive/changes.ts";
 import { UnsafePathError, cleanEntryName } from "../../archive/paths.ts";
 import { isMounted, mountOverlay, prepareRwLayer, rwLayerPaths, unmount } from "../../snapshot/overlay.ts";
@@ -30,7 +34,13 @@ export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: s
   }
 }
 
-function containerPath(rootfs: string, p: string): string {
+/**
+ * Opens p inside the container's root as the container would resolve it
+ * (symlinks followed inside the root), through open directories only: the
+ * container may be running and changing the tree meanwhile (confined.ts).
+ * The caller closes the returned fd.
+ */
+function openInContainer(c: ContainerRecord, rootfs: string, p: string): { fd: number; rel: string } {
   if (!p) throw invalid("path cannot be empty");
   let rel: string;
   try {
@@ -38,25 +48,39 @@ function containerPath(rootfs: string, p: string): string {
   } catch (e) {
     throw invalid(e instanceof UnsafePathError ? e.message : String(e));
   }
-  return resolveInRoot(rootfs, rel);
+  const tree = Tree.open(rootfs);
+  try {
+    return tree.resolve(rel);
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === "ENOENT" || code === "ENOTDIR") throw notFound(`Could not find the file ${p} in container ${c.name}`);
+    if (code === "ELOOP") throw invalid(`${p} in container ${c.name}: too many levels of symbolic links`);
+    throw e;
+  } finally {
+    tree.close();
+  }
 }
 
-function statOf(abs: string, name: string): PathStat {
-  const st = fs.lstatSync(abs);
+function statOf(fd: number, name: string): PathStat {
+  const st = fs.fstatSync(fd);
   return {
     name,
     size: st.size,
     mode: st.mode,
     mtime: st.mtime.toISOString(),
-    linkTarget: st.isSymbolicLink() ? fs.readlinkSync(abs) : "",
+    // The path is resolved with its last link followed: a link here is one that loops or changed meanwhile.
+    linkTarget: "",
   };
 }
 
 export async function statPath(ctx: Ctx, c: ContainerRecord, p: string): Promise<PathStat> {
   return withRootfs(ctx, c, async (rootfs) => {
-    const abs = containerPath(rootfs, p);
-    if (!fs.existsSync(abs)) throw notFound(`Could not find the file ${p} in container ${c.name}`);
-    return statOf(abs, path.posix.basename(p) || "/");
+    const { fd } = openInContainer(c, rootfs, p);
+    try {
+      return statOf(fd, path.posix.basename(p) || "/");
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 }
 
@@ -70,11 +94,16 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
     if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
   };
   try {
-    const abs = containerPath(layer.merged, p);
-    if (!fs.existsSync(abs)) throw notFound(`Could not find the file ${p} in container ${c.name}`);
+    const { fd } = openInContainer(c, layer.merged, p);
     const name = path.posix.basename(path.posix.resolve("/", p)) || ".";
-    const stat = statOf(abs, name);
-    const tar = packDir(abs, { name });
+    let stat: PathStat;
+    try {
+      stat = statOf(fd, name);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    const tar = packFd(fd, { name });
     tar.once("end", release);
     tar.once("error", release);
     tar.once("close", release);
@@ -91,16 +120,15 @@ export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Reada
     throw new CapsaError("conflict", `cannot copy into the running sandbox ${c.name}: gVisor caches its root file system and would not see the files; stop it first, or use a volume`);
   }
   await withRootfs(ctx, c, async (rootfs) => {
-    const dest = containerPath(rootfs, p);
-    let st: fs.Stats;
+    const { fd, rel } = openInContainer(c, rootfs, p);
     try {
-      st = fs.statSync(dest);
-    } catch {
-      throw notFound(`Could not find the file ${p} in container ${c.name}`);
+      if (!fs.fstatSync(fd).isDirectory()) throw invalid(`extraction point is not a directory: ${p}`);
+    } finally {
+      fs.closeSync(fd);
     }
-    if (!st.isDirectory()) throw invalid(`extraction point is not a directory: ${p}`);
     try {
-      await extractTar(tar, dest, { whiteouts: "keep", root: rootfs, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
+      // Confined: the extraction resolves the target again, through open directories only.
+      await extractTar(tar, path.join(rootfs, rel), { whiteouts: "keep", root: rootfs, confined: true, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
     } catch (e) {
       if (e instanceof CapsaError) throw e;
       throw invalid(`copy into ${c.name}:${p}: ${e instanceof Error ? e.message : String(e)}`);
