@@ -14,7 +14,7 @@ const fixedSeed = process.env.CAPSA_FUZZ_SEED;
 
 /** Parameters for fc.assert: the suite's fixed seed and runs, or the long run's. */
 export function fuzzParams<T>(seed: number, numRuns: number, extra: Parameters<T> = {}): Parameters<T> {
-  const p: Parameters<T> = { ...extra, numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) && scale > 0 ? scale : 1))) };
+  const p: Parameters<T> = { includeErrorInReport: true, ...extra, numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) && scale > 0 ? scale : 1))) };
   if (fixedSeed !== undefined) {
     p.seed = Number(fixedSeed);
     if (process.env.CAPSA_FUZZ_PATH) p.path = process.env.CAPSA_FUZZ_PATH;
