@@ -134,7 +134,11 @@ const request = fc.oneof(
  * to other changes). A 500 whose message matches is noted, not failed; each has
  * a todo test below that fails until it is fixed. Anything else fails the property.
  */
-const KNOWN: { re: RegExp; what: string }[] = [{ re: /URI malformed/, what: "src/api/router.ts: decodeURIComponent of a path parameter with a bad %-escape throws a URIError (500)" }];
+const KNOWN: { re: RegExp; path?: RegExp; what: string }[] = [
+  { re: /URI malformed/, what: "src/api/router.ts: decodeURIComponent of a path parameter with a bad %-escape throws a URIError (500)" },
+  { re: /is not a function|Cannot read propert|is not iterable/, path: /^\/networks\/create/, what: "src/network/service.ts createRecord: IPAM fields of the wrong type (Subnet: 5) reach string methods (500 TypeError)" },
+  { re: /Cannot read propert|is not a function|is not iterable/, path: /^\/containers\/create/, what: "HostConfig list items of the wrong type (Mounts: [null]) reach the engine: src/api/routes/containers.ts checks only that Mounts is a list, src/engine/containers/create.ts reads m.Type" },
+];
 // Also seen, allowed by the property (a system error, not a TypeError, and nothing is left behind) but worth a 400:
 // a volume or network name of 300 characters is answered 500 "ENAMETOOLONG: name too long, mkdir …".
 
@@ -171,7 +175,7 @@ void test("the API answers any body, query or path with a status and a message, 
       const label = `${req.method} ${req.path.slice(0, 200)} ${req.body?.slice(0, 300) ?? ""} → ${r.status} ${message.slice(0, 200)}`;
       if (r.status >= 500) {
         errors500.set(message.slice(0, 80), label);
-        const k = KNOWN.find((x) => x.re.test(message));
+        const k = KNOWN.find((x) => x.re.test(message) && (!x.path || x.path.test(req.path)));
         if (k) known.set(k.what, label);
         else assert.ok(r.status !== 500 || !isInternalError(new Error(message)), `an engine error escaped: ${label}`);
       }
@@ -187,7 +191,7 @@ void test("the API answers any body, query or path with a status and a message, 
       }
       assert.equal((await s.request("GET", "/_ping")).status, 200, `the service stopped answering after ${label}`);
     }),
-    fuzzParams(1351, 300, { timeout: 60_000 }),
+    fuzzParams(1351, 400, { timeout: 60_000 }),
   );
   for (const [what, example] of known) t.diagnostic(`known hole (${what}): ${example}`);
   for (const example of errors500.values()) t.diagnostic(`5xx: ${example}`);
@@ -201,5 +205,22 @@ void test("a path parameter with a malformed %-escape is a 400, not a 500", { to
   const s = await startService("fuzz-api");
   t.after(() => s.stop());
   const r = await s.request("GET", "/containers/%E0%A4%A/json");
+  assert.equal(r.status, 400, r.body);
+});
+
+// todo until network creation checks the types of its IPAM fields (see KNOWN).
+void test("a network create body whose subnet is not a string is a 400", { todo: "src/network/service.ts: c.Subnet?.includes is not a function (500)" }, async (t) => {
+  const s = await startService("fuzz-api");
+  t.after(() => s.stop());
+  const r = await s.request("POST", "/networks/create", JSON.stringify({ Name: "fuzznet", IPAM: { Config: [{ Subnet: 5 }] } }));
+  assert.equal(r.status, 400, r.body);
+});
+
+// todo until container creation checks the items of HostConfig's lists (see KNOWN).
+void test("a create body with a null mount is a 400", { todo: "Cannot read properties of null (reading 'Type') (500)" }, async (t) => {
+  const s = await startService("fuzz-api");
+  t.after(() => s.stop());
+  importBusybox(s.t, "fz:1");
+  const r = await s.request("POST", "/containers/create", JSON.stringify({ Image: "fz:1", Cmd: ["true"], HostConfig: { Mounts: [null] } }));
   assert.equal(r.status, 400, r.body);
 });

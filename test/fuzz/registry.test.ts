@@ -299,7 +299,7 @@ void test("a pull from a hostile registry ends with an image or capsa's one-line
         client.close();
       }
     }),
-    fuzzParams(1334, 300, { timeout: 30_000 }),
+    fuzzParams(1334, 500, { timeout: 30_000 }),
   );
   const grown = heapAfterGc() - heap0;
   assert.ok(grown < 64 * 1024 * 1024, `the heap grew by ${Math.round(grown / 1048576)} MiB`);

@@ -162,7 +162,7 @@ void test("no archive, however hostile or damaged, changes anything outside the 
     fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 12 }), damage, fc.constantFrom<WhiteoutMode>("overlay", "apply", "keep"), fc.boolean(), async (entries, d, w, strict) => {
       await scenario(entries, d, w, strict);
     }),
-    fuzzParams(1321, 250, { timeout: 60_000 }),
+    fuzzParams(1321, 500, { timeout: 60_000 }),
   );
   const grown = heapAfterGc() - heap0;
   assert.ok(grown < 64 * 1024 * 1024, `the heap grew by ${Math.round(grown / 1048576)} MiB over the run`);
@@ -181,7 +181,7 @@ void test("no well-formed archive of a few names changing type over and over rea
     fc.asyncProperty(fc.array(smallEntry, { minLength: 1, maxLength: 8 }), fc.constantFrom<WhiteoutMode>("overlay", "apply", "keep"), async (entries, w) => {
       await scenario(entries, { kind: "none" }, w, false);
     }),
-    fuzzParams(1323, 150, { timeout: 60_000 }),
+    fuzzParams(1323, 300, { timeout: 60_000 }),
   );
 });
 
