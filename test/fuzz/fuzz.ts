@@ -23,9 +23,6 @@ export function fuzzParams<T>(seed: number, numRuns: number, extra: Parameters<T
   return p;
 }
 
-/** True for the long run (scripts/fuzz.sh), which may afford bigger inputs. */
-export const longRun = scale > 1;
-
 /**
  * An error that is the JavaScript engine's, not the code's: a TypeError from a
  * missing field, a RangeError from runaway recursion or string growth. These
