@@ -109,16 +109,6 @@ function fieldsOk(o: Record<string, unknown>, shapes: Record<string, Shape>): bo
   return Object.entries(shapes).every(([k, ok]) => o[k] === undefined || o[k] === null || ok(o[k]));
 }
 
-/** Fields the engine's types allow to be null (docker prints them so). */
-const NULLABLE = new Set(["Entrypoint", "Cmd", "Volumes", "Labels", "OnBuild"]);
-
-/** A copy of o without its other null fields, so that the engine only ever sees a field absent or of its type. */
-function withoutNulls(o: Record<string, unknown>, keys: Record<string, Shape>): Record<string, unknown> {
-  const out = { ...o };
-  for (const k of Object.keys(keys)) if (out[k] === null && !NULLABLE.has(k)) delete out[k];
-  return out;
-}
-
 /**
  * Checks an image config (parsed JSON) from a registry or an archive: the
  * rootfs lists one sha256 diff id per layer, and every field the engine reads
@@ -132,20 +122,18 @@ export function checkImageConfig(doc: unknown, layerCount: number, what: string)
   for (const d of diffIds) if (typeof d !== "string" || !isSha256Digest(d)) throw invalid(`${what}: malformed diff id ${JSON.stringify(d)} in the image config`);
   const bad = (field: string): CapsaError => invalid(`${what}: malformed image config: ${field} has the wrong type`);
   for (const k of Object.keys(TOP_FIELDS)) if (!fieldsOk({ [k]: doc[k] }, { [k]: TOP_FIELDS[k]! })) throw bad(k);
-  const out: Record<string, unknown> = withoutNulls(doc, TOP_FIELDS);
   if (doc.config !== undefined && doc.config !== null) {
     if (!isObject(doc.config)) throw bad("config");
     for (const k of Object.keys(CONFIG_FIELDS)) if (!fieldsOk({ [k]: doc.config[k] }, { [k]: CONFIG_FIELDS[k]! })) throw bad(`config.${k}`);
-    out.config = withoutNulls(doc.config, CONFIG_FIELDS);
-  } else delete out.config;
+  }
   if (doc.history !== undefined && doc.history !== null) {
     if (!Array.isArray(doc.history)) throw bad("history");
-    out.history = doc.history.map((h: unknown, i) => {
+    doc.history.forEach((h: unknown, i) => {
       if (!isObject(h) || !fieldsOk(h, HISTORY_FIELDS)) throw bad(`history[${i}]`);
-      return withoutNulls(h, HISTORY_FIELDS);
     });
-  } else delete out.history;
-  return out as unknown as OciImageConfig;
+  }
+  // Stored as it came (its digest is the image's ID); the engine reads a null field as an absent one.
+  return doc as unknown as OciImageConfig;
 }
 
 /** This machine's platform in OCI terms. */
