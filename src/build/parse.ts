@@ -140,15 +140,18 @@ function toInstruction(ins: AstInstruction, keyword: string, line: number, file:
     const raw = args;
     const nl = raw.indexOf("\n");
     const first = raw.slice(0, nl);
-    let rest = raw.slice(nl + 1).split("\n");
+    const rest = raw.slice(nl + 1).split("\n");
+    // Each body starts after the previous one's delimiter: one pass over the lines, however many documents.
+    let from = 0;
     for (const m of first.matchAll(HEREDOC_START)) {
       const strip = m[1] === "-";
       const name = m[3]!;
-      const end = rest.findIndex((l) => (strip ? l.replace(/^\t+/, "") : l) === name);
-      if (end < 0) throw atLine(file, line, `unterminated here-document ${name}`);
-      const body = rest.slice(0, end).map((l) => (strip ? l.replace(/^\t+/, "") : l));
+      let end = from;
+      while (end < rest.length && (strip ? rest[end]!.replace(/^\t+/, "") : rest[end]) !== name) end++;
+      if (end >= rest.length) throw atLine(file, line, `unterminated here-document ${name}`);
+      const body = rest.slice(from, end).map((l) => (strip ? l.replace(/^\t+/, "") : l));
       heredocs.push({ name, content: body.join("\n") + "\n", expand: m[2] === "" });
-      rest = rest.slice(end + 1);
+      from = end + 1;
     }
     if (heredocs.length > 0) {
       heredocCommand = first;

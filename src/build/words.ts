@@ -7,6 +7,8 @@ export type Lookup = (name: string) => string | undefined;
 
 const NAME_START = /[A-Za-z_]/;
 const NAME_CHAR = /[A-Za-z0-9_]/;
+/** ${a:-${b:-…}} deeper than this is refused: each level is a recursion (the stack would overflow). */
+const MAX_NESTING = 100;
 
 class Lexer {
   private i = 0;
@@ -14,6 +16,7 @@ class Lexer {
     private readonly s: string,
     private readonly lookup: Lookup,
     private readonly esc: string,
+    private readonly depth = 0,
   ) {}
 
   /** Splits into words on unquoted whitespace. A quoted empty string is a word. */
@@ -145,7 +148,8 @@ class Lexer {
     if (this.i >= this.s.length) throw new Error(`missing '}' in ${this.s}`);
     const inner = this.s.slice(start, this.i);
     this.i++;
-    return new Lexer(inner, this.lookup, this.esc).words(false).join("");
+    if (this.depth >= MAX_NESTING) throw new Error(`bad substitution: nested more than ${MAX_NESTING} levels deep`);
+    return new Lexer(inner, this.lookup, this.esc, this.depth + 1).words(false).join("");
   }
 }
 

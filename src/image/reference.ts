@@ -124,13 +124,17 @@ export function normalizeReference(input: string): string {
   return referenceString(withDefaultTag(parseReference(input)));
 }
 
-/** The repository as docker prints it: "busybox", "me/app", "localhost:5000/x". */
+/**
+ * The repository as docker prints it: "busybox", "me/app", "localhost:5000/x".
+ * The registry stays when the short form would read as another registry's
+ * name (docker.io/a.b/c is not a.b/c, which means registry a.b): the short
+ * form is fed back as a reference (RepoTags, saved archives).
+ */
 export function familiarRepository(ref: Reference): string {
   if (ref.domain !== shortNameRegistry()) return repositoryName(ref);
-  if (ref.domain === DEFAULT_DOMAIN) {
-    return ref.path.startsWith(OFFICIAL_REPO_PREFIX) && ref.path.split("/").length === 2 ? ref.path.slice(OFFICIAL_REPO_PREFIX.length) : ref.path;
-  }
-  return ref.path;
+  let short = ref.path;
+  if (ref.domain === DEFAULT_DOMAIN && ref.path.startsWith(OFFICIAL_REPO_PREFIX) && ref.path.split("/").length === 2) short = ref.path.slice(OFFICIAL_REPO_PREFIX.length);
+  return splitDomain(short).domain === ref.domain ? short : repositoryName(ref);
 }
 
 /** The display form docker prints in `images`: "busybox:latest", "me/app@sha256:…". */

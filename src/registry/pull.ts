@@ -18,7 +18,7 @@ import { Staging } from "../image/staging.ts";
 import type { ImageStore, PulledLayer } from "../image/store.ts";
 import { CapsaError, invalid, notFound } from "../util/errors.ts";
 import { blobStream, mapLimit } from "./blobs.ts";
-import { MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, parseManifest, parsePlatform, platformEquals, platformString, selectFromIndex, type Parsed } from "./manifest.ts";
+import { checkImageConfig, MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, parseManifest, parsePlatform, platformEquals, platformString, selectFromIndex, type Parsed } from "./manifest.ts";
 import { errorDetail, header, readLimited, registryError, type RegistryClient } from "./transport.ts";
 import type { ProgressFn, PullOptions } from "./types.ts";
 
@@ -76,16 +76,13 @@ async function fetchSmallBlob(client: RegistryClient, repo: string, desc: Descri
 }
 
 function parseConfig(bytes: Buffer, layerCount: number, what: string): OciImageConfig {
-  let c: OciImageConfig;
+  let c: unknown;
   try {
-    c = JSON.parse(bytes.toString("utf8")) as OciImageConfig;
+    c = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
     throw invalid(`${what}: malformed image config: ${(e as Error).message}`);
   }
-  if (!c || typeof c !== "object" || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw invalid(`${what}: malformed image config: no rootfs.diff_ids`);
-  if (c.rootfs.diff_ids.length !== layerCount) throw invalid(`${what}: the config lists ${c.rootfs.diff_ids.length} layers, the manifest ${layerCount}`);
-  for (const d of c.rootfs.diff_ids) if (typeof d !== "string" || !/^sha256:[a-f0-9]{64}$/.test(d)) throw invalid(`${what}: malformed diff id ${JSON.stringify(d)} in the image config`);
-  return c;
+  return checkImageConfig(c, layerCount, what);
 }
 
 /** The stored form of a pulled manifest: OCI as it came; Docker schema2 converted to OCI media types (as load does). */

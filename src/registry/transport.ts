@@ -256,8 +256,10 @@ export class RegistryClient {
     }
     if (res.status !== 200) throw registryError(`registry ${this.host}: token from ${realm.origin}`, res.status, statusText(res.status));
     try {
-      const j = JSON.parse(text.toString("utf8")) as { token?: string; access_token?: string };
-      const t = j.token ?? j.access_token;
+      // Any JSON may come back (null, a list, a number): only a non-empty string is a token.
+      const j = JSON.parse(text.toString("utf8")) as unknown;
+      const o = (j && typeof j === "object" ? j : {}) as { token?: unknown; access_token?: unknown };
+      const t = typeof o.token === "string" && o.token !== "" ? o.token : o.access_token;
       if (typeof t !== "string" || t === "") throw new Error("no token in the answer");
       return t;
     } catch (e) {
