@@ -86,7 +86,8 @@ class EntryAssembler {
 }
 
 const NEWLINE = Buffer.from("\n");
-const CHUNK = 256 * 1024;
+/** How much is read at a time, forwards and backwards (exported for tests of chunk boundaries). */
+export const CHUNK = 256 * 1024;
 
 function wanted(e: { stream: Stream; time: string }, o: ReadLogOptions): boolean {
   if (e.stream === "stdout" && o.stdout === false) return false;
@@ -110,6 +111,7 @@ async function tailOffset(fd: fs.promises.FileHandle, end: number, n: number, o:
   let candidate: { offset: number; stream: Stream } | undefined;
   let pos = end;
   let rest = Buffer.alloc(0); // bytes of a record that begins in an earlier chunk
+  let trailing = true; // the bytes after the file's last newline: a record still being written, not read
   const chunk = Buffer.alloc(CHUNK);
   while (pos > 0) {
     const len = Math.min(CHUNK, pos);
@@ -118,10 +120,13 @@ async function tailOffset(fd: fs.promises.FileHandle, end: number, n: number, o:
     const buf = Buffer.concat([chunk.subarray(0, bytesRead), rest]);
     // Lines from the last to the first complete one in buf; buf[0..first newline] may continue further back.
     let lineEnd = buf.length; // exclusive end of the current line's text (its newline, or the chunk's end)
-    for (let nl = buf.lastIndexOf(0x0a, lineEnd - 1); ; nl = buf.lastIndexOf(0x0a, lineEnd - 1)) {
+    for (;;) {
+      // (lastIndexOf with a negative offset would search from the end again)
+      const nl = lineEnd > 0 ? buf.lastIndexOf(0x0a, lineEnd - 1) : -1;
       if (nl < 0 && pos > 0) break; // the line starts in an earlier chunk
       const lineStart = nl + 1;
-      const rec = lineEnd > lineStart ? parseLogLine(buf.subarray(lineStart, lineEnd)) : undefined;
+      const rec = !trailing && lineEnd > lineStart ? parseLogLine(buf.subarray(lineStart, lineEnd)) : undefined;
+      trailing = false;
       const offsetAfter = pos + lineEnd + 1; // file offset just past this line's newline
       if (rec) {
         if (count >= n) {

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { readLogs, type ReadLogOptions } from "../../src/monitor/logs.ts";
+import { CHUNK, readLogs, type ReadLogOptions } from "../../src/monitor/logs.ts";
 import type { LogEntry } from "../../src/engine/views.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-logs-"));
@@ -98,6 +98,21 @@ void describe("reading a container's log", () => {
       ];
       for (const o of opts) assert.deepEqual(show(await read(file, o)), show(reference(recs, o)), `seed ${seed} ${JSON.stringify(o)}`);
     }
+  });
+
+  void test("a tail whose reading backwards meets a chunk that starts with a newline ends (it looped forever)", async () => {
+    // 64-byte records, and a record still being written at the end (63 bytes, no newline):
+    // every chunk read backwards from the end then begins with a record's newline.
+    const rec = (i: number): string => line({ stream: "stdout", partial: false, data: `r${String(i).padStart(17, "0")}`, time: 1_700_000_000 });
+    assert.equal(rec(0).length, 64);
+    const count = 3 * (CHUNK / 64) + 10;
+    const file = path.join(dir, "aligned.log");
+    fs.writeFileSync(file, Array.from({ length: count }, (_, i) => rec(i)).join("") + rec(count).slice(0, 63));
+    assert.equal(fs.statSync(file).size % 64, 63);
+    const got = await read(file, { tail: 2 });
+    assert.deepEqual(got.map((e) => e.data.toString().trim()), [`r${String(count - 2).padStart(17, "0")}`, `r${String(count - 1).padStart(17, "0")}`]);
+    const many = await read(file, { tail: CHUNK / 64 + 5 });
+    assert.equal(many.length, CHUNK / 64 + 5);
   });
 
   void test("the last line of output is kept when it has no newline", async () => {
