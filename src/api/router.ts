@@ -8,6 +8,7 @@ import type { EventBus } from "./events.ts";
 import type { ExecRegistry } from "./exec-registry.ts";
 import type { Query } from "./http.ts";
 import type { PendingAttaches } from "./hijack.ts";
+import { invalid } from "../util/errors.ts";
 
 /** What every handler gets: the engine and the service's own in-memory state. */
 export interface ApiContext {
@@ -62,9 +63,18 @@ export class Router {
           mismatch = true;
           continue;
         }
-        return { handler: r.handler, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+        return { handler: r.handler, params: m.slice(1).map(decodeParam) };
       }
     }
     return { methodMismatch: mismatch };
+  }
+}
+
+/** A path parameter, %-decoded; a malformed escape is the client's error (400), not a URIError (500). */
+function decodeParam(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw invalid(`invalid path parameter ${JSON.stringify(p)}: malformed %-escape`);
   }
 }

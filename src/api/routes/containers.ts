@@ -113,8 +113,8 @@ function nextStart(api: ApiContext, id: string, startedAt: string, closed: () =>
 
 // ---- create / start / stop / lifecycle -------------------------------------------------
 
-type Kind = "string" | "bool" | "number" | "object" | "strings" | "strslice" | "array";
-const GO_TYPE: Record<Kind, string> = { string: "string", bool: "bool", number: "int64", object: "map", strings: "[]string", strslice: "strslice.StrSlice", array: "[]" };
+type Kind = "string" | "bool" | "number" | "object" | "strings" | "strslice" | "array" | "objects";
+const GO_TYPE: Record<Kind, string> = { string: "string", bool: "bool", number: "int64", object: "map", strings: "[]string", strslice: "strslice.StrSlice", array: "[]", objects: "[]struct" };
 /** The create body's fields that clients fill most, with the JSON type dockerd's decoder demands. */
 const CONFIG_FIELDS: Record<string, Kind> = {
   Image: "string", User: "string", WorkingDir: "string", Hostname: "string", Domainname: "string", StopSignal: "string", MacAddress: "string",
@@ -126,7 +126,7 @@ const HOST_CONFIG_FIELDS: Record<string, Kind> = {
   Binds: "strings", NetworkMode: "string", PortBindings: "object", RestartPolicy: "object", AutoRemove: "bool", Privileged: "bool", PublishAllPorts: "bool",
   ReadonlyRootfs: "bool", Init: "bool", Memory: "number", MemorySwap: "number", NanoCpus: "number", CpuShares: "number", PidsLimit: "number", ShmSize: "number",
   CapAdd: "strings", CapDrop: "strings", Dns: "strings", DnsSearch: "strings", DnsOptions: "strings", ExtraHosts: "strings", SecurityOpt: "strings", GroupAdd: "strings",
-  Mounts: "array", Ulimits: "array", Devices: "array", Tmpfs: "object", LogConfig: "object", Sysctls: "object", Isolation: "string", Runtime: "string",
+  Mounts: "objects", Ulimits: "objects", Devices: "objects", Tmpfs: "object", LogConfig: "object", Sysctls: "object", Isolation: "string", Runtime: "string",
 };
 
 function jsonKind(v: unknown): string {
@@ -145,6 +145,8 @@ function fits(v: unknown, k: Kind): boolean {
       return typeof v === "object" && !Array.isArray(v);
     case "array":
       return Array.isArray(v);
+    case "objects":
+      return Array.isArray(v) && v.every((x) => typeof x === "object" && x !== null && !Array.isArray(x));
     case "strings":
       return Array.isArray(v) && v.every((x) => typeof x === "string");
     case "strslice":

@@ -7,9 +7,40 @@ import type { Call, Router } from "../router.ts";
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
   if (typeof body.Name !== "string" || !body.Name) throw invalid("network name is required");
+  checkCreateBody(body);
   const r = call.api.engine.networks.create(body as unknown as NetworkCreateOptions);
   call.api.events.emit("network", "create", r.Id, { name: body.Name, type: typeof body.Driver === "string" && body.Driver ? body.Driver : "bridge" });
   sendJson(call.res!, 201, r);
+}
+
+const unmarshal = (v: unknown, field: string, type: string): Error =>
+  invalid(`json: cannot unmarshal ${v === null ? "null" : Array.isArray(v) ? "array" : typeof v} into Go struct field ${field} of type ${type}`);
+
+/** dockerd decodes the body into typed structs: a wrong JSON type is a 400 before anything is made. */
+function checkCreateBody(body: Record<string, unknown>): void {
+  for (const k of ["Driver", "Scope"] as const) if (body[k] != null && typeof body[k] !== "string") throw unmarshal(body[k], `NetworkCreateRequest.${k}`, "string");
+  for (const k of ["Internal", "Attachable", "EnableIPv6", "CheckDuplicate"] as const) if (body[k] != null && typeof body[k] !== "boolean") throw unmarshal(body[k], `NetworkCreateRequest.${k}`, "bool");
+  for (const k of ["Options", "Labels"] as const) {
+    const v = body[k];
+    if (v == null) continue;
+    if (typeof v !== "object" || Array.isArray(v) || Object.values(v).some((x) => typeof x !== "string")) throw unmarshal(v, `NetworkCreateRequest.${k}`, "map[string]string");
+  }
+  const ipam = body.IPAM;
+  if (ipam == null) return;
+  if (typeof ipam !== "object" || Array.isArray(ipam)) throw unmarshal(ipam, "NetworkCreateRequest.IPAM", "network.IPAM");
+  const { Driver, Config, Options } = ipam as Record<string, unknown>;
+  if (Driver != null && typeof Driver !== "string") throw unmarshal(Driver, "IPAM.Driver", "string");
+  if (Options != null && (typeof Options !== "object" || Array.isArray(Options))) throw unmarshal(Options, "IPAM.Options", "map[string]string");
+  if (Config == null) return;
+  if (!Array.isArray(Config)) throw unmarshal(Config, "IPAM.Config", "[]network.IPAMConfig");
+  for (const c of Config as unknown[]) {
+    if (typeof c !== "object" || c === null || Array.isArray(c)) throw unmarshal(c, "IPAM.Config", "network.IPAMConfig");
+    for (const [k, v] of Object.entries(c)) {
+      if (k === "AuxiliaryAddresses") {
+        if (v != null && (typeof v !== "object" || Array.isArray(v) || Object.values(v as object).some((x) => typeof x !== "string"))) throw unmarshal(v, "IPAMConfig.AuxiliaryAddresses", "map[string]string");
+      } else if (["Subnet", "IPRange", "Gateway"].includes(k) && v != null && typeof v !== "string") throw unmarshal(v, `IPAMConfig.${k}`, "string");
+    }
+  }
 }
 
 async function list(call: Call): Promise<void> {
