@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { encodeFrame, FrameReader, parseAck, type Frame } from "../../src/vm/shim/frames.ts";
+import { encodeFrame, exitStatus, FrameReader, FrameTooLarge, parseAck, type Frame } from "../../src/vm/shim/frames.ts";
 import { describe, fuzzParams } from "./fuzz.ts";
 
 /** Cuts bytes at the given fractions of their length. */
@@ -39,7 +39,7 @@ void test("frames split anywhere are read back whole and in order", () => {
   );
 });
 
-void test("random guest bytes split anywhere never make the frame reader throw, and it returns no more than it was given", () => {
+void test("random guest bytes split anywhere give frames or the refusal of an oversized one, never another error, and no more than was given", () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 2000 }), cuts, (raw, c) => {
       const reader = new FrameReader();
@@ -54,6 +54,8 @@ void test("random guest bytes split anywhere never make the frame reader throw, 
             if (f.type === "A") parseAck(f.payload);
           }
         } catch (e) {
+          // A header announcing more than the protocol's maximum ends the session, before anything is buffered.
+          if (e instanceof FrameTooLarge) return;
           assert.fail(`the frame reader threw: ${describe(e)}`);
         }
       }
@@ -63,11 +65,10 @@ void test("random guest bytes split anywhere never make the frame reader throw, 
   );
 });
 
-// Reported, not fixed here (src/vm belongs to another change): the exit code in
-// a guest's answer ("E<code> <message>") and in its exit frame ('Q') is taken as
-// any number, and the exec proxy passes it to process.exit, which throws a
-// RangeError for Infinity, 1e20 or 1.5: the proxy dies with a stack trace.
-void test("an exit code a guest sends is always a valid exit status", { todo: "parseAck (src/vm/shim/frames.ts) accepts any digits; the exec proxy's 'Q' frame any number" }, () => {
+// The exit code in a guest's answer ("E<code> <message>") and in its exit frame
+// ('Q') was taken as any number, and the exec proxy passed it to process.exit,
+// which throws a RangeError for Infinity, 1e20 or 1.5.
+void test("an exit code a guest sends is always a valid exit status", () => {
   fc.assert(
     fc.property(fc.oneof(fc.stringMatching(/^\d{1,400}$/), fc.nat().map(String)), fc.string({ maxLength: 20 }), (digits, msg) => {
       const ack = parseAck(Buffer.from(`E${digits} ${msg}`));
@@ -76,4 +77,16 @@ void test("an exit code a guest sends is always a valid exit status", { todo: "p
     }),
     fuzzParams(1343, 500, { examples: [["99999999999999999999", "x"]] }),
   );
+});
+
+void test("an exit frame's code is always a valid exit status, whatever the guest wrote", () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ maxLength: 30 }), fc.stringMatching(/^\d{1,30}$/), fc.double().map(String)), (text) => {
+      const code = exitStatus(text);
+      assert.ok(Number.isInteger(code) && code >= 0 && code <= 255, `exit code ${code} from ${JSON.stringify(text)}`);
+    }),
+    fuzzParams(1344, 500, { examples: [["1e20"], ["Infinity"], ["1.5"], ["256"], ["-1"], [" 7 "]] }),
+  );
+  assert.equal(exitStatus("7"), 7);
+  assert.equal(exitStatus("0"), 0);
 });

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import type net from "node:net";
 import type { OciProcess } from "../../runtime/oci.ts";
 import { pidAlive } from "../../util/process.ts";
-import { connectWhenReady, encodeFrame, FrameReader, parseAck } from "./frames.ts";
+import { connectWhenReady, encodeFrame, exitStatus, FrameReader, parseAck } from "./frames.ts";
 import { encodeProcess } from "./guest-spec.ts";
 import { EXEC_SLOTS, runFiles } from "./qemu.ts";
 
@@ -98,7 +98,7 @@ export async function runExecProxy(runDir: string, processFile: string): Promise
       } else if (f.type === "O") write(process.stdout, f.payload);
       else if (f.type === "R") write(process.stderr, f.payload);
       else if (f.type === "Q") {
-        const code = Number(f.payload.toString()) || 0;
+        const code = exitStatus(f.payload.toString());
         debugLog(runDir, slot, `exit ${code}`);
         void Promise.all(pending).then(() => process.stdout.write("", () => finish(code, lock)));
       }

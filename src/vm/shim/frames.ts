@@ -76,5 +76,15 @@ export function parseAck(payload: Buffer): { ok: true } | { ok: false; code: num
   const text = payload.toString("utf8");
   if (text === "ok") return { ok: true };
   const m = /^E(\d+) ([\s\S]*)$/.exec(text);
-  return m ? { ok: false, code: Number(m[1]), message: m[2]! } : { ok: false, code: 125, message: text };
+  return m ? { ok: false, code: exitStatus(m[1]!), message: m[2]! } : { ok: false, code: 125, message: text };
+}
+
+/**
+ * An exit code as the guest wrote it, made a valid exit status: the guest is not
+ * trusted, and process.exit throws on Infinity or 1e20. Anything but 0..255 is
+ * an engine error (125).
+ */
+export function exitStatus(text: string): number {
+  const n = /^\d{1,3}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  return n >= 0 && n <= 255 ? n : 125;
 }
