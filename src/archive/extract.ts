@@ -164,7 +164,19 @@ function pathPlaces(targetDir: string, rootDir: string | undefined): Places {
     mkdirParents: (p) => mkdirParents(root, p.parent),
     remove: (p) => fs.rmSync(p.path, { recursive: true, force: true }),
     chmod: (p, mode) => fs.chmodSync(p.path, mode),
-    timesLater: (p, t) => () => fs.utimesSync(p.path, t, t),
+    // Run after every entry: the directory may have been replaced since (a later
+    // entry of the same name, a symlink to anywhere), so its place is resolved
+    // again inside the root and a link is never followed.
+    timesLater: (p, t) => () => {
+      const again = entryPathInRoot(root, path.relative(root, p.path));
+      let isDir = false;
+      try {
+        isDir = fs.lstatSync(again.path).isDirectory();
+      } catch {
+        /* gone */
+      }
+      if (isDir) fs.lutimesSync(again.path, t, t);
+    },
     close: () => undefined,
   };
 }
