@@ -266,13 +266,15 @@ export const IMAGES_HEADERS: Record<string, string> = {
 /** One row per repository:tag (or one "<none>" row) as `docker images` shows. */
 export function imageRows(images: ImageRecord[], opts: { trunc: boolean; now?: number }): Record<string, string>[] {
   const rows: Record<string, string>[] = [];
-  const sorted = [...images].sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
+  // "created" is optional in an OCI image config: an image without one sorts last and shows N/A.
+  const when = (img: ImageRecord): number => Date.parse(img.created) || 0;
+  const sorted = [...images].sort((a, b) => when(b) - when(a));
   for (const img of sorted) {
-    const created = Date.parse(img.created);
+    const created = when(img);
     const base = {
       Containers: "N/A",
-      CreatedAt: goTimeString(created / 1000),
-      CreatedSince: timeAgo(created, opts.now),
+      CreatedAt: created ? goTimeString(created / 1000) : "N/A",
+      CreatedSince: created ? timeAgo(created, opts.now) : "N/A",
       ID: opts.trunc ? shortId(img.id) : img.id,
       SharedSize: "N/A",
       Size: humanSize(img.size),

@@ -11,6 +11,7 @@ import type { OciImageConfig } from "../engine/types.ts";
 import { invalid } from "../util/errors.ts";
 import type { BlobWriter } from "./content.ts";
 import { hexOf } from "./content.ts";
+import { checkImageConfig } from "./config-check.ts";
 import {
   ANNOTATION_CONTAINERD_NAME,
   ANNOTATION_REF_NAME,
@@ -97,15 +98,16 @@ function parseJson<T>(files: Map<string, BlobWriter>, name: string, what: string
   }
 }
 
+/** An archive's image config, checked as a pulled one is (checkImageConfig): the types of every field the engine reads. */
 function parseConfig(bytes: Buffer, digest: string): OciImageConfig {
-  let c: OciImageConfig;
+  let c: unknown;
   try {
-    c = JSON.parse(bytes.toString("utf8")) as OciImageConfig;
+    c = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw invalid(`invalid image config ${digest}: not valid JSON`);
   }
-  if (!c || typeof c !== "object" || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw invalid(`invalid image config ${digest}: no rootfs.diff_ids`);
-  return c;
+  const layers = c && typeof c === "object" && !Array.isArray(c) ? (c as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids : undefined;
+  return checkImageConfig(c, Array.isArray(layers) ? layers.length : 0, `invalid image config ${digest}`);
 }
 
 function blobAt(files: Map<string, BlobWriter>, name: string, what: string, expectedHex?: string): BlobWriter {

@@ -18,7 +18,8 @@ import { Staging } from "../image/staging.ts";
 import type { ImageStore, PulledLayer } from "../image/store.ts";
 import { CapsaError, invalid, notFound } from "../util/errors.ts";
 import { blobStream, mapLimit } from "./blobs.ts";
-import { checkImageConfig, MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, parseManifest, parsePlatform, platformEquals, platformString, selectFromIndex, type Parsed } from "./manifest.ts";
+import { checkImageConfig } from "../image/config-check.ts";
+import { MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, parseManifest, parsePlatform, platformEquals, platformString, selectFromIndex, type Parsed } from "./manifest.ts";
 import { errorDetail, header, readLimited, registryError, type RegistryClient } from "./transport.ts";
 import type { ProgressFn, PullOptions } from "./types.ts";
 

@@ -29,19 +29,25 @@ void describe("health check durations from untrusted input", { skip: !isRoot && 
     assert.deepEqual(JSON.parse(list.body), []);
   });
 
-  void test("an image whose config carries a health interval that is not a number cannot start a loop", async () => {
+  void test("an image whose config carries a health interval that is not a number is refused at load, as any mistyped config", async () => {
     const layer = fs.readFileSync(busyboxRootfsTar());
-    const img = handImage([layer], undefined, { config: { Cmd: ["sleep", "30"], Env: ["PATH=/bin"], Healthcheck: { Test: ["CMD", "true"], Interval: "1s" } } });
-    const archive = path.join(svc.t.root, "bad-health.tar");
-    fs.writeFileSync(archive, await legacyDockerArchive(img, ["badhealth:latest"]));
-    const load = svc.t.capsa(["load", "-i", archive]);
-    assert.equal(load.status, 0, load.stderr);
-    const run = svc.t.capsa(["run", "-d", "--name", "badhealth", "badhealth"]);
-    assert.equal(run.status, 125, `run: ${run.status} ${run.stdout} ${run.stderr}`);
-    assert.match(run.stderr, /Interval in Healthcheck/);
-    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
-    const ps = svc.t.capsa(["ps", "-aq"]);
-    assert.equal(ps.stdout.trim(), "", "no half-made container is left");
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ["badhealth", { config: { Cmd: ["sleep", "30"], Env: ["PATH=/bin"], Healthcheck: { Test: ["CMD", "true"], Interval: "1s" } } }, /config\.Healthcheck has the wrong type/],
+      // history [null] used to break `images` for every image afterwards.
+      ["badhistory", { history: [null] }, /history\[0\] has the wrong type/],
+    ];
+    for (const [name, extra, message] of cases) {
+      const img = handImage([layer], undefined, extra);
+      const archive = path.join(svc.t.root, `${name}.tar`);
+      fs.writeFileSync(archive, await legacyDockerArchive(img, [`${name}:latest`]));
+      const load = svc.t.capsa(["load", "-i", archive]);
+      assert.equal(load.status, 1, `${name}: ${load.stdout} ${load.stderr}`); // docker load's status for a refused archive
+      assert.match(load.stderr, message);
+      assert.equal(load.stderr.trim().split("\n").length, 1, load.stderr);
+    }
+    const images = svc.t.capsa(["images", "--format", "{{.Repository}}"]);
+    assert.equal(images.status, 0, images.stderr);
+    assert.deepEqual(images.stdout.trim().split("\n"), ["busybox"], "nothing half-loaded, and images still lists");
   });
 });
 
