@@ -13,6 +13,7 @@ import { detectCompression } from "../archive/compression.ts";
 import { extractArchive, extractTar } from "../archive/extract.ts";
 import { packDir } from "../archive/pack.ts";
 import { isWithin, resolveInRoot } from "../archive/paths.ts";
+import { readFileInRoot } from "../runtime/rootfs-path.ts";
 import { BuildError } from "./errors.ts";
 import { componentMatcher, hasGlob, type IgnoreMatcher } from "./ignore.ts";
 
@@ -277,21 +278,22 @@ export function retar(src: Readable, fn: (h: tar.Header) => tar.Header | null): 
 /** --chown: "user[:group]", names looked up in the image's /etc/passwd and /etc/group. */
 export function resolveOwner(rootfs: string, spec: string): Owner {
   const [u = "", g] = spec.split(":");
+  // The image's files, read as the engine reads them for -u (readFileInRoot): a FIFO
+  // or a device there is an error, never a build that hangs or reads forever.
   const table = (file: string): string[][] => {
+    let text: string | undefined;
     try {
-      return fs
-        .readFileSync(resolveInRoot(rootfs, file), "utf8")
-        .split("\n")
-        .map((l) => l.split(":"));
-    } catch {
-      return [];
+      text = readFileInRoot(rootfs, file);
+    } catch (e) {
+      throw new BuildError(`--chown: ${e instanceof Error ? e.message : String(e)}`);
     }
+    return (text ?? "").split("\n").map((l) => l.split(":"));
   };
   let uid: number;
   let primary: number | undefined;
   if (/^\d+$/.test(u)) uid = Number(u);
   else {
-    const row = table("etc/passwd").find((r) => r[0] === u);
+    const row = table("/etc/passwd").find((r) => r[0] === u);
     if (!row) throw new BuildError(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${u}: no such user: ${u}`);
     uid = Number(row[2]);
     primary = Number(row[3]);
@@ -300,7 +302,7 @@ export function resolveOwner(rootfs: string, spec: string): Owner {
   if (g === undefined || g === "") gid = primary ?? uid;
   else if (/^\d+$/.test(g)) gid = Number(g);
   else {
-    const row = table("etc/group").find((r) => r[0] === g);
+    const row = table("/etc/group").find((r) => r[0] === g);
     if (!row) throw new BuildError(`unable to convert uid/gid chown string to host mapping: can't find gid for group ${g}: no such group: ${g}`);
     gid = Number(row[2]);
   }

@@ -330,4 +330,14 @@ void describe("image files the engine reads itself (/etc/passwd, /etc/group)", (
       assert.match((JSON.parse(res.body) as { message: string }).message, c.error);
     }
   });
+
+  void it("COPY --chown=app in a build FROM such an image fails with the error instead of hanging", () => {
+    const ctx = fs.mkdtempSync(path.join(dir, "ctx-"));
+    fs.writeFileSync(path.join(ctx, "x"), "x");
+    fs.writeFileSync(path.join(ctx, "Containerfile"), "FROM img:fifo\nCOPY --chown=app x /x\n");
+    const r = spawnSync(process.execPath, [CLI, "build", "-t", "chown-fifo:1", ctx], { env: svc.t.env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+    assert.notEqual(r.signal, "SIGKILL", "capsa build hung reading the image's /etc/passwd");
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /Containerfile:2: .*\/etc\/passwd.*not a regular file \(a FIFO\)/);
+  });
 });
