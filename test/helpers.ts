@@ -4,6 +4,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { unmountBelow } from "../src/snapshot/overlay.ts";
 
 export const REPO = path.resolve(import.meta.dirname, "..");
@@ -94,6 +95,24 @@ export function busyboxRootfsTar(): string {
 export function importBusybox(t: TestRoot, ref = "busybox:latest"): void {
   const r = t.capsa(["import", busyboxRootfsTar(), ref]);
   if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`);
+}
+
+/**
+ * A state root with the busybox image for the tests of the calling suite: made
+ * before they run, torn down after them (also when they fail). Call it in a
+ * describe(); the returned function gives the root.
+ */
+export function useBusyboxRoot(label: string, ref?: string): () => TestRoot {
+  let t: TestRoot | undefined;
+  before(() => {
+    t = makeTestRoot(label);
+    importBusybox(t, ref);
+  });
+  after(() => t?.cleanup());
+  return () => {
+    if (!t) throw new Error(`the ${label} test root is not set up (useBusyboxRoot outside a suite?)`);
+    return t;
+  };
 }
 
 /** Podman on a private root, with its configuration in the test's temp dir only. */

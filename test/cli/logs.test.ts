@@ -4,20 +4,16 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { CLI, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { describe, test } from "node:test";
+import { CLI, useBusyboxRoot } from "../helpers.ts";
 
 const isRoot = process.getuid?.() === 0;
 
 void describe("capsa logs", { skip: !isRoot && "needs root" }, () => {
-  let t: TestRoot;
-  before(() => {
-    t = makeTestRoot("logs");
-    importBusybox(t);
-  });
-  after(() => t?.cleanup());
+  const root = useBusyboxRoot("logs");
 
   void test("the last line of output is kept when it has no newline", () => {
+    const t = root();
     const run = t.capsa(["run", "--name", "printf-abc", "busybox", "printf", "abc"]);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, "abc");
@@ -27,6 +23,7 @@ void describe("capsa logs", { skip: !isRoot && "needs root" }, () => {
   });
 
   void test("--tail 1 of a long log, and a reader that stops after one line ends the command quietly", () => {
+    const t = root();
     const run = t.capsa(["run", "-d", "--name", "many-lines", "busybox", "sh", "-c", "seq 1 200000"]);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(t.capsa(["wait", "many-lines"]).stdout.trim(), "0");
@@ -38,6 +35,7 @@ void describe("capsa logs", { skip: !isRoot && "needs root" }, () => {
   });
 
   void test("--log-driver none keeps no log: attached output still flows, logs says it cannot read", () => {
+    const t = root();
     const run = t.capsa(["run", "--name", "no-log", "--log-driver", "none", "busybox", "echo", "visible"]);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, "visible\n");
@@ -49,6 +47,7 @@ void describe("capsa logs", { skip: !isRoot && "needs root" }, () => {
   });
 
   void test("log drivers and options capsa cannot honour are refused at create, in one line, creating nothing", () => {
+    const t = root();
     const before = t.capsa(["ps", "-aq"]).stdout;
     for (const [args, msg] of [
       [["--log-driver", "syslog"], /logger: no log driver named 'syslog' is registered/],
@@ -66,6 +65,7 @@ void describe("capsa logs", { skip: !isRoot && "needs root" }, () => {
   });
 
   void test("max-file, which one conmon log file cannot honour, is a warning rather than silence", () => {
+    const t = root();
     const r = t.capsa(["run", "--rm", "--log-opt", "max-size=1m", "--log-opt", "max-file=3", "busybox", "true"]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^WARNING: log opt max-file=3 is not applied/m);

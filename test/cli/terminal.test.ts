@@ -3,20 +3,16 @@
 // that goes away does not take the container's stdin with it.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, describe, test } from "node:test";
-import { CLI, eventually, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { describe, test } from "node:test";
+import { CLI, eventually, useBusyboxRoot } from "../helpers.ts";
 
 const isRoot = process.getuid?.() === 0;
 
 void describe("-it without a terminal", { skip: !isRoot && "needs root" }, () => {
-  let t: TestRoot;
-  before(() => {
-    t = makeTestRoot("tty");
-    importBusybox(t);
-  });
-  after(() => t?.cleanup());
+  const root = useBusyboxRoot("tty");
 
   void test("run -it with piped input fails at once with docker's message and leaves no container", () => {
+    const t = root();
     const r = t.capsa(["run", "-it", "--rm", "--name", "no-tty", "busybox", "sh"], { input: "ls\n", timeoutMs: 20_000 });
     assert.equal(r.error, undefined, "finished in time");
     assert.equal(r.status, 1);
@@ -25,6 +21,7 @@ void describe("-it without a terminal", { skip: !isRoot && "needs root" }, () =>
   });
 
   void test("exec -it with piped input is refused too; exec -i still reads it", () => {
+    const t = root();
     assert.equal(t.capsa(["run", "-d", "--name", "tty-target", "busybox", "sleep", "60"]).status, 0);
     const it = t.capsa(["exec", "-it", "tty-target", "sh"], { input: "ls\n", timeoutMs: 20_000 });
     assert.equal(it.status, 1);
@@ -36,14 +33,10 @@ void describe("-it without a terminal", { skip: !isRoot && "needs root" }, () =>
 });
 
 void describe("attach", { skip: !isRoot && "needs root" }, () => {
-  let t: TestRoot;
-  before(() => {
-    t = makeTestRoot("attach");
-    importBusybox(t);
-  });
-  after(() => t?.cleanup());
+  const root = useBusyboxRoot("attach");
 
   void test("a killed attach client leaves stdin open: the next client's input and output still flow", async () => {
+    const t = root();
     assert.equal(t.capsa(["run", "-d", "-i", "--name", "catter", "busybox", "cat"]).status, 0);
     const first = spawn(process.execPath, [CLI, "attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
     let out1 = "";

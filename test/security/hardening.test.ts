@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { busyboxRootfsTar, importBusybox, makeTestRoot, type TestRoot } from "../helpers.ts";
+import { busyboxRootfsTar, importBusybox, useBusyboxRoot } from "../helpers.ts";
 import { handImage, legacyDockerArchive } from "../image/fixtures.ts";
 import { startService, type Service } from "../api/service.ts";
 
@@ -52,14 +52,10 @@ void describe("health check durations from untrusted input", { skip: !isRoot && 
 });
 
 void describe("masked /proc files", { skip: !isRoot && "needs root" }, () => {
-  let t: TestRoot;
-  before(() => {
-    t = makeTestRoot("sec-proc");
-    importBusybox(t);
-  });
-  after(() => t?.cleanup());
+  const root = useBusyboxRoot("sec-proc");
 
   void test("/proc/interrupts reads empty in a default container, as in docker 28", () => {
+    const t = root();
     assert.ok(fs.statSync("/proc/interrupts").isFile() && fs.statSync("/proc/timer_list").isFile());
     const r = t.capsa(["run", "--rm", "busybox", "sh", "-c", "wc -c < /proc/interrupts; wc -c < /proc/timer_list"]);
     assert.equal(r.status, 0, r.stderr);

@@ -7,8 +7,8 @@ import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { busyboxRootfsTar, importBusybox, makeTestRoot, unmountBelow, type TestRoot } from "../helpers.ts";
+import { describe, test } from "node:test";
+import { busyboxRootfsTar, unmountBelow, useBusyboxRoot, type TestRoot } from "../helpers.ts";
 import { DENIED_BY_DOCKER, DENIED_SINCE_DOCKER_28, allowedOf, parseProbes, probeScript } from "./probes.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -64,14 +64,10 @@ class PrivateDockerd {
 }
 
 void describe("what a workload can do inside, per isolation level, against docker's defaults", { skip: !isRoot && "needs root" }, () => {
-  let t: TestRoot;
-  before(() => {
-    t = makeTestRoot("sec-levels");
-    importBusybox(t);
-  });
-  after(() => t?.cleanup());
+  const root = useBusyboxRoot("sec-levels");
 
   void test("the probe list is what dockerd's default container denies", { skip: !hasDockerd && "dockerd is not installed (scripts/setup.sh --tests installs it)" }, async () => {
+    const t = root();
     const d = new PrivateDockerd();
     try {
       await d.start();
@@ -98,6 +94,7 @@ void describe("what a workload can do inside, per isolation level, against docke
   // (one VM boot runs these probes, its own in the guest, and an exec's).
   for (const level of ["container", "sandbox"] as const) {
     void test(`a default ${level} denies every probe a default docker container denies`, () => {
+      const t = root();
       const r = capsaProbe(t, level);
       assert.deepEqual(allowedOf(r, DENIED_BY_DOCKER), []);
       assert.equal(r.get("rw-root"), "allowed", "the probes ran (the root is writable by default)");
