@@ -18,7 +18,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { decompressStream } from "./compression.ts";
-import { UnsafePathError, cleanEntryName, entryPathInRoot, isWithin, resolveInRoot } from "./paths.ts";
+import { RootResolver, UnsafePathError, cleanEntryName, isWithin, resolveInRoot } from "./paths.ts";
 import { Tree, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
 import { setXattr } from "./xattr.ts";
 
@@ -153,22 +153,27 @@ function pathPlaces(targetDir: string, rootDir: string | undefined): Places {
   const root = rootDir ? fs.realpathSync(rootDir) : target;
   if (!isWithin(root, target)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${rootDir}`);
   const toPlace = (w: { parent: string; path: string; base: string }): Place => ({ ...w, logical: w.path });
+  // Directories already resolved are remembered for the next entries; every removal forgets them.
+  const resolver = new RootResolver(root);
   return {
     root,
     target,
     targetLogical: target,
     targetRel: path.relative(root, target),
-    at: (rel) => toPlace(entryPathInRoot(root, rel)),
+    at: (rel) => toPlace(resolver.entryPath(rel)),
     release: () => undefined,
     sibling: (p, name) => toPlace({ parent: p.parent, path: path.join(p.parent, name), base: name }),
     mkdirParents: (p) => mkdirParents(root, p.parent),
-    remove: (p) => fs.rmSync(p.path, { recursive: true, force: true }),
+    remove: (p) => {
+      fs.rmSync(p.path, { recursive: true, force: true });
+      resolver.forget();
+    },
     chmod: (p, mode) => fs.chmodSync(p.path, mode),
     // Run after every entry: the directory may have been replaced since (a later
     // entry of the same name, a symlink to anywhere), so its place is resolved
     // again inside the root and a link is never followed.
     timesLater: (p, t) => () => {
-      const again = entryPathInRoot(root, path.relative(root, p.path));
+      const again = resolver.entryPath(path.relative(root, p.path));
       let isDir = false;
       try {
         isDir = fs.lstatSync(again.path).isDirectory();
