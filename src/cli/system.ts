@@ -144,7 +144,8 @@ export const verbs: VerbTable = {
     async run(ctx, opts) {
       const o = opts as { format?: string };
       const engine = await ctx.engine();
-      const info = await engine.system.info();
+      // The first info on a state root boots a test VM (seconds): said on a terminal, so it does not look stuck.
+      const info = await engine.system.info({ onSlowProbe: (what) => process.stderr.isTTY && ctx.err(`probing ${what}…\n`) });
       if (o.format !== undefined) formatted(ctx, o.format === "json" ? "{{json .}}" : o.format, info);
       else ctx.out(infoText(info, pkg.version));
       return 0;

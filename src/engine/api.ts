@@ -150,7 +150,8 @@ export interface ContainerApi {
 }
 
 export interface SystemApi {
-  info(): Promise<Record<string, unknown>>;
+  /** `onSlowProbe`: called when a level must be probed first (the VM's KVM test boot takes seconds; once per state root). */
+  info(opts?: { onSlowProbe?: (what: string) => void }): Promise<Record<string, unknown>>;
   version(): Record<string, unknown>;
   df(): Promise<Record<string, unknown>>;
   prune(opts?: { all?: boolean; volumes?: boolean }): Promise<Record<string, unknown>>;

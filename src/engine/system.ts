@@ -21,7 +21,7 @@ export class System implements SystemApi {
     private readonly containers: Containers,
   ) {}
 
-  async info(): Promise<Record<string, unknown>> {
+  async info(opts: { onSlowProbe?: (what: string) => void } = {}): Promise<Record<string, unknown>> {
     const list = await this.containers.list({ all: true });
     let runtime: { name: string; path: string } | { error: string };
     try {
@@ -31,7 +31,7 @@ export class System implements SystemApi {
     }
     const [sandbox, vm] = await Promise.all([
       import("../isolation/sandbox.ts").then((m) => m.sandboxStatus(this.ctx.paths)),
-      import("../vm/host/status.ts").then((m) => m.vmStatus(this.ctx.paths)),
+      import("../vm/host/status.ts").then((m) => m.vmStatus(this.ctx.paths, process.env, () => opts.onSlowProbe?.("whether KVM can boot a VM guest (a test boot, once)"))),
     ]);
     return {
       ID: hostId(this.ctx),

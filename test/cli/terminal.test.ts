@@ -2,7 +2,8 @@
 // created, as docker does, instead of a session that waits forever; a client
 // that goes away does not take the container's stdin with it.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
 import { describe, test } from "node:test";
 import { CLI, eventually, useBusyboxRoot } from "../helpers.ts";
 
@@ -55,5 +56,16 @@ void describe("attach", { skip: !isRoot && "needs root" }, () => {
       second.kill("SIGKILL");
       t.capsa(["rm", "-f", "catter"]);
     }
+  });
+});
+
+void describe("info on a terminal", { skip: (!isRoot && "needs root") || (!fs.existsSync("/dev/kvm") && "no /dev/kvm: info has no KVM test boot to announce") }, () => {
+  const root = useBusyboxRoot("info-tty");
+
+  void test("the first info says it is probing KVM while the test boot runs; the next one, cached, says nothing", () => {
+    const t = root();
+    const info = (): string => spawnSync("script", ["-qec", `"${process.execPath}" "${CLI}" info >/dev/null`, "/dev/null"], { env: t.env, encoding: "utf8", timeout: 120_000 }).stdout;
+    assert.match(info(), /probing whether KVM can boot a VM guest/);
+    assert.doesNotMatch(info(), /probing/);
   });
 });

@@ -160,7 +160,7 @@ function writeCache(paths: Pick<Paths, "root">, entry: CacheEntry): void {
   }
 }
 
-export async function probeAccel(paths: Pick<Paths, "root">, env: NodeJS.ProcessEnv = process.env): Promise<AccelVerdict> {
+export async function probeAccel(paths: Pick<Paths, "root">, env: NodeJS.ProcessEnv = process.env, onProbe?: () => void): Promise<AccelVerdict> {
   const forced = env.CAPSA_VM_ACCEL;
   if (forced === "kvm" || forced === "tcg") {
     return { accel: forced, detail: forced === "kvm" ? "KVM (set by CAPSA_VM_ACCEL)" : "TCG (software emulation; set by CAPSA_VM_ACCEL)" };
@@ -173,6 +173,7 @@ export async function probeAccel(paths: Pick<Paths, "root">, env: NodeJS.Process
   const key = cacheKey(assets.kernel);
   const cached = readCache(paths);
   if (cached?.key === key) return { ...cached.verdict, detail: cached.verdict.detail + ignored };
+  onProbe?.(); // a test boot takes seconds: the caller may say so
   const r = await bootBare({ kernel: assets.kernel, initramfs: assets.initramfs, accel: "kvm", append: ["capsa.probe=1"], boundMs: PROBE_BOUND_MS, marker: PROBE_MARKER, qemu: qemuBinary(env) });
   const verdict: AccelVerdict = r.marker
     ? { accel: "kvm", detail: `KVM (a test guest booted in ${(r.ms / 1000).toFixed(2)} s)` }
