@@ -42,8 +42,11 @@ const IDLE_TIMEOUT_MS = Number(process.env.CAPSA_REGISTRY_TIMEOUT_MS) || 60_000;
 const MAX_ERROR_BODY = 64 * 1024;
 
 /** Parses a WWW-Authenticate header: `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`. */
+/** Longer challenges are not read: real ones are a few hundred bytes, and the parameter scan is quadratic in a long run without "=". */
+const MAX_CHALLENGE = 8192;
+
 export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
+  if (!header || header.length > MAX_CHALLENGE) return undefined;
   const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
   if (!m) return undefined;
   const scheme = m[1]!.toLowerCase();
