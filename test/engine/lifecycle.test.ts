@@ -173,6 +173,29 @@ void describe("crash recovery", () => {
     }
     assert.equal(alive, false, "the workload survived rm -f");
   });
+  void it("run -d killed while it starts leaves a container that start can start, and no stray conmon", async () => {
+    const names: string[] = [];
+    for (const ms of [120, 160, 200, 240, 280, 320]) {
+      const name = `killed-run-${ms}`;
+      names.push(name);
+      const child = spawn(process.execPath, [CLI, "run", "-d", "--name", name, "bb:1", "sleep", "100"], { env: t.env, stdio: "ignore" });
+      const exited = new Promise((r) => child.once("exit", r));
+      await new Promise((r) => setTimeout(r, ms));
+      child.kill("SIGKILL");
+      await exited;
+    }
+    for (const name of names) {
+      const state = t.capsa(["inspect", "-f", "{{.State.Status}}", name]).stdout.trim();
+      if (state === "running") continue;
+      assert.equal(state === "created" || state === "", true, `${name}: ${state}`);
+      if (state === "") continue; // killed before the record existed
+      ok(t.capsa(["start", name]), `start ${name}`);
+      assert.equal(t.capsa(["inspect", "-f", "{{.State.Status}}", name]).stdout.trim(), "running");
+    }
+    ok(t.capsa(["rm", "-f", ...names.filter((n) => t.capsa(["inspect", n]).status === 0)]), "rm -f");
+    await until(() => !spawnSync("pgrep", ["-af", "conmon"], { encoding: "utf8" }).stdout.includes(t.root), 10_000);
+  });
+
   void it("an rm killed while the container's files go is finished by the next rm: no directory is left that no command knows", async () => {
     ok(t.capsa(["run", "--name", "many-files", "bb:1", "sh", "-c", "mkdir /d && cd /d && seq 1 60000 | xargs touch"]), "run");
     const id = ok(t.capsa(["inspect", "-f", "{{.Id}}", "many-files"]), "inspect").trim();

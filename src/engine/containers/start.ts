@@ -18,6 +18,8 @@ import { trace } from "../../util/trace.ts";
 import { isolationOf } from "../../isolation/level.ts";
 import { healthEnabled, startHealthLoop } from "./health.ts";
 import { parseLogSize } from "./log-config.ts";
+import { pidAlive } from "../../util/process.ts";
+import type { RuntimeHandle } from "./runtime.ts";
 
 export interface StartOptions {
   /** Connect these streams before the process runs, so no output is lost. */
@@ -35,6 +37,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   await waitForRelease(ctx, c.id);
   const dir = containerDir(ctx, c.id);
   const runtime = await runtimeFor(ctx, c);
+  await clearInterruptedStart(ctx, c, runtime);
   ensureRunDirs(ctx, c.id);
   // Leftovers of a previous run would make the next wait return at once.
   fs.rmSync(exitFile(ctx, c.id), { force: true });
@@ -119,6 +122,43 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       r.state = { ...r.state, Status: r.state.StartedAt.startsWith("0001") ? "created" : "exited", Running: false, Pid: 0, Error: err.message, ExitCode: err.exitCode === 125 ? 128 : err.exitCode };
     });
     throw err;
+  }
+}
+
+/**
+ * A start killed between conmon's create and the record's update (`run -d`
+ * interrupted at ~200 ms) left conmon and the runtime's created container
+ * behind: the next start failed with "container with given ID already exists"
+ * and leaked a second conmon. A record that is not running owns no monitor, so
+ * whatever is still there is stopped and released first. The pid in conmon's
+ * pid file is only killed when its command line names this container (pids are
+ * reused).
+ */
+async function clearInterruptedStart(ctx: Ctx, c: ContainerRecord, runtime: RuntimeHandle): Promise<void> {
+  const pidFile = path.join(persistDir(ctx, c.id), "conmon.pid");
+  let pid: number | undefined;
+  try {
+    pid = Number.parseInt(fs.readFileSync(pidFile, "utf8"), 10);
+  } catch {
+    pid = undefined;
+  }
+  const monitor = pid && pidAlive(pid) && conmonOf(pid, c.id) ? pid : undefined;
+  if (!monitor && !runtime.knows(c.id)) return;
+  if (monitor) {
+    process.kill(monitor, "SIGKILL");
+    for (let i = 0; i < 100 && pidAlive(monitor); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+  await releaseResources(ctx, c, runtime);
+  fs.rmSync(pidFile, { force: true });
+  trace("leftovers of an interrupted start released");
+}
+
+function conmonOf(pid: number, id: string): boolean {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return path.basename(argv[0] ?? "") === "conmon" && argv.includes(id);
+  } catch {
+    return false;
   }
 }
 
