@@ -84,8 +84,10 @@ async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
     };
     const io: RunIo = { detach: false, streams: term.streams, onCreated };
     return await untilDetached(
+      ctx,
       term,
       engine.containers.run(flags.create, io).then((r) => r.exitCode ?? 0),
+      "quiet",
     );
   } finally {
     stopProxy();
@@ -122,7 +124,7 @@ async function startContainers(ctx: CliContext, opts: { attach?: boolean; intera
       await engine.containers.start(name, { attach: term.streams });
       return (await engine.containers.wait(name)).StatusCode;
     };
-    return await untilDetached(term, session());
+    return await untilDetached(ctx, term, session(), "quiet");
   } finally {
     stopProxy();
     term.restore();
@@ -178,7 +180,7 @@ export const verbs: VerbTable = {
           await engine.containers.attach(name, term.streams);
           return (await engine.containers.wait(name)).StatusCode;
         };
-        return await untilDetached(term, session());
+        return await untilDetached(ctx, term, session(), "as-error");
       } finally {
         stopProxy();
         term.restore();
@@ -223,8 +225,10 @@ export const verbs: VerbTable = {
       const term = openTerminal(ctx, { interactive: !!o.interactive, tty: !!o.tty, detachKeys: o.detachKeys });
       try {
         return await untilDetached(
+          ctx,
           term,
           engine.containers.exec(name, execOpts, term.streams).then((r) => r.exitCode),
+          "as-error",
         );
       } finally {
         term.restore();

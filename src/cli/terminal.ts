@@ -21,11 +21,18 @@ export function checkDetachKeys(keys: string | undefined): void {
 }
 
 /**
- * Runs an attached session until `session` settles or the user detaches;
- * detaching counts as success (exit 0), as docker's.
+ * Runs an attached session until `session` settles or the user detaches. As
+ * docker's CLI: run and start -a end quietly with 0; attach and exec report
+ * the detach as an error ("read escape sequence", exit 1).
  */
-export async function untilDetached(term: Terminal, session: Promise<number>): Promise<number> {
-  return Promise.race([session, term.detached.then(() => 0)]);
+export async function untilDetached(ctx: CliContext, term: Terminal, session: Promise<number>, how: "quiet" | "as-error"): Promise<number> {
+  const detached = term.detached.then(() => {
+    if (how === "quiet") return 0;
+    term.restore(); // the message on a cooked terminal
+    ctx.err("read escape sequence\n");
+    return 1;
+  });
+  return Promise.race([session, detached]);
 }
 
 export function openTerminal(ctx: CliContext, opts: { interactive: boolean; tty: boolean; detachKeys?: string }): Terminal {
