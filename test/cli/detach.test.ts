@@ -197,4 +197,20 @@ void describe("detach keys (docker CLI through the API)", { skip: (!hasScript &&
     assert.equal((await again.exit).status, 1);
     s.dockerOk(["rm", "-f", "dka"]);
   });
+
+  void it("docker run -it detaches with ctrl-p ctrl-q (exit 0): the container keeps running and answers a later attach", async () => {
+    const r = session("docker run -it --name dkrun bb:1 sh", s.env);
+    r.type("echo run-$((10+10))\r");
+    await r.waitFor(/run-20/);
+    r.type(CTRL_P_Q);
+    const rr = await r.exit;
+    assert.equal(rr.status, 0, rr.out + s.log().slice(-2000));
+    assert.equal(s.dockerOk(["inspect", "-f", "{{.State.Running}}", "dkrun"]).trim(), "true");
+    const a = session("docker attach dkrun", s.env);
+    a.type("echo back-$((11+11))\r");
+    await a.waitFor(/back-22/);
+    a.type(CTRL_P_Q);
+    assert.equal((await a.exit).status, 1);
+    s.dockerOk(["rm", "-f", "dkrun"]);
+  });
 });
