@@ -4,12 +4,15 @@
 // other. Without a TTY the output is multiplexed with docker's 8-byte frame
 // headers ([stream, 0, 0, 0, size uint32 BE]); with a TTY it is raw. The
 // client half-closes (CloseWrite) when its stdin ends, which ends the
-// container's stdin.
+// container's stdin. With detach keys (the `detachKeys` parameter, default
+// ctrl-p ctrl-q) typed on the connection, the server closes it and the
+// workload keeps running, its stdin open.
 import { PassThrough, type Readable, Writable } from "node:stream";
 import type { Duplex } from "node:stream";
 import type { AttachStreams } from "../engine/api.ts";
 import { errorBody, statusOf } from "./http.ts";
 import { STATUS_CODES } from "node:http";
+import { DEFAULT_DETACH_KEYS, DETACH_EVENT, DetachScanner, parseDetachKeys } from "../util/detach-keys.ts";
 
 export const STDOUT = 1;
 export const STDERR = 2;
@@ -79,12 +82,41 @@ export function readUpgradeBody(socket: Duplex, head: Buffer, contentLength: num
   });
 }
 
-/** The client's stdin: the bytes already read, then the socket until the client half-closes. */
-export function stdinFrom(socket: Duplex, first: Buffer): Readable {
+/** The bytes of a request's `detachKeys` parameter (docker's default when absent); a bad value is a 400. */
+export function detachKeysParam(value: string | undefined): Buffer {
+  return parseDetachKeys(value || DEFAULT_DETACH_KEYS);
+}
+
+/**
+ * The client's stdin: the bytes already read, then the socket until the client
+ * half-closes, or until it types the detach keys: then the stream emits
+ * DETACH_EVENT (not "end": the workload's stdin stays open) and the
+ * connection is closed.
+ */
+export function stdinFrom(socket: Duplex, first: Buffer, detachKeys: Buffer): Readable {
   const input = new PassThrough();
-  if (first.length) input.write(first);
-  socket.pipe(input);
-  socket.once("close", () => input.end());
+  const scanner = new DetachScanner(detachKeys);
+  let detached = false;
+  const onData = (chunk: Buffer): void => {
+    if (detached) return;
+    const r = scanner.push(chunk);
+    if (r.forward.length) input.write(r.forward);
+    if (!r.detached) return;
+    detached = true;
+    socket.off("data", onData);
+    socket.off("end", onEnd);
+    socket.off("close", onEnd);
+    // Whoever forwards this stdin disconnects (monitor/attach.ts); the client's connection ends here.
+    input.emit(DETACH_EVENT);
+    socket.end(() => socket.destroy());
+  };
+  const onEnd = (): void => void input.end();
+  onData(first);
+  if (detached) return input;
+  socket.on("data", onData);
+  socket.once("end", onEnd);
+  socket.once("close", onEnd);
+  socket.resume();
   return input;
 }
 

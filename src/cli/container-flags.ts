@@ -36,6 +36,8 @@ export interface RunFlags {
   tty: boolean;
   /** docker's --sig-proxy (default true): forward SIGINT/SIGTERM to the container. */
   sigProxy: boolean;
+  /** docker's --detach-keys (run only): the sequence that leaves an attached session. */
+  detachKeys?: string;
   pull: "missing" | "always" | "never";
   platform?: string;
   /** Printed to stderr as "WARNING: …" before running. */
@@ -103,6 +105,7 @@ export function containerFlagsCommand(verb: "run" | "create"): Command {
   if (verb === "run") {
     cmd.option("-d, --detach", "Run container in background and print container ID");
     cmd.option("--sig-proxy", "Proxy received signals to the process (default true)").option("--no-sig-proxy", "Do not proxy signals");
+    cmd.option("--detach-keys <string>", "Override the key sequence for detaching a container");
   }
   rep("-e, --env <list>", "Set environment variables");
   rep("--env-file <list>", "Read in a file of environment variables");
@@ -132,6 +135,7 @@ export function containerFlagsCommand(verb: "run" | "create"): Command {
 
 interface RawOpts {
   name?: string;
+  detachKeys?: string;
   interactive?: boolean;
   tty?: boolean;
   detach?: boolean;
@@ -486,6 +490,7 @@ function flagsToOptions(cmd: Command, verb: "run" | "create", o: RawOpts, image:
       warnings,
     };
     if (o.platform !== undefined) r.platform = o.platform;
+    if (o.detachKeys !== undefined) r.detachKeys = o.detachKeys;
     return r;
   }
 }

@@ -5,7 +5,7 @@ import type { EngineApi, ExecOptions, RunIo } from "../engine/api.ts";
 import { CapsaError } from "../util/errors.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
 import { containerFlagsCommand, envEntry, parseEnvFiles, parseRunArgs, type ParseContext, type RunFlags } from "./container-flags.ts";
-import { openTerminal, proxySignals } from "./terminal.ts";
+import { checkDetachKeys, openTerminal, proxySignals, untilDetached } from "./terminal.ts";
 import type { CliContext, VerbTable } from "./verb.ts";
 
 function parseContext(ctx: CliContext): ParseContext {
@@ -57,6 +57,7 @@ async function createContainer(ctx: CliContext, args: string[]): Promise<number>
 
 async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
   const flags = parseRunArgs(args, "run", parseContext(ctx));
+  checkDetachKeys(flags.detachKeys);
   for (const w of flags.warnings) ctx.err(`WARNING: ${w}\n`);
   const engine = await ctx.engine();
   await ensureImage(ctx, engine, flags);
@@ -65,7 +66,7 @@ async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
     ctx.out(r.Id + "\n");
     return 0;
   }
-  const term = openTerminal(ctx, { interactive: flags.interactive, tty: flags.tty });
+  const term = openTerminal(ctx, { interactive: flags.interactive, tty: flags.tty, detachKeys: flags.detachKeys });
   let id: string | undefined;
   const stopProxy =
     flags.sigProxy && !flags.tty
@@ -82,15 +83,20 @@ async function runContainer(ctx: CliContext, args: string[]): Promise<number> {
       for (const w of warnings) ctx.err(`WARNING: ${w}\n`);
     };
     const io: RunIo = { detach: false, streams: term.streams, onCreated };
-    const r = await engine.containers.run(flags.create, io);
-    return r.exitCode ?? 0;
+    return await untilDetached(
+      ctx,
+      term,
+      engine.containers.run(flags.create, io).then((r) => r.exitCode ?? 0),
+      "quiet",
+    );
   } finally {
     stopProxy();
     term.restore();
   }
 }
 
-async function startContainers(ctx: CliContext, opts: { attach?: boolean; interactive?: boolean }, names: string[]): Promise<number> {
+async function startContainers(ctx: CliContext, opts: { attach?: boolean; interactive?: boolean; detachKeys?: string }, names: string[]): Promise<number> {
+  checkDetachKeys(opts.detachKeys);
   const engine = await ctx.engine();
   if (!opts.attach && !opts.interactive) {
     let code = 0;
@@ -110,13 +116,15 @@ async function startContainers(ctx: CliContext, opts: { attach?: boolean; intera
   const name = names[0] as string;
   const info = await engine.containers.inspect(name);
   const tty = info.Config.Tty ?? false;
-  const term = openTerminal(ctx, { interactive: !!opts.interactive && !!info.Config.OpenStdin, tty });
+  const term = openTerminal(ctx, { interactive: !!opts.interactive && !!info.Config.OpenStdin, tty, detachKeys: opts.detachKeys });
   const stopProxy = tty ? () => undefined : proxySignals((sig) => (engine.containers.kill(name, sig).catch(() => undefined), true));
   try {
     // Attached before the process runs: nothing it writes is missed.
-    await engine.containers.start(name, { attach: term.streams });
-    const { StatusCode } = await engine.containers.wait(name);
-    return StatusCode;
+    const session = async (): Promise<number> => {
+      await engine.containers.start(name, { attach: term.streams });
+      return (await engine.containers.wait(name)).StatusCode;
+    };
+    return await untilDetached(ctx, term, session(), "quiet");
   } finally {
     stopProxy();
     term.restore();
@@ -132,6 +140,7 @@ interface ExecOpts {
   user?: string;
   workdir?: string;
   privileged?: boolean;
+  detachKeys?: string;
 }
 
 export const verbs: VerbTable = {
@@ -142,7 +151,8 @@ export const verbs: VerbTable = {
     command: (v) =>
       newCommand(v, "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers")
         .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
-        .option("-i, --interactive", "Attach container's STDIN"),
+        .option("-i, --interactive", "Attach container's STDIN")
+        .option("--detach-keys <string>", "Override the key sequence for detaching a container"),
     args: [1, Infinity],
     setupErrors: true,
     run: (ctx, opts, args) => startContainers(ctx, opts, args),
@@ -151,22 +161,26 @@ export const verbs: VerbTable = {
   attach: {
     command: (v) =>
       newCommand(v, "[OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container")
+        .option("--detach-keys <string>", "Override the key sequence for detaching a container")
         .option("--no-stdin", "Do not attach STDIN")
         .option("--sig-proxy", "Proxy all received signals to the process (default true)")
         .option("--no-sig-proxy", "Do not proxy signals"),
     args: [1, 1],
     async run(ctx, opts, args) {
-      const o = opts as { stdin?: boolean; sigProxy?: boolean };
+      const o = opts as { stdin?: boolean; sigProxy?: boolean; detachKeys?: string };
       const name = args[0] as string;
+      checkDetachKeys(o.detachKeys);
       const engine = await ctx.engine();
       const info = await engine.containers.inspect(name);
       const tty = info.Config.Tty ?? false;
-      const term = openTerminal(ctx, { interactive: o.stdin !== false && !!info.Config.OpenStdin, tty });
+      const term = openTerminal(ctx, { interactive: o.stdin !== false && !!info.Config.OpenStdin, tty, detachKeys: o.detachKeys });
       const stopProxy = o.sigProxy !== false && !tty ? proxySignals((sig) => (engine.containers.kill(name, sig).catch(() => undefined), true)) : () => undefined;
       try {
-        await engine.containers.attach(name, term.streams);
-        const { StatusCode } = await engine.containers.wait(name);
-        return StatusCode;
+        const session = async (): Promise<number> => {
+          await engine.containers.attach(name, term.streams);
+          return (await engine.containers.wait(name)).StatusCode;
+        };
+        return await untilDetached(ctx, term, session(), "as-error");
       } finally {
         stopProxy();
         term.restore();
@@ -180,6 +194,7 @@ export const verbs: VerbTable = {
         .option("-i, --interactive", "Keep STDIN open even if not attached")
         .option("-t, --tty", "Allocate a pseudo-TTY")
         .option("-d, --detach", "Detached mode: run command in the background")
+        .option("--detach-keys <string>", "Override the key sequence for detaching a container")
         .option("-u, --user <string>", "Username or UID (format: <name|uid>[:<group|gid>])")
         .option("-w, --workdir <string>", "Working directory inside the container")
         .option("--privileged", "Give extended privileges to the command");
@@ -193,6 +208,7 @@ export const verbs: VerbTable = {
     async run(ctx, opts, args) {
       const o = opts as ExecOpts;
       const [name, ...cmd] = args as [string, ...string[]];
+      checkDetachKeys(o.detachKeys);
       const fail = (m: string): UsageError => new UsageError("exec", m);
       const pctx = parseContext(ctx);
       const env = [...parseEnvFiles(o.envFile ?? [], pctx, fail), ...(o.env ?? []).flatMap((e) => envEntry(e, pctx, fail))];
@@ -206,10 +222,14 @@ export const verbs: VerbTable = {
         await engine.containers.exec(name, execOpts);
         return 0;
       }
-      const term = openTerminal(ctx, { interactive: !!o.interactive, tty: !!o.tty });
+      const term = openTerminal(ctx, { interactive: !!o.interactive, tty: !!o.tty, detachKeys: o.detachKeys });
       try {
-        const r = await engine.containers.exec(name, execOpts, term.streams);
-        return r.exitCode;
+        return await untilDetached(
+          ctx,
+          term,
+          engine.containers.exec(name, execOpts, term.streams).then((r) => r.exitCode),
+          "as-error",
+        );
       } finally {
         term.restore();
       }

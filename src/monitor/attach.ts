@@ -2,11 +2,14 @@
 // message from conmon starts with one byte naming the stream (2 stdout,
 // 3 stderr); what we write is the container's stdin, raw. Ending our side
 // closes the container's stdin. Node's net module cannot open SEQPACKET
-// sockets, hence the small native binding.
+// sockets, hence the small native binding. A stdin that emits DETACH_EVENT
+// (the client typed its detach keys) disconnects without ending the
+// container's stdin: the container keeps running.
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import type { AttachStreams } from "../engine/api.ts";
 import type { SeqpacketSocket as SeqpacketSocketType } from "node-unix-socket";
+import { DETACH_EVENT } from "../util/detach-keys.ts";
 
 const STDOUT = 2;
 const STDERR = 3;
@@ -61,9 +64,11 @@ export function attachSocket(socketPath: string, streams: AttachStreams, opts: {
         sock.write(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
       };
       const onStdinEnd = (): void => sock.end();
+      const onDetach = (): void => detach();
       if (stdin) {
         stdin.on("data", onStdin);
         stdin.once("end", onStdinEnd);
+        stdin.once(DETACH_EVENT, onDetach);
       }
       if (opts.tty && opts.ctlPath && streams.onResize) {
         const ctlPath = opts.ctlPath;
@@ -80,13 +85,16 @@ export function attachSocket(socketPath: string, streams: AttachStreams, opts: {
         if (stdin) {
           stdin.off("data", onStdin);
           stdin.off("end", onStdinEnd);
+          stdin.off(DETACH_EVENT, onDetach);
         }
         sock.destroy();
+        finish();
       };
       void done.then(() => {
         if (stdin) {
           stdin.off("data", onStdin);
           stdin.off("end", onStdinEnd);
+          stdin.off(DETACH_EVENT, onDetach);
         }
       });
       resolve({ done, detach });

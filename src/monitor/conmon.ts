@@ -170,7 +170,9 @@ export async function createUnderMonitor(o: MonitorOptions): Promise<{ pid: numb
     "-l", o.logDriver === "none" ? "none:" : `k8s-file:${o.logPath}`,
   ];
   if (o.logSizeMax && o.logSizeMax > 0) args.push("--log-size-max", String(o.logSizeMax));
-  if (o.stdin && !o.stdinOnce) args.push("--leave-stdin-open");
+  // As dockerd (CloseStdin = StdinOnce && !Tty): a terminal's stdin outlives its
+  // clients, so a client that detaches (or dies) leaves a session to attach to again.
+  if (o.stdin && !(o.stdinOnce && !o.tty)) args.push("--leave-stdin-open");
   if (o.exitCommand?.length) {
     args.push("--exit-command", o.exitCommand[0]!);
     for (const a of o.exitCommand.slice(1)) args.push("--exit-command-arg", a);

@@ -8,7 +8,8 @@ import { pollDelay } from "../../engine/containers/wait.ts";
 import type { ContainerConfig, CreateContainerOptions, HostConfig } from "../../engine/types.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
-import { attachStreams, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
+import { DETACH_EVENT } from "../../util/detach-keys.ts";
+import { attachStreams, detachKeysParam, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
 import { HttpError, readObject, sendEmpty, sendJson } from "../http.ts";
 import type { ApiContext, Call, Router } from "../router.ts";
 
@@ -217,6 +218,8 @@ async function start(call: Call): Promise<void> {
     const probe = new PassThrough();
     const attached = new Promise<void>((resolve) => probe.on("newListener", (ev) => ev === "data" && resolve()));
     first.streams.stdin?.pipe(probe);
+    // The client's detach keys (api/hijack.ts) reach the engine's forwarder through the probe.
+    first.streams.stdin?.once(DETACH_EVENT, () => probe.emit(DETACH_EVENT));
     const p = api.engine.containers.start(before.Id, { attach: { ...first.streams, stdin: probe }, exitWatched: true });
     // A failed start is reported by this request; the attach stream just ends.
     p.then(
@@ -388,6 +391,7 @@ async function attach(call: Call): Promise<void> {
   const q = call.query;
   const o = { tty, stdin: q.bool("stdin"), stdout: q.bool("stdout"), stderr: q.bool("stderr") };
   if (!q.bool("stream") && !q.bool("logs")) throw invalid("Bad parameters: you must choose at least one stream");
+  const detachKeys = detachKeysParam(q.str("detachKeys"));
   // docker ≥ 23 sends the terminal's size as HostConfig.ConsoleSize ([rows, cols]) for the
   // process to see from its first instruction; the resize after start comes too late for it.
   const consoleSize = (c.HostConfig as { ConsoleSize?: unknown }).ConsoleSize;
@@ -402,7 +406,7 @@ async function attach(call: Call): Promise<void> {
     const len = Number(call.req.headers["content-length"] ?? 0);
     const { rest } = len > 0 ? await readUpgradeBody(socket, head, len) : { rest: head };
     writeUpgrade(socket, tty);
-    streams = attachStreams(socket, o.stdin ? stdinFrom(socket, rest) : undefined, o, onResize);
+    streams = attachStreams(socket, o.stdin ? stdinFrom(socket, rest, detachKeys) : undefined, o, onResize);
     close = () => socket.end();
   } else {
     const r = res(call);

@@ -3,11 +3,14 @@
 import type { AttachStreams } from "../../engine/api.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import type { ExecRecord } from "../exec-registry.ts";
-import { attachStreams, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
+import { attachStreams, detachKeysParam, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
 import { checkForJson, HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
 const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
+
+/** Each exec's DetachKeys as created (docker's default when empty). */
+const detachKeysOf = new WeakMap<ExecRecord, { text: string; bytes: Buffer }>();
 
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
@@ -16,6 +19,8 @@ async function create(call: Call): Promise<void> {
   if (c.State.Paused) throw conflict(`Container ${c.Id} is paused, unpause the container before exec`);
   const cmd = strings(body.Cmd);
   if (!cmd || cmd.length === 0) throw invalid("No exec command specified");
+  const detachKeys = typeof body.DetachKeys === "string" ? body.DetachKeys : "";
+  const detachBytes = detachKeysParam(detachKeys);
   const size = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? ([Number(body.ConsoleSize[0]), Number(body.ConsoleSize[1])] as [number, number]) : undefined;
   const rec = call.api.execs.create(c.Id, {
     Cmd: cmd,
@@ -29,6 +34,7 @@ async function create(call: Call): Promise<void> {
     Privileged: body.Privileged === true,
     ConsoleSize: size,
   });
+  detachKeysOf.set(rec, { text: detachKeys, bytes: detachBytes });
   call.api.events.emit("container", `exec_create: ${cmd.join(" ")}`, c.Id, { execID: rec.id });
   sendJson(call.res!, 201, { Id: rec.id });
 }
@@ -89,7 +95,8 @@ async function start(call: Call): Promise<void> {
   if (call.upgrade) {
     const { socket } = call.upgrade;
     writeUpgrade(socket, tty);
-    await run(call, rec, attachStreams(socket, o.stdin ? stdinFrom(socket, rest) : undefined, o, onResize), false);
+    const keys = detachKeysOf.get(rec)?.bytes ?? detachKeysParam(undefined);
+    await run(call, rec, attachStreams(socket, o.stdin ? stdinFrom(socket, rest, keys) : undefined, o, onResize), false);
     socket.end();
   } else {
     const r = call.res!;
@@ -113,7 +120,7 @@ async function inspect(call: Call): Promise<void> {
     OpenStdout: rec.opts.AttachStdout,
     CanRemove: false,
     ContainerID: rec.containerId,
-    DetachKeys: "",
+    DetachKeys: detachKeysOf.get(rec)?.text ?? "",
     Pid: 0,
   });
 }
