@@ -37,6 +37,22 @@ function fail(code: string, message: string): NodeJS.ErrnoException {
 export interface Resolved {
   fd: number;
   rel: string;
+  /** When the object is in a mount (ResolveOptions.mounts): the mount's path below the top, and the object's path below the mount. */
+  mount?: { at: string; sub: string };
+}
+
+/**
+ * Trees mounted on a Tree, as a container's volumes and binds are on its
+ * root: each one's top replaces what the tree has at that path. The tops are
+ * the caller's own paths; below them nothing is followed, and a symlink in a
+ * mount resolves in the whole view (an absolute one restarts at the tree's
+ * top, ".." at a mount's top goes to the directory it is mounted on).
+ */
+export interface MountTable {
+  /** An O_PATH fd of the top of the mount at `rel` (a path below the tree's top, no leading slash), or undefined when nothing is mounted there. */
+  open(rel: string): number | undefined;
+  /** Whether a mount is below `rel`: a missing directory there is made, as the runtime makes it to mount on. */
+  isAbove(rel: string): boolean;
 }
 
 export interface ResolveOptions {
@@ -44,6 +60,8 @@ export interface ResolveOptions {
   followLast?: boolean;
   /** Create missing directories (mode 0755) on the way, the last component included. */
   mkdir?: boolean;
+  /** Trees mounted on this one (see MountTable). */
+  mounts?: MountTable;
 }
 
 /** A directory tree whose content is not trusted, opened once at its top. */
@@ -79,10 +97,13 @@ export class Tree {
     const followLast = opts.followLast ?? true;
     const fds: number[] = [];
     const done: string[] = [];
+    // Per component of done: whether it is the top of a mount.
+    const isMount: boolean[] = [];
     const cur = (): number => fds[fds.length - 1] ?? this.fd;
     const pop = (): void => {
       fs.closeSync(fds.pop()!);
       done.pop();
+      isMount.pop();
     };
     let pending = rel.split("/");
     let hops = 0;
@@ -98,11 +119,23 @@ export class Tree {
         const last = pending.every((p) => p === "" || p === ".");
         const here = cur();
         let fd: number;
+        const mounted = opts.mounts?.open([...done, c].join("/"));
+        if (mounted !== undefined) {
+          const st = fs.fstatSync(mounted);
+          if (!last && !st.isDirectory()) {
+            fs.closeSync(mounted);
+            throw fail("ENOTDIR", `${[...done, c].join("/")}: not a directory`);
+          }
+          fds.push(mounted);
+          done.push(c);
+          isMount.push(true);
+          continue;
+        }
         try {
           fd = fs.openSync(fdPath(here, c), O_PATH | O_NOFOLLOW);
         } catch (e) {
           if (errnoOf(e) !== "ENOENT") throw e;
-          if (!opts.mkdir) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
+          if (!opts.mkdir && !opts.mounts?.isAbove([...done, c].join("/"))) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
           try {
             fs.mkdirSync(fdPath(here, c), 0o755);
           } catch (e2) {
@@ -135,9 +168,12 @@ export class Tree {
         }
         fds.push(fd);
         done.push(c);
+        isMount.push(false);
       }
       const fd = fds.pop() ?? fs.openSync(fdPath(this.fd), O_PATH | O_DIRECTORY);
-      return { fd, rel: done.join("/") };
+      const top = isMount.lastIndexOf(true);
+      if (top < 0) return { fd, rel: done.join("/") };
+      return { fd, rel: done.join("/"), mount: { at: done.slice(0, top + 1).join("/"), sub: done.slice(top + 1).join("/") } };
     } finally {
       for (const fd of fds) fs.closeSync(fd);
     }

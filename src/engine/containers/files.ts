@@ -11,7 +11,7 @@ import type { ContainerRecord, ImageRecord } from "../types.ts";
 import type { Change } from "../views.ts";
 import { packDir, packFd } from "../../archive/pack.ts";
 import { extractTar } from "../../archive/extract.ts";
-import { Tree, errnoOf } from "../../archive/confined.ts";
+import { type MountTable, O_PATH, type Resolved, Tree, errnoOf } from "../../archive/confined.ts";
 import { changesFromUpperDir } from "../../archive/changes.ts";
 import { UnsafePathError, cleanEntryName } from "../../archive/paths.ts";
 import { isMounted, mountOverlay, prepareRwLayer, rwLayerPaths, unmount } from "../../snapshot/overlay.ts";
@@ -19,6 +19,47 @@ import { CapsaError, invalid, notFound } from "../../util/errors.ts";
 import { type Ctx, containerDir } from "./context.ts";
 import { pauseContainer, unpauseContainer } from "./lifecycle.ts";
 import { refuseForVm } from "../../isolation/level.ts";
+import { mountPoints } from "./inspect.ts";
+
+/** A volume or bind of a container, as cp sees it: its host source on its destination. */
+interface FileMount {
+  source: string;
+  readOnly: boolean;
+}
+
+/**
+ * The container's mount table for file work, keyed by destination (no leading
+ * slash): its volumes and binds, and the /etc files capsa binds from the
+ * bundle once the container has started. The runtime mounts them only inside
+ * the container, so the rootfs seen from the host has empty mount points there.
+ */
+function fileMounts(ctx: Ctx, c: ContainerRecord): Map<string, FileMount> {
+  const out = new Map<string, FileMount>();
+  const dir = containerDir(ctx, c.id);
+  for (const f of ["hostname", "hosts", "resolv.conf"]) {
+    if (fs.existsSync(path.join(dir, f))) out.set(`etc/${f}`, { source: path.join(dir, f), readOnly: false });
+  }
+  for (const m of mountPoints(ctx, c)) {
+    if (m.Type !== "bind" && m.Type !== "volume") continue;
+    const dest = path.posix.normalize(m.Destination).replace(/^\/+|\/+$/g, "");
+    if (dest && dest !== ".") out.set(dest, { source: m.Source, readOnly: !m.RW });
+  }
+  return out;
+}
+
+function mountTable(mounts: Map<string, FileMount>): MountTable {
+  return {
+    open(rel) {
+      const m = mounts.get(rel);
+      // The source is the engine's own (a volume's directory) or the user's bind: its path may be followed.
+      return m ? fs.openSync(m.source, O_PATH) : undefined;
+    },
+    isAbove(rel) {
+      for (const dest of mounts.keys()) if (dest.startsWith(`${rel}/`)) return true;
+      return false;
+    },
+  };
+}
 
 /** Runs fn with the container's rootfs mounted; unmounts afterwards if it mounted it. */
 export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: string) => Promise<T>): Promise<T> {
@@ -40,7 +81,7 @@ export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: s
  * container may be running and changing the tree meanwhile (confined.ts).
  * The caller closes the returned fd.
  */
-function openInContainer(c: ContainerRecord, rootfs: string, p: string): { fd: number; rel: string } {
+function openInContainer(c: ContainerRecord, rootfs: string, p: string, mounts: Map<string, FileMount>): Resolved {
   if (!p) throw invalid("path cannot be empty");
   let rel: string;
   try {
@@ -50,7 +91,7 @@ function openInContainer(c: ContainerRecord, rootfs: string, p: string): { fd: n
   }
   const tree = Tree.open(rootfs);
   try {
-    return tree.resolve(rel);
+    return tree.resolve(rel, { mounts: mountTable(mounts) });
   } catch (e) {
     const code = errnoOf(e);
     if (code === "ENOENT" || code === "ENOTDIR") throw notFound(`Could not find the file ${p} in container ${c.name}`);
@@ -75,7 +116,7 @@ function statOf(fd: number, name: string): PathStat {
 
 export async function statPath(ctx: Ctx, c: ContainerRecord, p: string): Promise<PathStat> {
   return withRootfs(ctx, c, async (rootfs) => {
-    const { fd } = openInContainer(c, rootfs, p);
+    const { fd } = openInContainer(c, rootfs, p, fileMounts(ctx, c));
     try {
       return statOf(fd, path.posix.basename(p) || "/");
     } finally {
@@ -94,7 +135,7 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
     if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
   };
   try {
-    const { fd } = openInContainer(c, layer.merged, p);
+    const { fd } = openInContainer(c, layer.merged, p, fileMounts(ctx, c));
     const name = path.posix.basename(path.posix.resolve("/", p)) || ".";
     let stat: PathStat;
     try {
@@ -120,15 +161,22 @@ export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Reada
     throw new CapsaError("conflict", `cannot copy into the running sandbox ${c.name}: gVisor caches its root file system and would not see the files; stop it first, or use a volume`);
   }
   await withRootfs(ctx, c, async (rootfs) => {
-    const { fd, rel } = openInContainer(c, rootfs, p);
+    const mounts = fileMounts(ctx, c);
+    const { fd, rel, mount } = openInContainer(c, rootfs, p, mounts);
     try {
       if (!fs.fstatSync(fd).isDirectory()) throw invalid(`extraction point is not a directory: ${p}`);
     } finally {
       fs.closeSync(fd);
     }
+    // A target in a volume or bind is extracted in that mount's source, confined to it (docker's words for a read-only one).
+    const m = mount ? mounts.get(mount.at) : undefined;
+    if (m?.readOnly) throw new CapsaError("forbidden", "mounted volume is marked read-only");
+    if (!m && c.hostConfig.ReadonlyRootfs) throw new CapsaError("forbidden", "container rootfs is marked read-only");
+    const top = m ? m.source : rootfs;
+    const sub = mount ? mount.sub : rel;
     try {
       // Confined: the extraction resolves the target again, through open directories only.
-      await extractTar(tar, path.join(rootfs, rel), { whiteouts: "keep", root: rootfs, confined: true, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
+      await extractTar(tar, path.join(top, sub), { whiteouts: "keep", root: top, confined: true, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
     } catch (e) {
       if (e instanceof CapsaError) throw e;
       throw invalid(`copy into ${c.name}:${p}: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,0 +1,148 @@
+// cp (both ways) and stat on a path that is a volume or bind mount of the
+// container, running or stopped: served from the mount's source, resolved in
+// the container's view; and commit of a stopped container with changes.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { busyboxRootfsTar, useBusyboxRoot } from "../helpers.ts";
+import { startService, type Service } from "../api/service.ts";
+
+const ok = (r: { status: number | null; stderr: string; stdout: string }): string => {
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+};
+
+void describe("cp on volumes and bind mounts", () => {
+  const root = useBusyboxRoot("cpmounts", "bb:1");
+  let work: string;
+  before(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-cpmounts-"));
+  });
+  after(() => {
+    for (const n of ["cpm-run", "cpm-stopped", "cpm-ro", "cpm-link"]) root().capsa(["rm", "-f", n]);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  void it("copies in and out of a named volume's path and a bind's path of a stopped container", () => {
+    const t = root();
+    const bind = path.join(work, "bind-stopped");
+    fs.mkdirSync(bind);
+    fs.writeFileSync(path.join(bind, "from-host"), "bind content\n");
+    ok(t.capsa(["volume", "create", "cpm-vol-s"]));
+    ok(t.capsa(["create", "--name", "cpm-stopped", "-v", "cpm-vol-s:/vol", "-v", `${bind}:/mnt/b`, "bb:1", "sh"]));
+    fs.writeFileSync(path.join(work, "in.txt"), "into the volume\n");
+    ok(t.capsa(["cp", path.join(work, "in.txt"), "cpm-stopped:/vol/"]));
+    ok(t.capsa(["cp", path.join(work, "in.txt"), "cpm-stopped:/mnt/b/copied.txt"]));
+    assert.equal(fs.readFileSync(path.join(bind, "copied.txt"), "utf8"), "into the volume\n", "the file lands in the bind's source");
+    ok(t.capsa(["cp", "cpm-stopped:/mnt/b/from-host", path.join(work, "out-bind")]));
+    assert.equal(fs.readFileSync(path.join(work, "out-bind"), "utf8"), "bind content\n");
+    ok(t.capsa(["cp", "cpm-stopped:/vol/in.txt", path.join(work, "out-vol")]));
+    assert.equal(fs.readFileSync(path.join(work, "out-vol"), "utf8"), "into the volume\n");
+    // Another container on the same volume sees the file: it is in the volume, not the first one's root.
+    assert.equal(ok(t.capsa(["run", "--rm", "-v", "cpm-vol-s:/data", "bb:1", "cat", "/data/in.txt"])), "into the volume\n");
+    // A whole directory out of the mount.
+    ok(t.capsa(["cp", "cpm-stopped:/mnt/b", path.join(work, "bdir")]));
+    assert.equal(fs.readFileSync(path.join(work, "bdir", "from-host"), "utf8"), "bind content\n");
+  });
+
+  void it("copies in and out of a named volume's path and a bind's path of a running container", () => {
+    const t = root();
+    const bind = path.join(work, "bind-running");
+    fs.mkdirSync(bind);
+    ok(t.capsa(["volume", "create", "cpm-vol-r"]));
+    ok(t.capsa(["run", "-d", "--name", "cpm-run", "-v", "cpm-vol-r:/vol", "-v", `${bind}:/b`, "bb:1", "sleep", "600"]));
+    ok(t.capsa(["exec", "cpm-run", "sh", "-c", "echo made inside > /vol/inside; echo bind inside > /b/inside"]));
+    ok(t.capsa(["cp", "cpm-run:/vol/inside", path.join(work, "r-vol")]));
+    assert.equal(fs.readFileSync(path.join(work, "r-vol"), "utf8"), "made inside\n");
+    ok(t.capsa(["cp", "cpm-run:/b/inside", path.join(work, "r-bind")]));
+    assert.equal(fs.readFileSync(path.join(work, "r-bind"), "utf8"), "bind inside\n");
+    fs.writeFileSync(path.join(work, "r-in"), "from the host\n");
+    ok(t.capsa(["cp", path.join(work, "r-in"), "cpm-run:/vol/r-in"]));
+    ok(t.capsa(["cp", path.join(work, "r-in"), "cpm-run:/b/"]));
+    assert.equal(ok(t.capsa(["exec", "cpm-run", "cat", "/vol/r-in", "/b/r-in"])), "from the host\nfrom the host\n", "the running container sees both files");
+  });
+
+  void it("a read-only bind refuses a write with a clear error and leaves the source alone", () => {
+    const t = root();
+    const ro = path.join(work, "bind-ro");
+    fs.mkdirSync(ro);
+    ok(t.capsa(["create", "--name", "cpm-ro", "-v", `${ro}:/ro:ro`, "bb:1", "sh"]));
+    fs.writeFileSync(path.join(work, "ro-in"), "nope\n");
+    const r = t.capsa(["cp", path.join(work, "ro-in"), "cpm-ro:/ro/"]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /mounted volume is marked read-only/);
+    assert.deepEqual(fs.readdirSync(ro), []);
+  });
+
+  void it("a symlink inside a volume pointing to / resolves in the container's view, never the host's /", () => {
+    const t = root();
+    ok(t.capsa(["volume", "create", "cpm-vol-l"]));
+    ok(t.capsa(["run", "--name", "cpm-link", "-v", "cpm-vol-l:/vol", "bb:1", "sh", "-c", "echo in the container > /only-in-container; ln -s / /vol/up; ln -s ../../.. /vol/dots"]));
+    assert.ok(!fs.existsSync("/only-in-container"), "canary: the host has no such file");
+    ok(t.capsa(["cp", "cpm-link:/vol/up/only-in-container", path.join(work, "l1")]));
+    assert.equal(fs.readFileSync(path.join(work, "l1"), "utf8"), "in the container\n");
+    ok(t.capsa(["cp", "cpm-link:/vol/dots/only-in-container", path.join(work, "l2")]));
+    assert.equal(fs.readFileSync(path.join(work, "l2"), "utf8"), "in the container\n");
+    // Writing through the link lands in the container's /tmp, not the host's.
+    const name = `cpm-canary-${process.pid}`;
+    fs.writeFileSync(path.join(work, name), "through the link\n");
+    ok(t.capsa(["cp", path.join(work, name), "cpm-link:/vol/up/tmp/"]));
+    assert.ok(!fs.existsSync(path.join("/tmp", name)), "nothing written to the host's /tmp");
+    ok(t.capsa(["cp", `cpm-link:/tmp/${name}`, path.join(work, "l3")]));
+    assert.equal(fs.readFileSync(path.join(work, "l3"), "utf8"), "through the link\n");
+  });
+
+  void it("commit of a stopped container applies --change CMD and ENV; the new image runs with them", () => {
+    const t = root();
+    ok(t.capsa(["run", "--name", "cpm-commit", "bb:1", "sh", "-c", "echo kept > /kept"]));
+    try {
+      ok(t.capsa(["commit", "--change", 'CMD ["echo","hi"]', "--change", "ENV A=b", "cpm-commit", "cpm-img:1"]));
+      assert.equal(ok(t.capsa(["run", "--rm", "cpm-img:1"])), "hi\n");
+      assert.equal(ok(t.capsa(["run", "--rm", "cpm-img:1", "sh", "-c", "echo $A; cat /kept"])), "b\nkept\n");
+      const state = JSON.parse(ok(t.capsa(["inspect", "cpm-commit"]))) as { State: { Status: string } }[];
+      assert.equal(state[0]!.State.Status, "exited");
+    } finally {
+      t.capsa(["rm", "-f", "cpm-commit"]);
+    }
+  });
+});
+
+void describe("docker CLI: cp on volumes, commit with changes", () => {
+  let s: Service;
+  let tmp: string;
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-cpmounts-api-"));
+    s = await startService("cpmapi");
+    s.dockerOk(["import", busyboxRootfsTar(), "bb:1"]);
+  });
+  after(async () => {
+    await s?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  void it("docker cp to and from a volume path, running and stopped", () => {
+    s.dockerOk(["volume", "create", "dcp-vol"]);
+    s.dockerOk(["run", "-d", "--name", "dcp", "-v", "dcp-vol:/vol", "bb:1", "sleep", "600"]);
+    fs.writeFileSync(path.join(tmp, "a.txt"), "via docker\n");
+    s.dockerOk(["cp", path.join(tmp, "a.txt"), "dcp:/vol/a.txt"]);
+    assert.equal(s.dockerOk(["exec", "dcp", "cat", "/vol/a.txt"]), "via docker\n");
+    s.dockerOk(["cp", "dcp:/vol/a.txt", path.join(tmp, "back.txt")]);
+    assert.equal(fs.readFileSync(path.join(tmp, "back.txt"), "utf8"), "via docker\n");
+    s.dockerOk(["stop", "-t", "1", "dcp"]);
+    s.dockerOk(["cp", "dcp:/vol/a.txt", path.join(tmp, "back2.txt")]);
+    assert.equal(fs.readFileSync(path.join(tmp, "back2.txt"), "utf8"), "via docker\n");
+    s.dockerOk(["cp", path.join(tmp, "a.txt"), "dcp:/vol/b.txt"]);
+    assert.equal(s.dockerOk(["run", "--rm", "-v", "dcp-vol:/v", "bb:1", "cat", "/v/b.txt"]), "via docker\n");
+    s.dockerOk(["rm", "-f", "dcp"]);
+  });
+
+  void it("docker commit of a stopped container with --change", () => {
+    s.dockerOk(["run", "--name", "dcommit", "bb:1", "true"]);
+    s.dockerOk(["commit", "--change", 'CMD ["echo","hi"]', "--change", "ENV A=b", "dcommit", "dcommit-img:1"]);
+    assert.equal(s.dockerOk(["run", "--rm", "dcommit-img:1"]), "hi\n");
+    assert.equal(s.dockerOk(["run", "--rm", "dcommit-img:1", "sh", "-c", "echo $A"]), "b\n");
+    s.dockerOk(["rm", "-f", "dcommit"]);
+  });
+});
