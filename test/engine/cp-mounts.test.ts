@@ -145,4 +145,14 @@ void describe("docker CLI: cp on volumes, commit with changes", () => {
     assert.equal(s.dockerOk(["run", "--rm", "dcommit-img:1", "sh", "-c", "echo $A"]), "b\n");
     s.dockerOk(["rm", "-f", "dcommit"]);
   });
+
+  void it("POST /commit applies the body's config under the changes, keeping the container's other settings", async () => {
+    s.dockerOk(["run", "--name", "bcommit", "-e", "FROM_RUN=1", "bb:1", "true"]);
+    const body = JSON.stringify({ Cmd: ["sh", "-c", "echo $B $FROM_RUN $W"], Env: ["B=from-body"], Hostname: "", Entrypoint: null, Labels: { k: "v" } });
+    const r = await s.request("POST", `/commit?container=bcommit&repo=bcommit-img&tag=1&changes=${encodeURIComponent("ENV W=changed")}`, body);
+    assert.equal(r.status, 201, r.body);
+    assert.equal(s.dockerOk(["run", "--rm", "bcommit-img:1"]), "from-body 1 changed\n");
+    assert.match(s.dockerOk(["image", "inspect", "-f", "{{json .Config.Labels}}", "bcommit-img:1"]), /"k":"v"/);
+    s.dockerOk(["rm", "-f", "bcommit"]);
+  });
 });

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { CommitOptions, PathStat } from "../api.ts";
-import type { ContainerRecord, ImageRecord } from "../types.ts";
+import type { ContainerRecord, ImageConfig, ImageRecord } from "../types.ts";
 import type { Change } from "../views.ts";
 import { packDir, packFd } from "../../archive/pack.ts";
 import { extractTar } from "../../archive/extract.ts";
@@ -241,6 +241,7 @@ export async function commitContainer(ctx: Ctx, c: ContainerRecord, opts: Commit
       parentImageId: c.imageId,
       upperDir: upper,
       containerConfig: c.config,
+      config: opts.config ? withContainerEnv(opts.config, c.config.Env ?? []) : undefined,
       changes: opts.changes ?? [],
       ref: opts.ref,
       comment: opts.comment,
@@ -249,4 +250,12 @@ export async function commitContainer(ctx: Ctx, c: ContainerRecord, opts: Commit
   } finally {
     if (pause) await unpauseContainer(ctx, ctx.store.get(c.id));
   }
+}
+
+/** As dockerd's commit merge: the container's variables the given config does not set are kept. */
+function withContainerEnv(config: Partial<ImageConfig>, env: string[]): Partial<ImageConfig> {
+  if (!config.Env?.length) return config;
+  const keyOf = (e: string): string => e.split("=")[0]!;
+  const set = new Set(config.Env.map(keyOf));
+  return { ...config, Env: [...config.Env, ...env.filter((e) => !set.has(keyOf(e)))] };
 }
