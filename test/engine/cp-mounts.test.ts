@@ -76,6 +76,22 @@ void describe("cp on volumes and bind mounts", () => {
     assert.deepEqual(fs.readdirSync(ro), []);
   });
 
+  void it("a read-only root file system refuses a write but its writable volume takes one", () => {
+    const t = root();
+    ok(t.capsa(["volume", "create", "cpm-vol-rofs"]));
+    ok(t.capsa(["create", "--name", "cpm-rofs", "--read-only", "-v", "cpm-vol-rofs:/vol", "bb:1", "sh"]));
+    try {
+      fs.writeFileSync(path.join(work, "rofs-in"), "x\n");
+      const r = t.capsa(["cp", path.join(work, "rofs-in"), "cpm-rofs:/tmp/"]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /container rootfs is marked read-only/);
+      ok(t.capsa(["cp", path.join(work, "rofs-in"), "cpm-rofs:/vol/"]));
+      assert.equal(ok(t.capsa(["run", "--rm", "-v", "cpm-vol-rofs:/v", "bb:1", "cat", "/v/rofs-in"])), "x\n");
+    } finally {
+      t.capsa(["rm", "-f", "cpm-rofs"]);
+    }
+  });
+
   void it("a symlink inside a volume pointing to / resolves in the container's view, never the host's /", () => {
     const t = root();
     ok(t.capsa(["volume", "create", "cpm-vol-l"]));
@@ -92,6 +108,30 @@ void describe("cp on volumes and bind mounts", () => {
     assert.ok(!fs.existsSync(path.join("/tmp", name)), "nothing written to the host's /tmp");
     ok(t.capsa(["cp", `cpm-link:/tmp/${name}`, path.join(work, "l3")]));
     assert.equal(fs.readFileSync(path.join(work, "l3"), "utf8"), "through the link\n");
+  });
+
+  void it("commit --change applies every instruction docker accepts to the new image's config", () => {
+    const t = root();
+    ok(t.capsa(["create", "--name", "cpm-changes", "bb:1", "sh"]));
+    try {
+      const changes = ['ENTRYPOINT ["/bin/sh","-c"]', "EXPOSE 80", "WORKDIR /x", "LABEL k=v", "USER nobody", "VOLUME /data", "STOPSIGNAL SIGINT", 'CMD ["echo hi"]'];
+      ok(t.capsa(["commit", ...changes.flatMap((c) => ["-c", c]), "cpm-changes", "cpm-img:2"]));
+      const [img] = JSON.parse(ok(t.capsa(["image", "inspect", "cpm-img:2"]))) as { Config: Record<string, unknown> }[];
+      const c = img!.Config;
+      assert.deepEqual(c.Entrypoint, ["/bin/sh", "-c"]);
+      assert.deepEqual(c.Cmd, ["echo hi"]);
+      assert.deepEqual(c.ExposedPorts, { "80/tcp": {} });
+      assert.equal(c.WorkingDir, "/x");
+      assert.deepEqual(c.Labels, { k: "v" });
+      assert.equal(c.User, "nobody");
+      assert.deepEqual(c.Volumes, { "/data": {} });
+      assert.equal(c.StopSignal, "SIGINT");
+      const bad = t.capsa(["commit", "-c", "FROM x", "cpm-changes", "cpm-img:3"]);
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /FROM is not a valid change command/);
+    } finally {
+      t.capsa(["rm", "-f", "cpm-changes"]);
+    }
   });
 
   void it("commit of a stopped container applies --change CMD and ENV; the new image runs with them", () => {
