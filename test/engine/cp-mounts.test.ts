@@ -15,15 +15,16 @@ const ok = (r: { status: number | null; stderr: string; stdout: string }): strin
 };
 
 void describe("cp on volumes and bind mounts", () => {
-  const root = useBusyboxRoot("cpmounts", "bb:1");
   let work: string;
   before(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-cpmounts-"));
   });
+  // Registered before the root's own teardown, so it runs first.
   after(() => {
     for (const n of ["cpm-run", "cpm-stopped", "cpm-ro", "cpm-link"]) root().capsa(["rm", "-f", n]);
     fs.rmSync(work, { recursive: true, force: true });
   });
+  const root = useBusyboxRoot("cpmounts", "bb:1");
 
   void it("copies in and out of a named volume's path and a bind's path of a stopped container", () => {
     const t = root();
@@ -45,6 +46,9 @@ void describe("cp on volumes and bind mounts", () => {
     // A whole directory out of the mount.
     ok(t.capsa(["cp", "cpm-stopped:/mnt/b", path.join(work, "bdir")]));
     assert.equal(fs.readFileSync(path.join(work, "bdir", "from-host"), "utf8"), "bind content\n");
+    // A directory with a mount below it: the mount's content, as the container sees it.
+    ok(t.capsa(["cp", "cpm-stopped:/mnt", path.join(work, "mntdir")]));
+    assert.equal(fs.readFileSync(path.join(work, "mntdir", "b", "from-host"), "utf8"), "bind content\n");
   });
 
   void it("copies in and out of a named volume's path and a bind's path of a running container", () => {
@@ -62,6 +66,11 @@ void describe("cp on volumes and bind mounts", () => {
     ok(t.capsa(["cp", path.join(work, "r-in"), "cpm-run:/vol/r-in"]));
     ok(t.capsa(["cp", path.join(work, "r-in"), "cpm-run:/b/"]));
     assert.equal(ok(t.capsa(["exec", "cpm-run", "cat", "/vol/r-in", "/b/r-in"])), "from the host\nfrom the host\n", "the running container sees both files");
+    ok(t.capsa(["cp", "cpm-run:/", path.join(work, "whole")]));
+    assert.ok(fs.existsSync(path.join(work, "whole", "bin", "busybox")), "the root's content lands in the new directory");
+    assert.ok(!fs.existsSync(path.join(work, "bin")), "not beside it");
+    assert.equal(fs.readFileSync(path.join(work, "whole", "vol", "inside"), "utf8"), "made inside\n", "cp of / has the volume's content");
+    assert.equal(fs.readFileSync(path.join(work, "whole", "b", "inside"), "utf8"), "bind inside\n");
   });
 
   void it("a read-only bind refuses a write with a clear error and leaves the source alone", () => {

@@ -135,7 +135,8 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
     if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
   };
   try {
-    const { fd } = openInContainer(c, layer.merged, p, fileMounts(ctx, c));
+    const mounts = fileMounts(ctx, c);
+    const { fd, rel } = openInContainer(c, layer.merged, p, mounts);
     const name = path.posix.basename(path.posix.resolve("/", p)) || ".";
     let stat: PathStat;
     try {
@@ -144,7 +145,14 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
       fs.closeSync(fd);
       throw e;
     }
-    const tar = packFd(fd, { name });
+    // Mounts below the copied directory are packed from their sources, as the container sees them.
+    const table = mountTable(mounts);
+    const view = (sub: string): string => (rel === "" ? sub : sub === "" ? rel : `${rel}/${sub}`);
+    const namesIn = (sub: string): string[] => {
+      const prefix = view(sub) === "" ? "" : `${view(sub)}/`;
+      return [...mounts.keys()].filter((d) => d.startsWith(prefix)).map((d) => d.slice(prefix.length).split("/")[0]!);
+    };
+    const tar = packFd(fd, { name, mounts: { at: (sub) => table.open(view(sub)), namesIn } });
     tar.once("end", release);
     tar.once("error", release);
     tar.once("close", release);
