@@ -187,6 +187,16 @@ void describe("docker CLI: cp on volumes, commit with changes", () => {
     s.dockerOk(["rm", "-f", "dcp"]);
   });
 
+  void it("docker cp into a read-only volume is refused with docker's message", () => {
+    s.dockerOk(["volume", "create", "dcp-ro"]);
+    s.dockerOk(["create", "--name", "dcp-ro", "-v", "dcp-ro:/ro:ro", "bb:1", "sh"]);
+    fs.writeFileSync(path.join(tmp, "ro.txt"), "x\n");
+    const r = s.docker(["cp", path.join(tmp, "ro.txt"), "dcp-ro:/ro/"]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /mounted volume is marked read-only/);
+    s.dockerOk(["rm", "-f", "dcp-ro"]);
+  });
+
   void it("docker commit of a stopped container with --change", () => {
     s.dockerOk(["run", "--name", "dcommit", "bb:1", "true"]);
     s.dockerOk(["commit", "--change", 'CMD ["echo","hi"]', "--change", "ENV A=b", "dcommit", "dcommit-img:1"]);
