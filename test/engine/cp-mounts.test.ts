@@ -119,6 +119,23 @@ void describe("cp on volumes and bind mounts", () => {
     assert.equal(fs.readFileSync(path.join(work, "l3"), "utf8"), "through the link\n");
   });
 
+  void it("cp out of a VM-level container is refused, as cp in is (its files are on the VM's disk)", () => {
+    const t = root();
+    const made = t.capsa(["create", "--isolation", "vm", "--name", "cpm-vm", "bb:1", "sh"]);
+    try {
+      assert.equal(made.status, 0, made.stderr);
+      fs.writeFileSync(path.join(work, "vm-in"), "x\n");
+      for (const args of [["cpm-vm:/etc/passwd", path.join(work, "vm-out")], [path.join(work, "vm-in"), "cpm-vm:/tmp/"]]) {
+        const r = t.capsa(["cp", ...args]);
+        assert.notEqual(r.status, 0, `cp ${args.join(" ")} was not refused`);
+        assert.match(r.stderr, /cp is not supported for cpm-vm: it runs as a VM/);
+      }
+      assert.ok(!fs.existsSync(path.join(work, "vm-out")));
+    } finally {
+      t.capsa(["rm", "-f", "cpm-vm"]);
+    }
+  });
+
   void it("commit --change applies every instruction docker accepts to the new image's config", () => {
     const t = root();
     ok(t.capsa(["create", "--name", "cpm-changes", "bb:1", "sh"]));

@@ -126,6 +126,7 @@ export async function statPath(ctx: Ctx, c: ContainerRecord, p: string): Promise
 }
 
 export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise<{ stat: PathStat; tar: Readable }> {
+  refuseForVm(c.hostConfig, "cp", c.name);
   // The mount must outlive this call while the tar is read: keep it mounted
   // until the stream ends.
   const layer = prepareRwLayer(containerDir(ctx, c.id));
