@@ -71,11 +71,13 @@ export class Tree {
     readonly fd: number,
     /** The top's host path, for messages. */
     readonly top: string,
+    /** Trees mounted on this one, used by every resolve that names none. */
+    readonly mounts?: MountTable,
   ) {}
 
   /** `dir` is the caller's own path (it may be followed); everything below it is not. */
-  static open(dir: string): Tree {
-    return new Tree(fs.openSync(dir, O_PATH | O_DIRECTORY), dir);
+  static open(dir: string, mounts?: MountTable): Tree {
+    return new Tree(fs.openSync(dir, O_PATH | O_DIRECTORY), dir, mounts);
   }
 
   close(): void {
@@ -95,6 +97,7 @@ export class Tree {
    */
   resolve(rel: string, opts: ResolveOptions = {}): Resolved {
     const followLast = opts.followLast ?? true;
+    const mounts = opts.mounts ?? this.mounts;
     const fds: number[] = [];
     const done: string[] = [];
     // Per component of done: whether it is the top of a mount.
@@ -119,7 +122,7 @@ export class Tree {
         const last = pending.every((p) => p === "" || p === ".");
         const here = cur();
         let fd: number;
-        const mounted = opts.mounts?.open([...done, c].join("/"));
+        const mounted = mounts?.open([...done, c].join("/"));
         if (mounted !== undefined) {
           const st = fs.fstatSync(mounted);
           if (!last && !st.isDirectory()) {
@@ -135,7 +138,7 @@ export class Tree {
           fd = fs.openSync(fdPath(here, c), O_PATH | O_NOFOLLOW);
         } catch (e) {
           if (errnoOf(e) !== "ENOENT") throw e;
-          if (!opts.mkdir && !opts.mounts?.isAbove([...done, c].join("/"))) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
+          if (!opts.mkdir && !mounts?.isAbove([...done, c].join("/"))) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
           try {
             fs.mkdirSync(fdPath(here, c), 0o755);
           } catch (e2) {

@@ -19,7 +19,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { decompressStream } from "./compression.ts";
 import { RootResolver, UnsafePathError, cleanEntryName, isWithin, resolveInRoot } from "./paths.ts";
-import { Tree, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
+import { type MountTable, Tree, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
 import { setXattr } from "./xattr.ts";
 
 export const WHITEOUT_PREFIX = ".wh.";
@@ -56,6 +56,8 @@ export interface ExtractOptions {
    * (confined.ts). Slower; not for "overlay" whiteouts.
    */
   confined?: boolean;
+  /** Confined only: trees mounted on root, as a container's volumes are (confined.ts MountTable); entries below one go into it. */
+  mounts?: MountTable;
 }
 
 export interface ExtractResult {
@@ -186,11 +188,11 @@ function pathPlaces(targetDir: string, rootDir: string | undefined): Places {
   };
 }
 
-function confinedPlaces(targetDir: string, rootDir: string | undefined): Places {
+function confinedPlaces(targetDir: string, rootDir: string | undefined, mounts?: MountTable): Places {
   const root = path.resolve(rootDir ?? targetDir);
   const lexical = path.relative(root, path.resolve(targetDir));
   if (lexical.startsWith("..") || path.isAbsolute(lexical)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${rootDir}`);
-  const tree = Tree.open(root);
+  const tree = Tree.open(root, mounts);
   let targetFd: number;
   let targetRel: string;
   try {
@@ -296,7 +298,8 @@ function mkdirParents(root: string, dir: string): void {
  */
 export async function extractTar(source: Readable, targetDir: string, opts: ExtractOptions): Promise<ExtractResult> {
   if (opts.confined && opts.whiteouts === "overlay") throw new Error("confined extraction does not write overlay whiteouts");
-  const places = opts.confined ? confinedPlaces(targetDir, opts.root) : pathPlaces(targetDir, opts.root);
+  if (opts.mounts && !opts.confined) throw new Error("mounts need a confined extraction");
+  const places = opts.confined ? confinedPlaces(targetDir, opts.root, opts.mounts) : pathPlaces(targetDir, opts.root);
   try {
     return await extractInto(source, places, opts);
   } finally {

@@ -73,6 +73,32 @@ void describe("cp on volumes and bind mounts", () => {
     assert.equal(fs.readFileSync(path.join(work, "whole", "b", "inside"), "utf8"), "bind inside\n");
   });
 
+  void it("a directory copied in above a volume puts its entries under the volume's path into the volume; a read-only one refuses them", () => {
+    const t = root();
+    const ro = path.join(work, "bind-ro-below");
+    fs.mkdirSync(ro);
+    ok(t.capsa(["volume", "create", "cpm-vol-x"]));
+    ok(t.capsa(["create", "--name", "cpm-cross", "-v", "cpm-vol-x:/srv/vol", "-v", `${ro}:/srv/ro:ro`, "bb:1", "sh"]));
+    try {
+      const src = path.join(work, "srv");
+      fs.mkdirSync(path.join(src, "vol"), { recursive: true });
+      fs.writeFileSync(path.join(src, "vol", "x"), "crossed\n");
+      fs.writeFileSync(path.join(src, "top"), "top\n");
+      ok(t.capsa(["cp", src, "cpm-cross:/"]));
+      assert.equal(ok(t.capsa(["run", "--rm", "-v", "cpm-vol-x:/v", "bb:1", "cat", "/v/x"])), "crossed\n", "the entry is in the volume");
+      ok(t.capsa(["cp", "cpm-cross:/srv/top", path.join(work, "cross-top")]));
+      assert.equal(fs.readFileSync(path.join(work, "cross-top"), "utf8"), "top\n");
+      fs.mkdirSync(path.join(src, "ro"));
+      fs.writeFileSync(path.join(src, "ro", "y"), "no\n");
+      const r = t.capsa(["cp", src, "cpm-cross:/"]);
+      assert.notEqual(r.status, 0, "a write into the read-only bind below was not refused");
+      assert.match(r.stderr, /read-only/);
+      assert.deepEqual(fs.readdirSync(ro), []);
+    } finally {
+      t.capsa(["rm", "-f", "cpm-cross"]);
+    }
+  });
+
   void it("a read-only bind refuses a write with a clear error and leaves the source alone", () => {
     const t = root();
     const ro = path.join(work, "bind-ro");

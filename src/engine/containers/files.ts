@@ -47,10 +47,12 @@ function fileMounts(ctx: Ctx, c: ContainerRecord): Map<string, FileMount> {
   return out;
 }
 
-function mountTable(mounts: Map<string, FileMount>): MountTable {
+/** For writes (`forWrite`), a read-only mount is refused (EROFS) rather than opened. */
+function mountTable(mounts: Map<string, FileMount>, forWrite = false): MountTable {
   return {
     open(rel) {
       const m = mounts.get(rel);
+      if (m?.readOnly && forWrite) throw Object.assign(new Error(`/${rel}: mounted volume is marked read-only`), { code: "EROFS" });
       // The source is the engine's own (a volume's directory) or the user's bind: its path may be followed.
       return m ? fs.openSync(m.source, O_PATH) : undefined;
     },
@@ -177,15 +179,14 @@ export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Reada
     } finally {
       fs.closeSync(fd);
     }
-    // A target in a volume or bind is extracted in that mount's source, confined to it (docker's words for a read-only one).
+    // docker's words for a target in a read-only mount or root.
     const m = mount ? mounts.get(mount.at) : undefined;
     if (m?.readOnly) throw new CapsaError("forbidden", "mounted volume is marked read-only");
     if (!m && c.hostConfig.ReadonlyRootfs) throw new CapsaError("forbidden", "container rootfs is marked read-only");
-    const top = m ? m.source : rootfs;
-    const sub = mount ? mount.sub : rel;
     try {
-      // Confined: the extraction resolves the target again, through open directories only.
-      await extractTar(tar, path.join(top, sub), { whiteouts: "keep", root: top, confined: true, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
+      // Confined: the extraction resolves the target and every entry again, through open directories only,
+      // in the container's view: an entry below a volume or bind goes into its source (a read-only one refuses it).
+      await extractTar(tar, path.join(rootfs, rel), { whiteouts: "keep", root: rootfs, confined: true, mounts: mountTable(mounts, true), noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
     } catch (e) {
       if (e instanceof CapsaError) throw e;
       throw invalid(`copy into ${c.name}:${p}: ${e instanceof Error ? e.message : String(e)}`);
