@@ -53,6 +53,13 @@ export interface MountTable {
   open(rel: string): number | undefined;
   /** Whether a mount is below `rel`: a missing directory there is made, as the runtime makes it to mount on. */
   isAbove(rel: string): boolean;
+  /** For writes: whether the mount at `at` takes none (its source is writable from the host, not from the container). */
+  readOnly?(at: string): boolean;
+}
+
+/** EROFS when `r` is in a mount of `mounts` that is read-only (a write there is refused). */
+export function checkWritable(r: Resolved, mounts: MountTable | undefined): void {
+  if (r.mount && mounts?.readOnly?.(r.mount.at)) throw fail("EROFS", `/${r.mount.at}: mounted volume is marked read-only`);
 }
 
 export interface ResolveOptions {
@@ -139,6 +146,8 @@ export class Tree {
         } catch (e) {
           if (errnoOf(e) !== "ENOENT") throw e;
           if (!opts.mkdir && !mounts?.isAbove([...done, c].join("/"))) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
+          const inMount = isMount.lastIndexOf(true);
+          if (inMount >= 0 && mounts?.readOnly?.(done.slice(0, inMount + 1).join("/"))) throw fail("EROFS", `/${done.slice(0, inMount + 1).join("/")}: mounted volume is marked read-only`);
           try {
             fs.mkdirSync(fdPath(here, c), 0o755);
           } catch (e2) {

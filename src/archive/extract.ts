@@ -19,7 +19,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { decompressStream } from "./compression.ts";
 import { RootResolver, UnsafePathError, cleanEntryName, isWithin, resolveInRoot } from "./paths.ts";
-import { type MountTable, Tree, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
+import { type MountTable, type Resolved, Tree, checkWritable, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
 import { setXattr } from "./xattr.ts";
 
 export const WHITEOUT_PREFIX = ".wh.";
@@ -196,7 +196,14 @@ function confinedPlaces(targetDir: string, rootDir: string | undefined, mounts?:
   let targetFd: number;
   let targetRel: string;
   try {
-    ({ fd: targetFd, rel: targetRel } = tree.resolveDir(lexical));
+    const t = tree.resolveDir(lexical);
+    ({ fd: targetFd, rel: targetRel } = t);
+    try {
+      checkWritable(t, mounts);
+    } catch (e) {
+      fs.closeSync(targetFd);
+      throw e;
+    }
   } catch (e) {
     tree.close();
     throw e;
@@ -206,6 +213,17 @@ function confinedPlaces(targetDir: string, rootDir: string | undefined, mounts?:
   const dropCache = (): void => {
     if (cached) fs.closeSync(cached.fd);
     cached = undefined;
+  };
+  // Every entry is written in the directory resolved for its parent: one in a read-only mount is refused.
+  const writableDir = (dir: string, mkdir: boolean | undefined): Resolved => {
+    const d = tree.resolveDir(dir, { mkdir });
+    try {
+      checkWritable(d, mounts);
+    } catch (e) {
+      fs.closeSync(d.fd);
+      throw e;
+    }
+    return d;
   };
   const placeIn = (dirFd: number, dirRel: string, base: string): Place => ({
     path: fdPath(dirFd, base),
@@ -223,12 +241,12 @@ function confinedPlaces(targetDir: string, rootDir: string | undefined, mounts?:
       const base = path.posix.basename(rel);
       const dir = path.posix.dirname(rel);
       if (opts.own) {
-        const d = tree.resolveDir(dir === "." ? "" : dir, { mkdir: opts.mkdir });
+        const d = writableDir(dir === "." ? "" : dir, opts.mkdir);
         return placeIn(d.fd, d.rel, base);
       }
       if (cached?.rel !== dir) {
         dropCache();
-        const d = tree.resolveDir(dir === "." ? "" : dir, { mkdir: opts.mkdir ?? true });
+        const d = writableDir(dir === "." ? "" : dir, opts.mkdir ?? true);
         cached = { rel: dir, fd: d.fd, resolved: d.rel };
       }
       return placeIn(cached.fd, cached.resolved, base);

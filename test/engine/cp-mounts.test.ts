@@ -78,7 +78,7 @@ void describe("cp on volumes and bind mounts", () => {
     const ro = path.join(work, "bind-ro-below");
     fs.mkdirSync(ro);
     ok(t.capsa(["volume", "create", "cpm-vol-x"]));
-    ok(t.capsa(["create", "--name", "cpm-cross", "-v", "cpm-vol-x:/srv/vol", "-v", `${ro}:/srv/ro:ro`, "bb:1", "sh"]));
+    ok(t.capsa(["create", "--name", "cpm-cross", "-v", "cpm-vol-x:/srv/vol", "-v", `${ro}:/srv/ro:ro`, "-v", "cpm-vol-x:/srv/ro/rw", "bb:1", "sh"]));
     try {
       const src = path.join(work, "srv");
       fs.mkdirSync(path.join(src, "vol"), { recursive: true });
@@ -90,10 +90,15 @@ void describe("cp on volumes and bind mounts", () => {
       assert.equal(fs.readFileSync(path.join(work, "cross-top"), "utf8"), "top\n");
       fs.mkdirSync(path.join(src, "ro"));
       fs.writeFileSync(path.join(src, "ro", "y"), "no\n");
+      fs.mkdirSync(path.join(src, "ro", "made"));
+      fs.writeFileSync(path.join(src, "ro", "made", "z"), "no\n");
       const r = t.capsa(["cp", src, "cpm-cross:/"]);
       assert.notEqual(r.status, 0, "a write into the read-only bind below was not refused");
       assert.match(r.stderr, /read-only/);
-      assert.deepEqual(fs.readdirSync(ro), []);
+      assert.deepEqual(fs.readdirSync(ro).filter((n) => n !== "rw"), [], "nothing made in the read-only bind's source");
+      // A writable volume mounted inside the read-only bind still takes files.
+      ok(t.capsa(["cp", path.join(src, "top"), "cpm-cross:/srv/ro/rw/"]));
+      assert.equal(ok(t.capsa(["run", "--rm", "-v", "cpm-vol-x:/v", "bb:1", "cat", "/v/top"])), "top\n");
     } finally {
       t.capsa(["rm", "-f", "cpm-cross"]);
     }

@@ -47,12 +47,12 @@ function fileMounts(ctx: Ctx, c: ContainerRecord): Map<string, FileMount> {
   return out;
 }
 
-/** For writes (`forWrite`), a read-only mount is refused (EROFS) rather than opened. */
+/** For writes (`forWrite`), nothing is made or written in a read-only mount (confined.ts checkWritable). */
 function mountTable(mounts: Map<string, FileMount>, forWrite = false): MountTable {
   return {
+    ...(forWrite ? { readOnly: (at: string) => mounts.get(at)?.readOnly ?? false } : {}),
     open(rel) {
       const m = mounts.get(rel);
-      if (m?.readOnly && forWrite) throw Object.assign(new Error(`/${rel}: mounted volume is marked read-only`), { code: "EROFS" });
       // The source is the engine's own (a volume's directory) or the user's bind: its path may be followed.
       return m ? fs.openSync(m.source, O_PATH) : undefined;
     },
