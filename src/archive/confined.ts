@@ -37,6 +37,29 @@ function fail(code: string, message: string): NodeJS.ErrnoException {
 export interface Resolved {
   fd: number;
   rel: string;
+  /** When the object is in a mount (ResolveOptions.mounts): the mount's path below the top, and the object's path below the mount. */
+  mount?: { at: string; sub: string };
+}
+
+/**
+ * Trees mounted on a Tree, as a container's volumes and binds are on its
+ * root: each one's top replaces what the tree has at that path. The tops are
+ * the caller's own paths; below them nothing is followed, and a symlink in a
+ * mount resolves in the whole view (an absolute one restarts at the tree's
+ * top, ".." at a mount's top goes to the directory it is mounted on).
+ */
+export interface MountTable {
+  /** An O_PATH fd of the top of the mount at `rel` (a path below the tree's top, no leading slash), or undefined when nothing is mounted there. */
+  open(rel: string): number | undefined;
+  /** Whether a mount is below `rel`: a missing directory there is made, as the runtime makes it to mount on. */
+  isAbove(rel: string): boolean;
+  /** For writes: whether the mount at `at` takes none (its source is writable from the host, not from the container). */
+  readOnly?(at: string): boolean;
+}
+
+/** EROFS when `r` is in a mount of `mounts` that is read-only (a write there is refused). */
+export function checkWritable(r: Resolved, mounts: MountTable | undefined): void {
+  if (r.mount && mounts?.readOnly?.(r.mount.at)) throw fail("EROFS", `/${r.mount.at}: mounted volume is marked read-only`);
 }
 
 export interface ResolveOptions {
@@ -44,6 +67,8 @@ export interface ResolveOptions {
   followLast?: boolean;
   /** Create missing directories (mode 0755) on the way, the last component included. */
   mkdir?: boolean;
+  /** Trees mounted on this one (see MountTable). */
+  mounts?: MountTable;
 }
 
 /** A directory tree whose content is not trusted, opened once at its top. */
@@ -53,11 +78,13 @@ export class Tree {
     readonly fd: number,
     /** The top's host path, for messages. */
     readonly top: string,
+    /** Trees mounted on this one, used by every resolve that names none. */
+    readonly mounts?: MountTable,
   ) {}
 
   /** `dir` is the caller's own path (it may be followed); everything below it is not. */
-  static open(dir: string): Tree {
-    return new Tree(fs.openSync(dir, O_PATH | O_DIRECTORY), dir);
+  static open(dir: string, mounts?: MountTable): Tree {
+    return new Tree(fs.openSync(dir, O_PATH | O_DIRECTORY), dir, mounts);
   }
 
   close(): void {
@@ -77,12 +104,16 @@ export class Tree {
    */
   resolve(rel: string, opts: ResolveOptions = {}): Resolved {
     const followLast = opts.followLast ?? true;
+    const mounts = opts.mounts ?? this.mounts;
     const fds: number[] = [];
     const done: string[] = [];
+    // Per component of done: whether it is the top of a mount.
+    const isMount: boolean[] = [];
     const cur = (): number => fds[fds.length - 1] ?? this.fd;
     const pop = (): void => {
       fs.closeSync(fds.pop()!);
       done.pop();
+      isMount.pop();
     };
     let pending = rel.split("/");
     let hops = 0;
@@ -98,11 +129,25 @@ export class Tree {
         const last = pending.every((p) => p === "" || p === ".");
         const here = cur();
         let fd: number;
+        const mounted = mounts?.open([...done, c].join("/"));
+        if (mounted !== undefined) {
+          const st = fs.fstatSync(mounted);
+          if (!last && !st.isDirectory()) {
+            fs.closeSync(mounted);
+            throw fail("ENOTDIR", `${[...done, c].join("/")}: not a directory`);
+          }
+          fds.push(mounted);
+          done.push(c);
+          isMount.push(true);
+          continue;
+        }
         try {
           fd = fs.openSync(fdPath(here, c), O_PATH | O_NOFOLLOW);
         } catch (e) {
           if (errnoOf(e) !== "ENOENT") throw e;
-          if (!opts.mkdir) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
+          if (!opts.mkdir && !mounts?.isAbove([...done, c].join("/"))) throw fail("ENOENT", `${[...done, c].join("/")}: no such file or directory`);
+          const inMount = isMount.lastIndexOf(true);
+          if (inMount >= 0 && mounts?.readOnly?.(done.slice(0, inMount + 1).join("/"))) throw fail("EROFS", `/${done.slice(0, inMount + 1).join("/")}: mounted volume is marked read-only`);
           try {
             fs.mkdirSync(fdPath(here, c), 0o755);
           } catch (e2) {
@@ -135,9 +180,12 @@ export class Tree {
         }
         fds.push(fd);
         done.push(c);
+        isMount.push(false);
       }
       const fd = fds.pop() ?? fs.openSync(fdPath(this.fd), O_PATH | O_DIRECTORY);
-      return { fd, rel: done.join("/") };
+      const top = isMount.lastIndexOf(true);
+      if (top < 0) return { fd, rel: done.join("/") };
+      return { fd, rel: done.join("/"), mount: { at: done.slice(0, top + 1).join("/"), sub: done.slice(top + 1).join("/") } };
     } finally {
       for (const fd of fds) fs.closeSync(fd);
     }

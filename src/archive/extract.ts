@@ -19,7 +19,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { decompressStream } from "./compression.ts";
 import { RootResolver, UnsafePathError, cleanEntryName, isWithin, resolveInRoot } from "./paths.ts";
-import { Tree, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
+import { type MountTable, type Resolved, Tree, checkWritable, chmodAt, errnoOf, fdPath, removeAt } from "./confined.ts";
 import { setXattr } from "./xattr.ts";
 
 export const WHITEOUT_PREFIX = ".wh.";
@@ -56,6 +56,8 @@ export interface ExtractOptions {
    * (confined.ts). Slower; not for "overlay" whiteouts.
    */
   confined?: boolean;
+  /** Confined only: trees mounted on root, as a container's volumes are (confined.ts MountTable); entries below one go into it. */
+  mounts?: MountTable;
 }
 
 export interface ExtractResult {
@@ -186,15 +188,22 @@ function pathPlaces(targetDir: string, rootDir: string | undefined): Places {
   };
 }
 
-function confinedPlaces(targetDir: string, rootDir: string | undefined): Places {
+function confinedPlaces(targetDir: string, rootDir: string | undefined, mounts?: MountTable): Places {
   const root = path.resolve(rootDir ?? targetDir);
   const lexical = path.relative(root, path.resolve(targetDir));
   if (lexical.startsWith("..") || path.isAbsolute(lexical)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${rootDir}`);
-  const tree = Tree.open(root);
+  const tree = Tree.open(root, mounts);
   let targetFd: number;
   let targetRel: string;
   try {
-    ({ fd: targetFd, rel: targetRel } = tree.resolveDir(lexical));
+    const t = tree.resolveDir(lexical);
+    ({ fd: targetFd, rel: targetRel } = t);
+    try {
+      checkWritable(t, mounts);
+    } catch (e) {
+      fs.closeSync(targetFd);
+      throw e;
+    }
   } catch (e) {
     tree.close();
     throw e;
@@ -204,6 +213,17 @@ function confinedPlaces(targetDir: string, rootDir: string | undefined): Places 
   const dropCache = (): void => {
     if (cached) fs.closeSync(cached.fd);
     cached = undefined;
+  };
+  // Every entry is written in the directory resolved for its parent: one in a read-only mount is refused.
+  const writableDir = (dir: string, mkdir: boolean | undefined): Resolved => {
+    const d = tree.resolveDir(dir, { mkdir });
+    try {
+      checkWritable(d, mounts);
+    } catch (e) {
+      fs.closeSync(d.fd);
+      throw e;
+    }
+    return d;
   };
   const placeIn = (dirFd: number, dirRel: string, base: string): Place => ({
     path: fdPath(dirFd, base),
@@ -221,12 +241,12 @@ function confinedPlaces(targetDir: string, rootDir: string | undefined): Places 
       const base = path.posix.basename(rel);
       const dir = path.posix.dirname(rel);
       if (opts.own) {
-        const d = tree.resolveDir(dir === "." ? "" : dir, { mkdir: opts.mkdir });
+        const d = writableDir(dir === "." ? "" : dir, opts.mkdir);
         return placeIn(d.fd, d.rel, base);
       }
       if (cached?.rel !== dir) {
         dropCache();
-        const d = tree.resolveDir(dir === "." ? "" : dir, { mkdir: opts.mkdir ?? true });
+        const d = writableDir(dir === "." ? "" : dir, opts.mkdir ?? true);
         cached = { rel: dir, fd: d.fd, resolved: d.rel };
       }
       return placeIn(cached.fd, cached.resolved, base);
@@ -296,7 +316,8 @@ function mkdirParents(root: string, dir: string): void {
  */
 export async function extractTar(source: Readable, targetDir: string, opts: ExtractOptions): Promise<ExtractResult> {
   if (opts.confined && opts.whiteouts === "overlay") throw new Error("confined extraction does not write overlay whiteouts");
-  const places = opts.confined ? confinedPlaces(targetDir, opts.root) : pathPlaces(targetDir, opts.root);
+  if (opts.mounts && !opts.confined) throw new Error("mounts need a confined extraction");
+  const places = opts.confined ? confinedPlaces(targetDir, opts.root, opts.mounts) : pathPlaces(targetDir, opts.root);
   try {
     return await extractInto(source, places, opts);
   } finally {

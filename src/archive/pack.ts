@@ -24,6 +24,13 @@ export interface PackOptions {
   exclude?: (rel: string) => boolean;
   /** Force one owner on every entry (cp without -a). */
   owner?: { uid: number; gid: number };
+  /** Trees mounted below src (cp out of a container's view): packed in place of what src has there. */
+  mounts?: {
+    /** An O_PATH fd of the top of the tree mounted at rel (relative to src), if any. */
+    at(rel: string): number | undefined;
+    /** The names of the mounts right below the directory rel (its mount point may be missing in src). */
+    namesIn(rel: string): string[];
+  };
 }
 
 function typeOf(st: fs.Stats): tar.Header["type"] | null {
@@ -112,12 +119,13 @@ export function packFd(fd: number, opts: PackOptions = {}, top = fdPath(fd)): Re
       if (name !== "") await add({ ...h, name: name + "/" });
       // The walk that found opaque dirs went by path: confirm on this directory, found through open ones.
       if (opaque.has(rel) && name !== "" && parent !== undefined && isOpaque(fdPath(parent, base))) await add({ ...header(name + "/" + WHITEOUT_OPAQUE, st), type: "file", mode: st.mode & 0o777 });
-      const children = fs.readdirSync(fdPath(fd)).sort();
+      const children = [...new Set([...fs.readdirSync(fdPath(fd)), ...(opts.mounts?.namesIn(rel) ?? [])])].sort();
       for (const c of children) {
-        const child = openEntry(fd, c);
+        const childRel = rel === "" ? c : rel + "/" + c;
+        const child = opts.mounts?.at(childRel) ?? openEntry(fd, c);
         if (child === undefined) continue; // gone meanwhile
         try {
-          await visit(child, fd, c, rel === "" ? c : rel + "/" + c, name === "" ? c : name + "/" + c);
+          await visit(child, fd, c, childRel, name === "" ? c : name + "/" + c);
         } finally {
           fs.closeSync(child);
         }

@@ -25,6 +25,13 @@ export function splitCpArg(arg: string): { container?: string; path: string } {
 
 /** Renames the archive's top entry `from` to `to` ("" = its contents, the top entry dropped). */
 export function rebaseName(name: string, from: string, to: string): string | undefined {
+  if (from === ".") {
+    // The archive of a container's "/": "." is the root, "./x" below it.
+    const n = name.replace(/\/+$/, "");
+    if (n === ".") return to === "" ? undefined : to;
+    if (!n.startsWith("./")) return n;
+    return (to === "" ? "" : to + "/") + n.slice(2);
+  }
   const n = name.replace(/\/+$/, "").replace(/^\.\//, "");
   if (n === from) return to === "" ? undefined : to;
   if (n.startsWith(from + "/")) return (to === "" ? "" : to + "/") + n.slice(from.length + 1);

@@ -1,7 +1,7 @@
 // The contract every front end programs against. `Engine` implements it.
 import type { EventJournal } from "./events.ts";
 import type { Readable, Writable } from "node:stream";
-import type { CreateContainerOptions, HealthState, ImageRecord, VolumeRecord } from "./types.ts";
+import type { CreateContainerOptions, HealthState, ImageConfig, ImageRecord, VolumeRecord } from "./types.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
 import type { NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
 import type { BuildOptions, BuildResult } from "../build/types.ts";
@@ -63,6 +63,8 @@ export interface CommitOptions {
   /** Dockerfile-like instructions: "CMD [...]", "ENV K=V", "WORKDIR /x", ... */
   changes?: string[];
   pause?: boolean;
+  /** Image config set over the container's (the API's commit body); the changes apply after it. */
+  config?: Partial<ImageConfig>;
 }
 
 export interface PathStat {

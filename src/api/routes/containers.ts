@@ -5,7 +5,7 @@ import { PassThrough } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { AttachStreams, PathStat } from "../../engine/api.ts";
 import { pollDelay } from "../../engine/containers/wait.ts";
-import type { ContainerConfig, CreateContainerOptions, HostConfig } from "../../engine/types.ts";
+import type { ContainerConfig, CreateContainerOptions, HostConfig, ImageConfig } from "../../engine/types.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { DETACH_EVENT } from "../../util/detach-keys.ts";
@@ -640,7 +640,7 @@ async function commit(call: Call): Promise<void> {
   const q = call.query;
   const container = q.str("container");
   if (!container) throw invalid("container is required");
-  await readObject(call.req);
+  const body = await readObject(call.req);
   const repo = q.str("repo");
   const tag = q.str("tag");
   const img = await call.api.engine.containers.commit(container, {
@@ -649,8 +649,22 @@ async function commit(call: Call): Promise<void> {
     author: q.str("author"),
     changes: q.all("changes").flatMap((c) => c.split("\n")).filter(Boolean),
     pause: q.bool("pause", true),
+    config: commitConfig(body),
   });
   sendJson(res(call), 201, { Id: img.id });
+}
+
+/** The image settings of a commit body (a container config): what it leaves empty or null is the container's. */
+function commitConfig(body: Record<string, unknown>): Partial<ImageConfig> | undefined {
+  const keys = ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "Healthcheck", "Shell", "OnBuild"] as const;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const v = body[k];
+    if (v === undefined || v === null || v === "") continue;
+    if (Array.isArray(v) ? v.length === 0 : typeof v === "object" && Object.keys(v).length === 0) continue;
+    out[k] = v;
+  }
+  return Object.keys(out).length ? (out) : undefined;
 }
 
 /** An upgrade on an endpoint that does not hijack: answer as HTTP on the raw socket. */

@@ -7,11 +7,11 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { CommitOptions, PathStat } from "../api.ts";
-import type { ContainerRecord, ImageRecord } from "../types.ts";
+import type { ContainerRecord, ImageConfig, ImageRecord } from "../types.ts";
 import type { Change } from "../views.ts";
 import { packDir, packFd } from "../../archive/pack.ts";
 import { extractTar } from "../../archive/extract.ts";
-import { Tree, errnoOf } from "../../archive/confined.ts";
+import { type MountTable, O_PATH, type Resolved, Tree, errnoOf } from "../../archive/confined.ts";
 import { changesFromUpperDir } from "../../archive/changes.ts";
 import { UnsafePathError, cleanEntryName } from "../../archive/paths.ts";
 import { isMounted, mountOverlay, prepareRwLayer, rwLayerPaths, unmount } from "../../snapshot/overlay.ts";
@@ -19,6 +19,49 @@ import { CapsaError, invalid, notFound } from "../../util/errors.ts";
 import { type Ctx, containerDir } from "./context.ts";
 import { pauseContainer, unpauseContainer } from "./lifecycle.ts";
 import { refuseForVm } from "../../isolation/level.ts";
+import { mountPoints } from "./inspect.ts";
+
+/** A volume or bind of a container, as cp sees it: its host source on its destination. */
+interface FileMount {
+  source: string;
+  readOnly: boolean;
+}
+
+/**
+ * The container's mount table for file work, keyed by destination (no leading
+ * slash): its volumes and binds, and the /etc files capsa binds from the
+ * bundle once the container has started. The runtime mounts them only inside
+ * the container, so the rootfs seen from the host has empty mount points there.
+ */
+function fileMounts(ctx: Ctx, c: ContainerRecord): Map<string, FileMount> {
+  const out = new Map<string, FileMount>();
+  const dir = containerDir(ctx, c.id);
+  for (const f of ["hostname", "hosts", "resolv.conf"]) {
+    if (fs.existsSync(path.join(dir, f))) out.set(`etc/${f}`, { source: path.join(dir, f), readOnly: false });
+  }
+  for (const m of mountPoints(ctx, c)) {
+    if (m.Type !== "bind" && m.Type !== "volume") continue;
+    const dest = path.posix.normalize(m.Destination).replace(/^\/+|\/+$/g, "");
+    if (dest && dest !== ".") out.set(dest, { source: m.Source, readOnly: !m.RW });
+  }
+  return out;
+}
+
+/** For writes (`forWrite`), nothing is made or written in a read-only mount (confined.ts checkWritable). */
+function mountTable(mounts: Map<string, FileMount>, forWrite = false): MountTable {
+  return {
+    ...(forWrite ? { readOnly: (at: string) => mounts.get(at)?.readOnly ?? false } : {}),
+    open(rel) {
+      const m = mounts.get(rel);
+      // The source is the engine's own (a volume's directory) or the user's bind: its path may be followed.
+      return m ? fs.openSync(m.source, O_PATH) : undefined;
+    },
+    isAbove(rel) {
+      for (const dest of mounts.keys()) if (dest.startsWith(`${rel}/`)) return true;
+      return false;
+    },
+  };
+}
 
 /** Runs fn with the container's rootfs mounted; unmounts afterwards if it mounted it. */
 export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: string) => Promise<T>): Promise<T> {
@@ -40,7 +83,7 @@ export async function withRootfs<T>(ctx: Ctx, c: ContainerRecord, fn: (rootfs: s
  * container may be running and changing the tree meanwhile (confined.ts).
  * The caller closes the returned fd.
  */
-function openInContainer(c: ContainerRecord, rootfs: string, p: string): { fd: number; rel: string } {
+function openInContainer(c: ContainerRecord, rootfs: string, p: string, mounts: Map<string, FileMount>): Resolved {
   if (!p) throw invalid("path cannot be empty");
   let rel: string;
   try {
@@ -50,7 +93,7 @@ function openInContainer(c: ContainerRecord, rootfs: string, p: string): { fd: n
   }
   const tree = Tree.open(rootfs);
   try {
-    return tree.resolve(rel);
+    return tree.resolve(rel, { mounts: mountTable(mounts) });
   } catch (e) {
     const code = errnoOf(e);
     if (code === "ENOENT" || code === "ENOTDIR") throw notFound(`Could not find the file ${p} in container ${c.name}`);
@@ -75,7 +118,7 @@ function statOf(fd: number, name: string): PathStat {
 
 export async function statPath(ctx: Ctx, c: ContainerRecord, p: string): Promise<PathStat> {
   return withRootfs(ctx, c, async (rootfs) => {
-    const { fd } = openInContainer(c, rootfs, p);
+    const { fd } = openInContainer(c, rootfs, p, fileMounts(ctx, c));
     try {
       return statOf(fd, path.posix.basename(p) || "/");
     } finally {
@@ -85,6 +128,7 @@ export async function statPath(ctx: Ctx, c: ContainerRecord, p: string): Promise
 }
 
 export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise<{ stat: PathStat; tar: Readable }> {
+  refuseForVm(c.hostConfig, "cp", c.name);
   // The mount must outlive this call while the tar is read: keep it mounted
   // until the stream ends.
   const layer = prepareRwLayer(containerDir(ctx, c.id));
@@ -94,7 +138,8 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
     if (mountedHere && !ctx.store.find(c.id)?.state.Running) unmount(layer.merged);
   };
   try {
-    const { fd } = openInContainer(c, layer.merged, p);
+    const mounts = fileMounts(ctx, c);
+    const { fd, rel } = openInContainer(c, layer.merged, p, mounts);
     const name = path.posix.basename(path.posix.resolve("/", p)) || ".";
     let stat: PathStat;
     try {
@@ -103,7 +148,14 @@ export async function copyFrom(ctx: Ctx, c: ContainerRecord, p: string): Promise
       fs.closeSync(fd);
       throw e;
     }
-    const tar = packFd(fd, { name });
+    // Mounts below the copied directory are packed from their sources, as the container sees them.
+    const table = mountTable(mounts);
+    const view = (sub: string): string => (rel === "" ? sub : sub === "" ? rel : `${rel}/${sub}`);
+    const namesIn = (sub: string): string[] => {
+      const prefix = view(sub) === "" ? "" : `${view(sub)}/`;
+      return [...mounts.keys()].filter((d) => d.startsWith(prefix)).map((d) => d.slice(prefix.length).split("/")[0]!);
+    };
+    const tar = packFd(fd, { name, mounts: { at: (sub) => table.open(view(sub)), namesIn } });
     tar.once("end", release);
     tar.once("error", release);
     tar.once("close", release);
@@ -120,15 +172,21 @@ export async function copyTo(ctx: Ctx, c: ContainerRecord, p: string, tar: Reada
     throw new CapsaError("conflict", `cannot copy into the running sandbox ${c.name}: gVisor caches its root file system and would not see the files; stop it first, or use a volume`);
   }
   await withRootfs(ctx, c, async (rootfs) => {
-    const { fd, rel } = openInContainer(c, rootfs, p);
+    const mounts = fileMounts(ctx, c);
+    const { fd, rel, mount } = openInContainer(c, rootfs, p, mounts);
     try {
       if (!fs.fstatSync(fd).isDirectory()) throw invalid(`extraction point is not a directory: ${p}`);
     } finally {
       fs.closeSync(fd);
     }
+    // docker's words for a target in a read-only mount or root.
+    const m = mount ? mounts.get(mount.at) : undefined;
+    if (m?.readOnly) throw new CapsaError("forbidden", "mounted volume is marked read-only");
+    if (!m && c.hostConfig.ReadonlyRootfs) throw new CapsaError("forbidden", "container rootfs is marked read-only");
     try {
-      // Confined: the extraction resolves the target again, through open directories only.
-      await extractTar(tar, path.join(rootfs, rel), { whiteouts: "keep", root: rootfs, confined: true, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
+      // Confined: the extraction resolves the target and every entry again, through open directories only,
+      // in the container's view: an entry below a volume or bind goes into its source (a read-only one refuses it).
+      await extractTar(tar, path.join(rootfs, rel), { whiteouts: "keep", root: rootfs, confined: true, mounts: mountTable(mounts, true), noOverwriteDirNonDir: opts.noOverwriteDirNonDir, sameOwner: opts.copyUIDGID ?? true });
     } catch (e) {
       if (e instanceof CapsaError) throw e;
       throw invalid(`copy into ${c.name}:${p}: ${e instanceof Error ? e.message : String(e)}`);
@@ -193,6 +251,7 @@ export async function commitContainer(ctx: Ctx, c: ContainerRecord, opts: Commit
       parentImageId: c.imageId,
       upperDir: upper,
       containerConfig: c.config,
+      config: opts.config ? withContainerEnv(opts.config, c.config.Env ?? []) : undefined,
       changes: opts.changes ?? [],
       ref: opts.ref,
       comment: opts.comment,
@@ -201,4 +260,12 @@ export async function commitContainer(ctx: Ctx, c: ContainerRecord, opts: Commit
   } finally {
     if (pause) await unpauseContainer(ctx, ctx.store.get(c.id));
   }
+}
+
+/** As dockerd's commit merge: the container's variables the given config does not set are kept. */
+function withContainerEnv(config: Partial<ImageConfig>, env: string[]): Partial<ImageConfig> {
+  if (!config.Env?.length) return config;
+  const keyOf = (e: string): string => e.split("=")[0]!;
+  const set = new Set(config.Env.map(keyOf));
+  return { ...config, Env: [...config.Env, ...env.filter((e) => !set.has(keyOf(e)))] };
 }
