@@ -16,6 +16,7 @@ import { CapsaError, invalid } from "../util/errors.ts";
 import { type RuntimeSpec, specToJson } from "./oci.ts";
 import { runtimeMessage } from "./runc.ts";
 import { buildSpec } from "./spec.ts";
+import { pidAlive } from "../util/process.ts";
 
 export interface ResolvedRuntime {
   name: string;
@@ -127,8 +128,10 @@ export async function probeRuntime(binary: string, opts: ProbeOptions = {}): Pro
   const v = await exec(binary, ["--version"], 5_000);
   const version = v.stdout.split("\n")[0]?.trim() || undefined;
   if (!v.ok) return { ok: false, reason: `${binary} --version: ${runtimeMessage(v.stderr) || v.error}`, checkedAt };
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-probe-"));
+  sweepStaleProbes();
   const id = `capsa-probe-${process.pid}-${Date.now().toString(36)}`;
+  // Named after the id (with this process's pid), so a probe killed midway can be swept by the next.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${id}-`));
   // Its own top-level cgroup (not the root's parent), so cleanup removes all of it.
   const cgroupsPath = `/${id}`;
   const stateRoot = path.join(tmp, "state");
@@ -168,6 +171,32 @@ export async function probeRuntime(binary: string, opts: ProbeOptions = {}): Pro
       /* best effort: the runtime normally removed it */
     }
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const STALE_PROBE = /^(capsa-probe-(\d+)-[0-9a-z]+)-[^/]+$/;
+
+/**
+ * The bundles and cgroups of probes whose process died midway (a CLI killed
+ * during its first command on a state root): the finally of probeRuntime
+ * never ran for them.
+ */
+export function sweepStaleProbes(dir = os.tmpdir()): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = STALE_PROBE.exec(n);
+    if (!m || pidAlive(Number(m[2]))) continue;
+    try {
+      cgroupManager().cleanup(`/${m[1]!}`);
+    } catch {
+      /* best effort */
+    }
+    fs.rmSync(path.join(dir, n), { recursive: true, force: true });
   }
 }
 

@@ -1,12 +1,13 @@
 // Runtime selection by a real probe (a container run with each candidate).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { CapsaError } from "../../src/util/errors.ts";
 import { cgroupLayout } from "../../src/cgroups/index.ts";
-import { findOnPath, probeCacheFile, probeRuntime, resolveRuntime } from "../../src/runtime/probe.ts";
+import { findOnPath, probeCacheFile, probeRuntime, resolveRuntime, sweepStaleProbes } from "../../src/runtime/probe.ts";
 
 function withRoot<T>(fn: (paths: { root: string }) => Promise<T>): Promise<T> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-probe-t-"));
@@ -48,4 +49,22 @@ void test("--runtime: a name or a path overrides; unknown ones are rejected", as
     // A binary that is no OCI runtime fails the probe.
     await assert.rejects(resolveRuntime(paths, "/bin/false"), /runtime \/bin\/false does not work on this host/);
   });
+});
+
+void test("a probe whose process died midway is swept by the next: its bundle goes, a live process's stays", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-sweep-t-"));
+  try {
+    // A pid that is not running: a child that has exited and been reaped.
+    const dead = spawnSync("true").pid;
+    const stale = path.join(dir, `capsa-probe-${dead}-abc123-XyZ`);
+    const live = path.join(dir, `capsa-probe-${process.pid}-abc124-XyZ`);
+    const other = path.join(dir, "capsa-probe-t-unrelated");
+    for (const d of [stale, live, other]) fs.mkdirSync(path.join(d, "rootfs"), { recursive: true });
+    sweepStaleProbes(dir);
+    assert.equal(fs.existsSync(stale), false);
+    assert.equal(fs.existsSync(live), true);
+    assert.equal(fs.existsSync(other), true);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
