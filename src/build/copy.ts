@@ -242,6 +242,9 @@ export function mkdirInImage(rootfs: string, rel: string, owner: Owner | undefin
 }
 
 function isArchive(file: string): boolean {
+  // Only a regular file can be an archive; a FIFO or device in the context is copied as what it is,
+  // never opened (an open of a FIFO blocks the builder, and the API service with it).
+  if (!fs.lstatSync(file).isFile()) return false;
   const fd = fs.openSync(file, "r");
   try {
     const head = Buffer.alloc(512);

@@ -146,6 +146,15 @@ void describe("capsa build", () => {
     assert.match(r.stderr, /Containerfile:2: .*file not found in build context or excluded by \.dockerignore/);
   });
 
+  void it("ADD and COPY of a FIFO in the context copy it as a FIFO without opening it (ADD opened it to look for an archive, and hung)", () => {
+    const dir = context("fifo", { Containerfile: "FROM busybox\nADD pipe /p\nCOPY pipe /q\n" });
+    assert.equal(spawnSync("mkfifo", [path.join(dir, "pipe")]).status, 0);
+    const r = build(["-t", "fifo:1", dir]);
+    assert.equal(r.status, 0, r.stderr);
+    const ls = t.capsa(["run", "--rm", "fifo:1", "sh", "-c", "[ -p /p ] && [ -p /q ] && echo fifos"]);
+    assert.equal(ls.stdout, "fifos\n", ls.stderr);
+  });
+
   void it("refuses a RUN cache mount whose mode, uid or gid is not a number, before the step runs", () => {
     for (const opt of ["mode=rwx", "uid=root", "gid=-1"]) {
       const dir = context(`cachemode-${opt.split("=")[0]}`, { Containerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=bad-${opt},${opt} true\n` });
