@@ -135,6 +135,9 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
  * reused).
  */
 async function clearInterruptedStart(ctx: Ctx, c: ContainerRecord, runtime: RuntimeHandle): Promise<void> {
+  // A run that ended (its exit recorded) is not an interrupted start: on a
+  // restart, its conmon is still alive, running the exit command that restarts it.
+  if (fs.existsSync(exitFile(ctx, c.id)) || fs.existsSync(path.join(persistDir(ctx, c.id), "exit"))) return;
   const pidFile = path.join(persistDir(ctx, c.id), "conmon.pid");
   let pid: number | undefined;
   try {
@@ -144,6 +147,7 @@ async function clearInterruptedStart(ctx: Ctx, c: ContainerRecord, runtime: Runt
   }
   const monitor = pid && pidAlive(pid) && conmonOf(pid, c.id) ? pid : undefined;
   if (!monitor && !runtime.knows(c.id)) return;
+  if (!monitor && (await runtime.state(c.id).catch(() => undefined))?.status !== "created") return;
   if (monitor) {
     process.kill(monitor, "SIGKILL");
     for (let i = 0; i < 100 && pidAlive(monitor); i++) await new Promise((r) => setTimeout(r, 10));
