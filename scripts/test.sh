@@ -23,6 +23,7 @@ step() {
 step build npm run --silent build
 step typecheck npm run --silent typecheck
 step lint npm run --silent lint
+step layers npm run --silent layers
 step test npm test
 
 echo

@@ -1,10 +1,10 @@
 // The service's event stream (GET /events): a view of the engine's event
-// journal (src/engine/events.ts), so events from every front end appear —
+// journal (src/events/journal.ts), so events from every front end appear —
 // the capsa CLI, the SDK, conmon's exit command and this service alike.
 // One follower per service fans out to every open `docker events`.
 import { EventEmitter } from "node:events";
-import type { EngineEvent, EventJournal } from "../engine/events.ts";
-export { matchesEvent } from "../engine/events.ts";
+import type { EngineEvent, EventLog } from "../types/events.ts";
+export { matchesEvent } from "../events/journal.ts";
 
 export type DockerEvent = EngineEvent;
 
@@ -12,7 +12,7 @@ export class EventBus {
   private readonly emitter = new EventEmitter();
   private stopFollowing: (() => void) | undefined;
 
-  constructor(private readonly journal: EventJournal) {
+  constructor(private readonly journal: EventLog) {
     this.emitter.setMaxListeners(0);
   }
 

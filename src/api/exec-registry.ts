@@ -2,7 +2,7 @@
 // GET /exec/{id}/json). The engine runs an exec in one call; the API's
 // create/start/inspect split lives here, in memory, for the service's lifetime.
 import crypto from "node:crypto";
-import type { ExecOptions } from "../engine/api.ts";
+import type { ExecOptions } from "../types/engine-api.ts";
 import { notFound } from "../util/errors.ts";
 
 export interface ExecRecord {

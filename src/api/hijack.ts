@@ -9,7 +9,7 @@
 // workload keeps running, its stdin open.
 import { PassThrough, type Readable, Writable } from "node:stream";
 import type { Duplex } from "node:stream";
-import type { AttachStreams } from "../engine/api.ts";
+import type { AttachStreams } from "../types/engine-api.ts";
 import { errorBody, statusOf } from "./http.ts";
 import { STATUS_CODES } from "node:http";
 import { DEFAULT_DETACH_KEYS, DETACH_EVENT, DetachScanner, parseDetachKeys } from "../util/detach-keys.ts";

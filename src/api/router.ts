@@ -2,8 +2,8 @@
 // expressions because image names contain slashes (`/images/{name:.*}/json`).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Entitlement } from "../build/types.ts";
-import type { EngineApi } from "../engine/api.ts";
+import type { Entitlement } from "../types/build.ts";
+import type { EngineApi } from "../types/engine-api.ts";
 import type { EventBus } from "./events.ts";
 import type { ExecRegistry } from "./exec-registry.ts";
 import type { Query } from "./http.ts";

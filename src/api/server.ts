@@ -4,8 +4,8 @@
 // Every handler calls the engine's public contract (EngineApi) and nothing else.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Entitlement } from "../build/types.ts";
-import type { EngineApi } from "../engine/api.ts";
+import type { Entitlement } from "../types/build.ts";
+import type { EngineApi } from "../types/engine-api.ts";
 import { VERSION } from "../engine/system.ts";
 import { EventBus } from "./events.ts";
 import { type ListenerKind, parseAllowOrigins, RequestGuard } from "./guard.ts";

@@ -2,7 +2,7 @@
 // directory and compared with the image's layer directories.
 import fs from "node:fs";
 import path from "node:path";
-import type { Change } from "../engine/views.ts";
+import type { Change } from "../types/views.ts";
 import { Tree, fdPath, openEntry } from "./confined.ts";
 import { opaqueDirs } from "./xattr.ts";
 

@@ -2,7 +2,7 @@
 // state root's containers live in the tree, and the manager for the host.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import type { Paths } from "../engine/paths.ts";
+import type { Paths } from "../types/paths.ts";
 import type { CgroupManager, CgroupVersion } from "./types.ts";
 import { CgroupV1 } from "./v1/manager.ts";
 import { fakeV1Mounts } from "./v1/mounts.ts";

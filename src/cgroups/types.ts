@@ -3,7 +3,7 @@
 // OOM kills through it and removes what the runtime left behind. Creating
 // cgroups and writing limits is the OCI runtime's job (runc's cgroupfs driver,
 // from config.json's linux.resources and linux.cgroupsPath).
-import type { ContainerStats } from "../engine/views.ts";
+import type { ContainerStats } from "../types/views.ts";
 
 export type CgroupVersion = 1 | 2;
 

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { parseEntitlements, type BuildOptions, type Entitlement } from "../build/types.ts";
+import { parseEntitlements, type BuildOptions, type Entitlement } from "../types/build.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import { validReference } from "./container-flags.ts";
 import { humanSize } from "./units.ts";

@@ -3,7 +3,7 @@
 // ParseContext, so every flag is unit-tested without touching the machine.
 import path from "node:path";
 import type { Command } from "commander";
-import type { ContainerConfig, CreateContainerOptions, DeviceMapping, HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit } from "../engine/types.ts";
+import type { ContainerConfig, CreateContainerOptions, DeviceMapping, HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit } from "../types/records.ts";
 import { flagName, intFlag, newCommand, parseArgs, repeatable, UsageError } from "./command.ts";
 import { parseGoDuration, parseRamBytes } from "./units.ts";
 

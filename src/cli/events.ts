@@ -1,6 +1,6 @@
-// events: the engine's event journal (src/engine/events.ts), as `docker events`
+// events: the engine's event journal (src/events/journal.ts), as `docker events`
 // prints it: past events with --since, then live ones until --until or ctrl-c.
-import { matchesEvent, parseEventTime, type EngineEvent } from "../engine/events.ts";
+import { matchesEvent, parseEventTime, type EngineEvent } from "../events/journal.ts";
 import { errorMessage } from "../util/errors.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
 import { formatted } from "./system.ts";

@@ -1,7 +1,7 @@
 // docker's output formatting: the tabwriter, --format handling (table, json,
 // Go templates), and the row contexts of ps, images, volumes and history.
-import type { ImageRecord, VolumeRecord } from "../engine/types.ts";
-import type { ContainerSummary } from "../engine/views.ts";
+import type { ImageRecord, VolumeRecord } from "../types/records.ts";
+import type { ContainerSummary } from "../types/views.ts";
 import { familiarString } from "../image/reference.ts";
 import { execute, parseTemplate, TemplateError, toJson } from "./template.ts";
 import { goTimeString, humanSize, timeAgo } from "./units.ts";

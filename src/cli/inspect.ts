@@ -1,7 +1,7 @@
 // inspect: a JSON array as docker prints it, or -f/--format per object.
 // Containers, images and volumes are found by name (or id) in that order.
-import type { EngineApi } from "../engine/api.ts";
-import type { ImageRecord } from "../engine/types.ts";
+import type { EngineApi } from "../types/engine-api.ts";
+import type { ImageRecord } from "../types/records.ts";
 import { CapsaError } from "../util/errors.ts";
 import { newCommand, UsageError } from "./command.ts";
 import { familiarRef } from "./format.ts";

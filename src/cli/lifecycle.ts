@@ -163,7 +163,7 @@ export const verbs: VerbTable = {
  * run after the state root was deleted: they must not recreate it.
  */
 async function stateRootExists(): Promise<boolean> {
-  const { resolvePaths } = await import("../engine/paths.ts");
+  const { resolvePaths } = await import("../types/paths.ts");
   const { existsSync } = await import("node:fs");
   return existsSync(resolvePaths().db);
 }

@@ -1,5 +1,5 @@
 // logs: -f, --tail, --since/--until (RFC 3339, unix seconds or durations), -t.
-import type { LogsOptions } from "../engine/api.ts";
+import type { LogsOptions } from "../types/engine-api.ts";
 import { newCommand, UsageError } from "./command.ts";
 import { parseTimestamp, rfc3339NanoUtc } from "./units.ts";
 import type { VerbTable } from "./verb.ts";

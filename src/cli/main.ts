@@ -1,7 +1,7 @@
 // capsa's command line. Kept lean for start-up time: this file only routes
 // the verb to its module (loaded with a dynamic import), and only verbs that
 // need the engine open it.
-import type { EngineApi } from "../engine/api.ts";
+import type { EngineApi } from "../types/engine-api.ts";
 import type { CliContext, Verb, VerbTable } from "./verb.ts";
 import { trace } from "../util/trace.ts";
 

@@ -1,8 +1,8 @@
 // top, stats, port, diff, export, commit: looking at (and snapshotting) a container.
 import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
-import type { ContainerStats } from "../engine/views.ts";
-import type { CommitOptions } from "../engine/api.ts";
+import type { ContainerStats } from "../types/views.ts";
+import type { CommitOptions } from "../types/engine-api.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import { validReference } from "./container-flags.ts";
 import { renderRows, shortId, tabwrite } from "./format.ts";

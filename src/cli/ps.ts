@@ -2,7 +2,7 @@
 import { newCommand, repeatable, UsageError, intFlag } from "./command.ts";
 import { PS_DEFAULT, PS_HEADERS, psContext, renderRows } from "./format.ts";
 import { parseFilters, type VerbTable } from "./verb.ts";
-import type { ListContainersOptions } from "../engine/api.ts";
+import type { ListContainersOptions } from "../types/engine-api.ts";
 
 interface PsOpts {
   all?: boolean;

@@ -1,7 +1,7 @@
 // login, logout, pull, push: the registry verbs. Progress: docker's status
 // lines per layer (a line per change when stdout is not a terminal; redrawn
 // bars on a terminal); -q prints only the result.
-import type { ProgressEvent, ProgressFn } from "../registry/types.ts";
+import type { ProgressEvent, ProgressFn } from "../types/registry.ts";
 import { newCommand, UsageError } from "./command.ts";
 import { humanSize } from "./units.ts";
 import type { CliContext, VerbTable } from "./verb.ts";

@@ -1,7 +1,7 @@
 // run, create, start, attach, exec: the verbs that attach a terminal or pipes
 // to a workload. Raw mode, resizes and signal forwarding live in terminal.ts.
 import fs from "node:fs";
-import type { EngineApi, ExecOptions, RunIo } from "../engine/api.ts";
+import type { EngineApi, ExecOptions, RunIo } from "../types/engine-api.ts";
 import { CapsaError } from "../util/errors.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
 import { containerFlagsCommand, envEntry, parseEnvFiles, parseRunArgs, type ParseContext, type RunFlags } from "./container-flags.ts";

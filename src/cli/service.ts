@@ -1,7 +1,7 @@
 // `capsa system service`: serves the Docker Engine API in the foreground until
 // SIGTERM or SIGINT, then closes its listeners and removes its socket file.
 // Containers keep running: they belong to their monitors, not to the service.
-import { parseEntitlements, type Entitlement } from "../build/types.ts";
+import { parseEntitlements, type Entitlement } from "../types/build.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import type { VerbTable } from "./verb.ts";
 

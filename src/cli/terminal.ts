@@ -3,7 +3,7 @@
 // docker's --sig-proxy, and its detach keys (ctrl-p ctrl-q or --detach-keys:
 // the client leaves, the workload keeps running).
 import os from "node:os";
-import type { AttachStreams } from "../engine/api.ts";
+import type { AttachStreams } from "../types/engine-api.ts";
 import { passThroughTo, type CliContext } from "./verb.ts";
 import { CapsaError } from "../util/errors.ts";
 import { DEFAULT_DETACH_KEYS, detachingStdin, parseDetachKeys } from "../util/detach-keys.ts";

@@ -2,7 +2,7 @@
 // engine imports: the engine is opened lazily, only by verbs that need it.
 import type { Command } from "commander";
 import { Writable } from "node:stream";
-import type { EngineApi } from "../engine/api.ts";
+import type { EngineApi } from "../types/engine-api.ts";
 import { CapsaError } from "../util/errors.ts";
 
 export interface CliContext {

@@ -3,18 +3,18 @@
 import { openDb, type DB } from "../store/db.ts";
 import { ContainerStore } from "../store/containers.ts";
 import { ImageStore } from "../image/store.ts";
-import type { EngineApi } from "./api.ts";
-import type { BuildOptions, BuildResult } from "../build/types.ts";
-import type { HostConfig } from "./types.ts";
+import type { EngineApi } from "../types/engine-api.ts";
+import type { BuildOptions, BuildResult } from "../types/build.ts";
+import type { HostConfig } from "../types/records.ts";
 import type { Ctx } from "./containers/context.ts";
 import { Containers } from "./containers/service.ts";
 import { recoverAfterReboot } from "./containers/recover.ts";
-import { resolvePaths, type Paths } from "./paths.ts";
+import { resolvePaths, type Paths } from "../types/paths.ts";
 import { System } from "./system.ts";
 import { VolumeStore } from "./volumes.ts";
 import { Networks } from "../network/service.ts";
 import { hostsFile } from "./containers/bundle.ts";
-import { EventJournal } from "./events.ts";
+import { EventJournal } from "../events/journal.ts";
 
 export interface EngineOptions {
   /** State root (default $CAPSA_ROOT or /var/lib/capsa). */
@@ -61,14 +61,14 @@ export class Engine implements EngineApi {
     this.db.close();
   }
 
-  /** src/build, loaded on first use (the CLI's other verbs never pay for it). */
+  /** src/builder, loaded on first use (the CLI's other verbs never pay for it). */
   async build(opts: BuildOptions): Promise<BuildResult> {
-    const { build } = await import("../build/builder.ts");
+    const { build } = await import("../builder/builder.ts");
     return build(this, opts);
   }
 
   async pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
-    const { pruneBuildCache } = await import("../build/cache.ts");
+    const { pruneBuildCache } = await import("../builder/cache.ts");
     return pruneBuildCache(this.paths.root);
   }
 }

@@ -3,7 +3,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { SystemApi } from "./api.ts";
+import type { SystemApi } from "../types/engine-api.ts";
 import type { Ctx } from "./containers/context.ts";
 import type { Containers } from "./containers/service.ts";
 import { cgroupLayout, cgroupManager, cgroupParent, detectCgroupVersion } from "../cgroups/index.ts";

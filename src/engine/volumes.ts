@@ -4,10 +4,10 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { DB } from "../store/db.ts";
-import type { VolumeApi } from "./api.ts";
-import type { Paths } from "./paths.ts";
-import type { VolumeRecord } from "./types.ts";
-import type { EventJournal } from "./events.ts";
+import type { VolumeApi } from "../types/engine-api.ts";
+import type { Paths } from "../types/paths.ts";
+import type { VolumeRecord } from "../types/records.ts";
+import type { EventJournal } from "../events/journal.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { decompressStream } from "../archive/compression.ts";
 import { cleanEntryName } from "../archive/paths.ts";
-import type { OciImageConfig } from "../engine/types.ts";
+import type { OciImageConfig } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 import type { BlobWriter } from "./content.ts";
 import { hexOf } from "./content.ts";

@@ -3,7 +3,7 @@
 // whose fields do not decode into its structs; so does capsa, at the door.
 import { type CapsaError, invalid } from "../util/errors.ts";
 import { isSha256Digest } from "./reference.ts";
-import type { OciImageConfig } from "../engine/types.ts";
+import type { OciImageConfig } from "../types/records.ts";
 
 type Shape = (v: unknown) => boolean;
 const isString: Shape = (v) => typeof v === "string";

@@ -2,7 +2,7 @@
 // and `docker commit -c` accept them: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
 // ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR.
 import path from "node:path";
-import type { ImageConfig } from "../engine/types.ts";
+import type { ImageConfig } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 
 /** Splits on unquoted whitespace, removing quotes and backslash escapes ("a b" 'c' d\ e). */

@@ -11,9 +11,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Transform, type Readable, type Writable } from "node:stream";
-import type { Paths } from "../engine/paths.ts";
-import type { ContainerConfig, HistoryEntry, ImageConfig, ImageRecord, OciImageConfig } from "../engine/types.ts";
-import type { ImageApi } from "../engine/api.ts";
+import type { Paths } from "../types/paths.ts";
+import type { ContainerConfig, HistoryEntry, ImageConfig, ImageRecord, OciImageConfig } from "../types/records.ts";
+import type { ImageApi } from "../types/engine-api.ts";
 import type { DB } from "../store/db.ts";
 import { CapsaError, conflict, invalid, notFound } from "../util/errors.ts";
 import type { ArchiveImage } from "./archive-read.ts";
@@ -30,8 +30,8 @@ const archiveOps = (): Promise<ArchiveOps> => import("./archive-ops.ts");
 import { MEDIA, chainIds, jsonBytes, layerMediaType, type Manifest } from "./oci.ts";
 import { familiarRepository, familiarString, normalizeReference, parseReference, referenceString, repositoryName, withDefaultTag } from "./reference.ts";
 import { Staging } from "./staging.ts";
-import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
-import type { EventJournal } from "../engine/events.ts";
+import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../types/registry.ts";
+import type { EventJournal } from "../events/journal.ts";
 
 interface ImageRow {
   id: string;

@@ -10,7 +10,7 @@
 // like the container runtime's verdict. docs/isolation.md, decision 0005.
 import fs from "node:fs";
 import path from "node:path";
-import type { Paths } from "../engine/paths.ts";
+import type { Paths } from "../types/paths.ts";
 import { cgroupManager } from "../cgroups/index.ts";
 import { findOnPath, verdictFor } from "../runtime/probe.ts";
 import { pidAlive } from "../util/process.ts";

@@ -7,7 +7,7 @@
 // container's stdin: the container keeps running.
 import fs from "node:fs";
 import { createRequire } from "node:module";
-import type { AttachStreams } from "../engine/api.ts";
+import type { AttachStreams } from "../types/engine-api.ts";
 import type { SeqpacketSocket as SeqpacketSocketType } from "node-unix-socket";
 import { DETACH_EVENT } from "../util/detach-keys.ts";
 

@@ -3,7 +3,7 @@
 // partial line that continues in the next record. Keeping stream and time per
 // line is what makes `logs --since`, `-t` and stdout/stderr separation work.
 import fs from "node:fs";
-import type { LogEntry } from "../engine/views.ts";
+import type { LogEntry } from "../types/views.ts";
 
 export interface ReadLogOptions {
   tail?: number | "all";

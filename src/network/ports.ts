@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import dgram from "node:dgram";
 import net from "node:net";
-import type { ContainerConfig, HostConfig } from "../engine/types.ts";
+import type { ContainerConfig, HostConfig } from "../types/records.ts";
 import { conflict, invalid } from "../util/errors.ts";
 import type { PublishedPort } from "./store.ts";
 

@@ -3,7 +3,7 @@
 // schema. An endpoint row says "container C is on network N"; while C runs it
 // also holds the CNI result, the published ports and the netns it was added to.
 import type { DB } from "../store/db.ts";
-import type { EndpointSettings } from "../engine/types.ts";
+import type { EndpointSettings } from "../types/records.ts";
 import type { CniResult } from "./cni.ts";
 import { conflict, notFound } from "../util/errors.ts";
 

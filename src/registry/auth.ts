@@ -19,13 +19,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CapsaError, invalid } from "../util/errors.ts";
+import type { Credentials } from "../types/registry.ts";
 
-export interface Credentials {
-  username: string;
-  password: string;
-  /** An OAuth2 refresh token (docker's "identitytoken"), traded for bearer tokens instead of the password. */
-  identityToken?: string;
-}
+export type { Credentials };
 
 interface AuthEntry {
   auth?: string;

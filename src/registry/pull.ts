@@ -9,7 +9,7 @@
 // recordPulled renames the staged files into place and inserts the rows in one
 // transaction. Any failure leaves no blob, no layer dir and no row behind.
 import { PassThrough, type Readable } from "node:stream";
-import type { ImageRecord, OciImageConfig } from "../engine/types.ts";
+import type { ImageRecord, OciImageConfig } from "../types/records.ts";
 import { DigestMismatchError, sha256 } from "../image/content.ts";
 import { diffIdOf } from "../image/layers.ts";
 import { MEDIA, chainIds, jsonBytes, toOciLayerType, type Descriptor, type Manifest, type Platform } from "../image/oci.ts";
@@ -21,7 +21,7 @@ import { blobStream, mapLimit } from "./blobs.ts";
 import { checkImageConfig } from "../image/config-check.ts";
 import { MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, parseManifest, parsePlatform, platformEquals, platformString, selectFromIndex, type Parsed } from "./manifest.ts";
 import { errorDetail, header, readLimited, registryError, type RegistryClient } from "./transport.ts";
-import type { ProgressFn, PullOptions } from "./types.ts";
+import type { ProgressFn, PullOptions } from "../types/registry.ts";
 
 export const LAYER_CONCURRENCY = 3;
 

@@ -17,7 +17,7 @@ import { CapsaError, invalid } from "../util/errors.ts";
 import { mapLimit } from "./blobs.ts";
 import { MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { errorDetail, header, registryError, type RegistryClient } from "./transport.ts";
-import type { PushOptions, PushResult } from "./types.ts";
+import type { PushOptions, PushResult } from "../types/registry.ts";
 
 const shortDigest = (d: string): string => d.replace(/^sha256:/, "").slice(0, 12);
 

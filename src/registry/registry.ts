@@ -6,7 +6,7 @@
 //   try { await r.pull("localhost:5000/app:1", { platform: "linux/amd64" }); } finally { r.close(); }
 //
 // ImageStore.pull/push/login/logout wrap exactly this.
-import type { ImageRecord } from "../engine/types.ts";
+import type { ImageRecord } from "../types/records.ts";
 import { familiarString, parseReference, referenceString, repositoryName, withDefaultTag, type Reference } from "../image/reference.ts";
 import type { ImageStore } from "../image/store.ts";
 import { CapsaError, invalid } from "../util/errors.ts";
@@ -15,7 +15,7 @@ import { canonicalHost, loadRegistriesConfig, transportFor, type RegistriesConfi
 import { pushImage } from "./push.ts";
 import { listTags, pullImage } from "./pull.ts";
 import { RegistryClient } from "./transport.ts";
-import type { LoginOptions, PullOptions, PushOptions, PushResult } from "./types.ts";
+import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../types/registry.ts";
 
 /** Docker Hub's API lives on another host than its name. */
 function apiHost(domain: string): string {

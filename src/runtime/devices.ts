@@ -3,7 +3,7 @@
 // needs a rule), plus each --device; --privileged gets the host's devices.
 import fs from "node:fs";
 import path from "node:path";
-import type { DeviceMapping } from "../engine/types.ts";
+import type { DeviceMapping } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 import type { OciDevice, OciDeviceRule } from "./oci.ts";
 

@@ -4,7 +4,7 @@
 // replace a default or engine mount with the same destination.
 import fs from "node:fs";
 import path from "node:path";
-import type { HostConfig, MountSpec } from "../engine/types.ts";
+import type { HostConfig, MountSpec } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 import type { OciMount } from "./oci.ts";
 

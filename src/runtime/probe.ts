@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Paths } from "../engine/paths.ts";
+import type { Paths } from "../types/paths.ts";
 import { cgroupLayout, cgroupManager } from "../cgroups/index.ts";
 import { CapsaError, invalid } from "../util/errors.ts";
 import { type RuntimeSpec, specToJson } from "./oci.ts";

@@ -2,7 +2,7 @@
 // validation and defaults (swap = 2 × memory when only --memory is given).
 import fs from "node:fs";
 import os from "node:os";
-import type { HostConfig } from "../engine/types.ts";
+import type { HostConfig } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 import type { OciDeviceRule, OciResources } from "./oci.ts";
 

@@ -3,7 +3,7 @@
 // (and, for nofile, fs.nr_open), which capsa may not have; failing here gives
 // a clear message instead of a runtime error at start.
 import fs from "node:fs";
-import type { Ulimit } from "../engine/types.ts";
+import type { Ulimit } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 import { type OciRlimit, RLIM_INFINITY } from "./oci.ts";
 

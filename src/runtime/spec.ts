@@ -5,7 +5,7 @@
 // module only translates. docs/security-defaults.md lists every default.
 import fs from "node:fs";
 import os from "node:os";
-import type { ContainerConfig, HostConfig } from "../engine/types.ts";
+import type { ContainerConfig, HostConfig } from "../types/records.ts";
 import { detectCgroupVersion } from "../cgroups/index.ts";
 import { invalid } from "../util/errors.ts";
 import { containerCapabilities } from "./caps.ts";

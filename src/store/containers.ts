@@ -1,7 +1,7 @@
 // Container rows: the record the engine keeps, as JSON columns plus the few
 // fields that queries need (name uniqueness, image in use).
 import type { DB } from "./db.ts";
-import type { ContainerRecord, ContainerState } from "../engine/types.ts";
+import type { ContainerRecord, ContainerState } from "../types/records.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
 
 interface Row {

@@ -7,8 +7,8 @@ import { dfRows } from "../../src/cli/system.ts";
 import { renderTemplate, TemplateError } from "../../src/cli/template.ts";
 import { binarySize, formatG, humanDuration, humanSize, parseGoDuration, parseRamBytes, parseTimestamp, rfc3339NanoUtc } from "../../src/cli/units.ts";
 import { rebaseName, splitCpArg } from "../../src/cli/cp.ts";
-import type { ContainerSummary } from "../../src/engine/views.ts";
-import type { ImageRecord } from "../../src/engine/types.ts";
+import type { ContainerSummary } from "../../src/types/views.ts";
+import type { ImageRecord } from "../../src/types/records.ts";
 
 const NOW = Date.UTC(2024, 0, 1, 12, 0, 0);
 

@@ -8,10 +8,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { BuildError } from "../../src/build/errors.ts";
-import { IgnoreMatcher, componentMatcher } from "../../src/build/ignore.ts";
-import { KEYWORDS, parseDockerfile, parseTrigger, type ParsedFile } from "../../src/build/parse.ts";
-import { expandRaw, expandWord, expandWords, type Lookup } from "../../src/build/words.ts";
+import { BuildError } from "../../src/builder/errors.ts";
+import { IgnoreMatcher, componentMatcher } from "../../src/builder/ignore.ts";
+import { KEYWORDS, parseDockerfile, parseTrigger, type ParsedFile } from "../../src/builder/parse.ts";
+import { expandRaw, expandWord, expandWords, type Lookup } from "../../src/builder/words.ts";
 import { makeTestRoot } from "../helpers.ts";
 import { describe, fuzzParams, isInternalError, timed } from "./fuzz.ts";
 

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import tar from "tar-stream";
-import { resolvePaths, type Paths } from "../../src/engine/paths.ts";
+import { resolvePaths, type Paths } from "../../src/types/paths.ts";
 import { openDb, type DB } from "../../src/store/db.ts";
 import { ImageStore } from "../../src/image/store.ts";
 import { unmountBelow } from "../helpers.ts";

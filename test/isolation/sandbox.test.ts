@@ -13,7 +13,7 @@ import { freeSubnet, leftovers, vethNames } from "../network/fixtures.ts";
 import { findOnPath, probeCacheFile } from "../../src/runtime/probe.ts";
 import { adjustSpecForSandbox, SANDBOX_MIN_PIDS } from "../../src/isolation/sandbox-spec.ts";
 import { RUNSC_FLAGS, sandboxRoot, sandboxStartError } from "../../src/isolation/sandbox.ts";
-import { resolvePaths } from "../../src/engine/paths.ts";
+import { resolvePaths } from "../../src/types/paths.ts";
 import { buildSpec } from "../../src/runtime/spec.ts";
 import { CapsaError } from "../../src/util/errors.ts";
 

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { CHUNK, readLogs, type ReadLogOptions } from "../../src/monitor/logs.ts";
-import type { LogEntry } from "../../src/engine/views.ts";
+import type { LogEntry } from "../../src/types/views.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "capsa-logs-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import type { HostConfig } from "../../src/engine/types.ts";
+import type { HostConfig } from "../../src/types/records.ts";
 import { CapsaError } from "../../src/util/errors.ts";
 import { containerCapabilities, DEFAULT_CAPABILITIES, normalizeCapabilities } from "../../src/runtime/caps.ts";
 import { parseDevice } from "../../src/runtime/devices.ts";

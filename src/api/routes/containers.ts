@@ -3,9 +3,9 @@
 // top, stats, archives for `docker cp`, changes, export, prune; and /commit.
 import { PassThrough } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
-import type { AttachStreams, PathStat } from "../../engine/api.ts";
+import type { AttachStreams, PathStat } from "../../types/engine-api.ts";
 import { pollDelay } from "../../engine/containers/wait.ts";
-import type { ContainerConfig, CreateContainerOptions, HostConfig, ImageConfig } from "../../engine/types.ts";
+import type { ContainerConfig, CreateContainerOptions, HostConfig, ImageConfig } from "../../types/records.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { DETACH_EVENT } from "../../util/detach-keys.ts";

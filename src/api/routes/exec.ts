@@ -1,6 +1,6 @@
 // Exec: POST /containers/{id}/exec (create), POST /exec/{id}/start (hijacked,
 // or detached), GET /exec/{id}/json (inspect: Running, ExitCode), and resize.
-import type { AttachStreams } from "../../engine/api.ts";
+import type { AttachStreams } from "../../types/engine-api.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import type { ExecRecord } from "../exec-registry.ts";
 import { attachStreams, detachKeysParam, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";

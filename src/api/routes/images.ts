@@ -1,9 +1,9 @@
 // /images/*: list, inspect, history, tag, delete, load, get (save), create
 // (import with fromSrc, pull with fromImage), push, prune.
 import { PassThrough } from "node:stream";
-import type { ImageRecord } from "../../engine/types.ts";
+import type { ImageRecord } from "../../types/records.ts";
 import { familiarString } from "../../image/reference.ts";
-import type { Credentials, ProgressEvent } from "../../registry/types.ts";
+import type { Credentials, ProgressEvent } from "../../types/registry.ts";
 import { invalid } from "../../util/errors.ts";
 import { HttpError, jsonStream, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";

@@ -1,5 +1,5 @@
 // /networks: create, list, inspect, connect, disconnect, delete, prune.
-import type { NetworkCreateOptions } from "../../network/types.ts";
+import type { NetworkCreateOptions } from "../../types/network.ts";
 import { invalid } from "../../util/errors.ts";
 import { readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";

@@ -2,7 +2,7 @@
 import os from "node:os";
 import { VERSION } from "../../engine/system.ts";
 import { type DockerEvent, matchesEvent } from "../events.ts";
-import { parseEventTime } from "../../engine/events.ts";
+import { parseEventTime } from "../../events/journal.ts";
 import { HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 import { DEFAULT_VERSION, MIN_VERSION } from "../version.ts";

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { ContainerRecord } from "../types.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import { buildSpec } from "../../runtime/spec.ts";
 import { resolveUser } from "../../runtime/user.ts";
 import { specToJson } from "../../runtime/oci.ts";

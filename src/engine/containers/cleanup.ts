@@ -4,7 +4,7 @@
 // exactly one of them records the exit and applies the restart policy.
 import fs from "node:fs";
 import path from "node:path";
-import type { ContainerRecord } from "../types.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import { unmount } from "../../snapshot/overlay.ts";
 import { type Ctx, containerDir, containerEvent, exitFile, nowIso, persistDir, pidAlive, readIntFile } from "./context.ts";
 import { type RuntimeHandle, runtimeFor } from "./runtime.ts";

@@ -5,12 +5,12 @@ import fs from "node:fs";
 import path from "node:path";
 import type { DB } from "../../store/db.ts";
 import type { ContainerStore } from "../../store/containers.ts";
-import type { Paths } from "../paths.ts";
+import type { Paths } from "../../types/paths.ts";
 import type { ImageStore } from "../../image/store.ts";
 import type { VolumeStore } from "../volumes.ts";
 import type { Networks } from "../../network/service.ts";
-import type { EventJournal } from "../events.ts";
-import type { ContainerRecord } from "../types.ts";
+import type { EventJournal } from "../../events/journal.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 export { pidAlive } from "../../util/process.ts";
 
 export interface Ctx {

@@ -3,7 +3,7 @@
 // Nothing is mounted until start.
 import crypto from "node:crypto";
 import fs from "node:fs";
-import type { ContainerConfig, ContainerRecord, CreateContainerOptions, HostConfig, ImageConfig } from "../types.ts";
+import type { ContainerConfig, ContainerRecord, CreateContainerOptions, HostConfig, ImageConfig } from "../../types/records.ts";
 import { invalid } from "../../util/errors.ts";
 import { type Ctx, containerDir, containerEvent, ZERO_TIME, nowIso } from "./context.ts";
 import { NAME_RE, randomName } from "./names.ts";

@@ -5,8 +5,8 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { AttachStreams, ExecOptions } from "../api.ts";
-import type { ContainerRecord } from "../types.ts";
+import type { AttachStreams, ExecOptions } from "../../types/engine-api.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import type { OciProcess, RuntimeSpec } from "../../runtime/oci.ts";
 import { processCapabilities } from "../../runtime/spec.ts";
 import { resolveUser } from "../../runtime/user.ts";

@@ -6,9 +6,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import type { CommitOptions, PathStat } from "../api.ts";
-import type { ContainerRecord, ImageConfig, ImageRecord } from "../types.ts";
-import type { Change } from "../views.ts";
+import type { CommitOptions, PathStat } from "../../types/engine-api.ts";
+import type { ContainerRecord, ImageConfig, ImageRecord } from "../../types/records.ts";
+import type { Change } from "../../types/views.ts";
 import { packDir, packFd } from "../../archive/pack.ts";
 import { extractTar } from "../../archive/extract.ts";
 import { type MountTable, O_PATH, type Resolved, Tree, errnoOf } from "../../archive/confined.ts";

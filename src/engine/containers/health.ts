@@ -5,7 +5,7 @@
 // monitor does, so stop/kill/rm need nothing extra.
 import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
-import type { ContainerRecord, HealthConfig, HealthState } from "../types.ts";
+import type { ContainerRecord, HealthConfig, HealthState } from "../../types/records.ts";
 import { conflict, invalid } from "../../util/errors.ts";
 import { type Ctx, containerEvent, nowIso } from "./context.ts";
 import { execInContainer } from "./exec.ts";

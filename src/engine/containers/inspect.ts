@@ -1,9 +1,9 @@
 // Docker-shaped views of container records: `inspect` and `ps` rows.
 import { isolationOf } from "../../isolation/level.ts";
 import path from "node:path";
-import type { ContainerRecord } from "../types.ts";
-import type { ContainerInspect, ContainerSummary, MountPoint } from "../views.ts";
-import type { ListContainersOptions } from "../api.ts";
+import type { ContainerRecord } from "../../types/records.ts";
+import type { ContainerInspect, ContainerSummary, MountPoint } from "../../types/views.ts";
+import type { ListContainersOptions } from "../../types/engine-api.ts";
 import { dirSize, labelMatches } from "../volumes.ts";
 import { type Ctx, containerDir, logPath } from "./context.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";

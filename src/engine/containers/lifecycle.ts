@@ -1,7 +1,7 @@
 // The verbs that move a container between states once it exists:
 // stop, kill, restart, pause, unpause, remove, rename, and reconcile, which
 // brings a record up to date with what the monitor left behind.
-import type { ContainerRecord } from "../types.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import { conflict, invalid } from "../../util/errors.ts";
 import { type Ctx, containerEvent } from "./context.ts";
 import { handleExit, releaseResources, rememberExitCode, removeContainerFiles, waitForRelease } from "./cleanup.ts";

@@ -2,7 +2,7 @@
 // and which options each takes. capsa's monitor (conmon) keeps one log file in
 // the CRI format, so "json-file", "local" and "k8s-file" all mean that file;
 // "none" keeps nothing.
-import type { HostConfig } from "../types.ts";
+import type { HostConfig } from "../../types/records.ts";
 import { invalid } from "../../util/errors.ts";
 
 const FILE_DRIVERS = new Set(["", "json-file", "local", "k8s-file"]);

@@ -2,8 +2,8 @@
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import { promisify } from "node:util";
-import type { ContainerRecord } from "../types.ts";
-import type { ContainerStats, TopResult } from "../views.ts";
+import type { ContainerRecord } from "../../types/records.ts";
+import type { ContainerStats, TopResult } from "../../types/views.ts";
 import { cgroupManager, containerCgroupsPath, onlineCpus, systemCpuUsage } from "../../cgroups/index.ts";
 import { conflict, invalid } from "../../util/errors.ts";
 import type { Ctx } from "./context.ts";

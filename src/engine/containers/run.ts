@@ -2,8 +2,8 @@
 // workload exits, then report its exit code — removing the container with --rm.
 // A foreground run cleans up itself; detached ones leave that to conmon's exit
 // command, so no process of ours stays behind per container.
-import type { RunIo } from "../api.ts";
-import type { CreateContainerOptions } from "../types.ts";
+import type { RunIo } from "../../types/engine-api.ts";
+import type { CreateContainerOptions } from "../../types/records.ts";
 import { type Ctx } from "./context.ts";
 import { createContainer } from "./create.ts";
 import { processExit, removeContainer } from "./lifecycle.ts";

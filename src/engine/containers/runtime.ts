@@ -13,7 +13,7 @@
 // capsa's own (crun, runc; runsc is the sandbox level) and those of the
 // engine config's "runtimes": { "name": { "path": "/abs/path" } }.
 import path from "node:path";
-import type { ContainerRecord } from "../types.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import type { Ctx } from "./context.ts";
 import { resolveRuntime } from "../../runtime/probe.ts";
 import { OciRuntime } from "../../runtime/runc.ts";

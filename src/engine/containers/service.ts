@@ -1,8 +1,8 @@
 // The container half of the SDK: each method finds the container, brings its
 // record up to date, and calls the verb's module.
-import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../api.ts";
-import type { CreateContainerOptions } from "../types.ts";
-import type { ContainerStats, LogEntry } from "../views.ts";
+import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../../types/engine-api.ts";
+import type { CreateContainerOptions } from "../../types/records.ts";
+import type { ContainerStats, LogEntry } from "../../types/views.ts";
 import type { Readable } from "node:stream";
 import type * as FileVerbs from "./files.ts";
 import { readLogs } from "../../monitor/logs.ts";

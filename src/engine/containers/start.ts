@@ -3,8 +3,8 @@
 // The path reads straight through; every failure undoes what was done.
 import fs from "node:fs";
 import path from "node:path";
-import type { AttachStreams } from "../api.ts";
-import type { ContainerRecord } from "../types.ts";
+import type { AttachStreams } from "../../types/engine-api.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import { attachSocket, preloadAttach, type Attachment } from "../../monitor/attach.ts";
 import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor/conmon.ts";
 import { mountOverlay, prepareRwLayer } from "../../snapshot/overlay.ts";

@@ -2,7 +2,7 @@
 // <exits>/<id> when it does; we watch that directory (inotify) and poll as a
 // fallback, and give up waiting on a monitor that died without writing it.
 import fs from "node:fs";
-import type { ContainerRecord } from "../types.ts";
+import type { ContainerRecord } from "../../types/records.ts";
 import { type Ctx, exitFile, pidAlive } from "./context.ts";
 
 export function exitFileExists(ctx: Ctx, id: string): boolean {

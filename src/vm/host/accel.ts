@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Paths } from "../../engine/paths.ts";
+import type { Paths } from "../../types/paths.ts";
 import { baseKernelArgs } from "../kernel-args.ts";
 import { qemuBinary, vmAssets } from "./assets.ts";
 

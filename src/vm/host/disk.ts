@@ -12,7 +12,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { Paths } from "../../engine/paths.ts";
+import type { Paths } from "../../types/paths.ts";
 import { dirSize } from "../../engine/volumes.ts";
 import { systemError } from "../../util/errors.ts";
 

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Ctx } from "../../engine/containers/context.ts";
 import { containerDir } from "../../engine/containers/context.ts";
-import type { ContainerRecord, HostConfig } from "../../engine/types.ts";
+import type { ContainerRecord, HostConfig } from "../../types/records.ts";
 import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { specToJson } from "../../runtime/oci.ts";
 import { CapsaError, invalid } from "../../util/errors.ts";

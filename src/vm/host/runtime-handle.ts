@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Paths } from "../../engine/paths.ts";
+import type { Paths } from "../../types/paths.ts";
 import { classifyStartError } from "../../monitor/conmon.ts";
 import { OciRuntime, shortId, type RuntimeState } from "../../runtime/runc.ts";
 import { CapsaError } from "../../util/errors.ts";

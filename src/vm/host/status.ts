@@ -1,6 +1,6 @@
 // `capsa info`'s line for the vm level: whether VMs can run here, and how
 // ("available (TCG (software emulation): KVM present but cannot boot a guest (…); guest kernel …)").
-import type { Paths } from "../../engine/paths.ts";
+import type { Paths } from "../../types/paths.ts";
 import { checkVmAssets, guestKernelRelease } from "./assets.ts";
 import { probeAccel } from "./accel.ts";
 

@@ -1,6 +1,6 @@
 // Docker-shaped read models: what `ps`, `inspect`, `stats` and `top` return.
 // Field names follow the Docker Engine API so the API server can return them as is.
-import type { ContainerConfig, ContainerState, HostConfig, MountSpec } from "./types.ts";
+import type { ContainerConfig, ContainerState, HostConfig, MountSpec } from "./records.ts";
 
 export interface ContainerSummary {
   Id: string;

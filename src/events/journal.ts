@@ -14,26 +14,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { invalid } from "../util/errors.ts";
+import type { EngineEvent, EventLog, EventType } from "../types/events.ts";
 
-export type EventType = "container" | "image" | "volume" | "network";
-
-export interface EngineEvent {
-  Type: EventType;
-  Action: string;
-  Actor: { ID: string; Attributes: Record<string, string> };
-  scope: "local";
-  time: number;
-  timeNano: number;
-  // Pre-1.22 fields docker still sends for containers.
-  status?: string;
-  id?: string;
-  from?: string;
-}
+export type { EngineEvent, EventType };
 
 const MAX_BYTES = 1024 * 1024;
 const FILE = "events.log";
 
-export class EventJournal {
+export class EventJournal implements EventLog {
   readonly file: string;
   private readonly rotated: string;
 

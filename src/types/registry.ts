@@ -1,7 +1,10 @@
 // What front ends pass to, and get from, the registry client.
-import type { Credentials } from "./auth.ts";
-
-export type { Credentials };
+export interface Credentials {
+  username: string;
+  password: string;
+  /** An OAuth2 refresh token (docker's "identitytoken"), traded for bearer tokens instead of the password. */
+  identityToken?: string;
+}
 
 /** One progress line, shaped like docker's JSON progress messages (id = short digest). */
 export interface ProgressEvent {

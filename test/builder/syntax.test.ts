@@ -3,10 +3,10 @@
 // the shape the parser gives instructions.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { IgnoreMatcher } from "../../src/build/ignore.ts";
-import { parseDockerfile } from "../../src/build/parse.ts";
-import { parseDuration } from "../../src/build/builder.ts";
-import { expandRaw, expandWord, expandWords } from "../../src/build/words.ts";
+import { IgnoreMatcher } from "../../src/builder/ignore.ts";
+import { parseDockerfile } from "../../src/builder/parse.ts";
+import { parseDuration } from "../../src/builder/builder.ts";
+import { expandRaw, expandWord, expandWords } from "../../src/builder/words.ts";
 
 const vars: Record<string, string> = { A: "1", EMPTY: "", HOME: "/root" };
 const lookup = (k: string): string | undefined => vars[k];

@@ -1,10 +1,10 @@
 // The contract every front end programs against. `Engine` implements it.
-import type { EventJournal } from "./events.ts";
+import type { EventLog } from "./events.ts";
 import type { Readable, Writable } from "node:stream";
-import type { CreateContainerOptions, HealthState, ImageConfig, ImageRecord, VolumeRecord } from "./types.ts";
-import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../registry/types.ts";
-import type { NetworkCreateOptions, NetworkInspect } from "../network/types.ts";
-import type { BuildOptions, BuildResult } from "../build/types.ts";
+import type { CreateContainerOptions, HealthState, ImageConfig, ImageRecord, VolumeRecord } from "./records.ts";
+import type { LoginOptions, PullOptions, PushOptions, PushResult } from "./registry.ts";
+import type { NetworkCreateOptions, NetworkInspect } from "./network.ts";
+import type { BuildOptions, BuildResult } from "./build.ts";
 import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
 
 /** Where an attached client's bytes go; `stdin` is read until it ends. */
@@ -180,9 +180,9 @@ export interface EngineApi {
   system: SystemApi;
   networks: NetworkApi;
   /** What every front end did: the journal behind `GET /events`. */
-  events: EventJournal;
+  events: EventLog;
   close(): void;
-  /** Builds an image from a Containerfile/Dockerfile (src/build); tags it only when every step succeeded. */
+  /** Builds an image from a Containerfile/Dockerfile (src/builder); tags it only when every step succeeded. */
   build(opts: BuildOptions): Promise<BuildResult>;
   /** Forgets the build cache (step → image entries) and removes RUN --mount=type=cache directories. */
   pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;

@@ -12,7 +12,7 @@ import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Engine } from "../engine/engine.ts";
-import type { HealthConfig, ImageConfig, MountSpec } from "../engine/types.ts";
+import type { HealthConfig, ImageConfig, MountSpec } from "../types/records.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { resolveInRoot } from "../archive/paths.ts";
 import { rwLayerPaths } from "../snapshot/overlay.ts";
@@ -24,7 +24,7 @@ import { atLine, BuildError } from "./errors.ts";
 import { IgnoreMatcher, loadIgnore } from "./ignore.ts";
 import { flagValue, flagValues, parseDockerfile, parseTrigger, type Instruction, type ParsedFile, type Stage } from "./parse.ts";
 import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
-import type { BuildOptions, BuildResult } from "./types.ts";
+import type { BuildOptions, BuildResult } from "../types/build.ts";
 import { envLookup, expandRaw, expandWord, expandWords, type Lookup } from "./words.ts";
 import { pidAlive } from "../util/process.ts";
 
