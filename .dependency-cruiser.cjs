@@ -32,10 +32,17 @@ module.exports = {
     },
     {
       name: "front-ends-use-the-engine-api",
-      comment: "builder, api and cli reach the engine only through its public entry (src/engine/index.ts), never its internals or the layers below",
+      comment: "api and cli reach the engine only through its public entry (src/engine/index.ts), never its internals or the layers below",
       severity: "error",
-      from: { path: "^src/(builder|api|cli)/" },
+      from: { path: "^src/(api|cli)/" },
       to: { path: "^src/", pathNot: ["^src/(types|util|builder|api|cli)/", "^src/engine/index\\.ts$"] },
+    },
+    {
+      name: "builder-uses-the-engine-api",
+      comment: "the builder is a client of the engine's public entry; besides it only uses the tar (archive) and layer (snapshot) libraries",
+      severity: "error",
+      from: { path: "^src/builder/" },
+      to: { path: "^src/", pathNot: ["^src/(types|util|archive|snapshot|builder)/", "^src/engine/index\\.ts$"] },
     },
     {
       name: "no-circular",
