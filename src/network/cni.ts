@@ -1,10 +1,12 @@
 // The CNI 1.0 protocol: run each plugin of a conflist in turn (ADD passes the
 // previous plugin's result on; DEL runs in reverse order with the stored
-// result), with the standard CNI_* environment and the config on stdin.
+// result), with the standard CNI_* environment and the config on stdin; and
+// reading the addresses and MAC a result reports.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { CapsaError } from "../util/errors.ts";
+import { parseIp } from "./cidr.ts";
 
 export const CNI_VERSION = "1.0.0";
 /** Where Debian's containernetworking-plugins installs the plugins; CAPSA_CNI_PATH overrides. */
@@ -128,4 +130,19 @@ export async function delNetwork(list: ConfList, inv: Invocation, result: CniRes
     }
   }
   if (first) throw first;
+}
+
+/** The result's first address of a family: the address, its prefix length, both as a CIDR, and the gateway. */
+export function addressOf(r: CniResult, family: 4 | 6 = 4): { ip: string; prefix: number; cidr: string; gateway: string } | undefined {
+  const a = (r.ips ?? []).find((x) => (family === 4 ? net4(x.address) : x.address.includes(":")));
+  if (!a) return undefined;
+  const [ip = "", prefix = "32"] = a.address.split("/");
+  return { ip, prefix: Number(prefix), cidr: a.address, gateway: a.gateway ?? "" };
+}
+
+const net4 = (cidr: string): boolean => parseIp(cidr.split("/")[0] ?? "") !== undefined;
+
+/** The MAC address of the container's interface `ifName` (else of its first interface). */
+export function macOf(r: CniResult, ifName: string): string {
+  return r.interfaces?.find((i) => i.name === ifName && i.sandbox)?.mac ?? r.interfaces?.find((i) => i.sandbox)?.mac ?? "";
 }

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, pickSubnet } from "../../src/network/cidr.ts";
 import { contains6, formatCidr6, formatIp6, ipv6Unavailable, overlaps6, parseCidr6, parseIp6, pickUla64 } from "../../src/network/cidr6.ts";
-import { rangeBounds4, rangeBounds6 } from "../../src/network/service.ts";
+import { rangeBounds4, rangeBounds6 } from "../../src/network/ipam.ts";
 import { ipamConfig } from "../../src/cli/network.ts";
 import { allocatePorts, wantedPorts } from "../../src/network/ports.ts";
 
