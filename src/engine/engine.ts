@@ -45,8 +45,7 @@ export class Engine implements EngineApi {
     this.volumes.events = this.events;
     this.images.events = this.events;
     const ctx = { paths, db, store, images: this.images, volumes: this.volumes, events: this.events } as Ctx;
-    ctx.networks = this.networks = new Networks(ctx);
-    this.networks.baseHosts = hostsFile;
+    ctx.networks = this.networks = new Networks({ paths, db, containers: store, baseHosts: hostsFile });
     recoverAfterReboot(ctx);
     this.containers = new Containers(ctx);
     this.system = new System(ctx, this.containers);

@@ -14,12 +14,13 @@ import fs from "node:fs";
 import path from "node:path";
 import type { NetworkApi } from "../types/engine-api.ts";
 import type { NetworkCreateOptions, NetworkInspect } from "../types/network.ts";
+import type { Paths } from "../types/paths.ts";
 import type { ContainerRecord, EndpointSettings, HostConfig } from "../types/records.ts";
-import type { Ctx } from "../engine/containers/context.ts";
+import type { DB } from "../store/db.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
 import { attach, attachAll, detach, joinContainer, type NetworkSetup, tearDown } from "./attach.ts";
 import { confListPath, writeConfList } from "./conflist.ts";
-import { DEFAULT_NETWORK, type HostsRenderer, ipamDir, isSpecialMode, type NetworkContext, networksDir } from "./context.ts";
+import { type ContainerLookup, DEFAULT_NETWORK, type HostsRenderer, ipamDir, isSpecialMode, type NetworkContext, networksDir } from "./context.ts";
 import { listServers, stopContainerServer, stopServer } from "./dns.ts";
 import { newNetworkRecord, reserveAux, validateEndpoint } from "./ipam.ts";
 import { sweepOrphanRules, unisolate } from "./isolation.ts";
@@ -35,15 +36,22 @@ export type { NetworkSetup } from "./attach.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/** What the network service is given: where state lives, the database, the containers to look up, and the bundle's hosts base. */
+export interface NetworkDeps {
+  paths: Pick<Paths, "root" | "runRoot" | "containers">;
+  db: DB;
+  containers: ContainerLookup;
+  /** The /etc/hosts base (localhost, the hostname, --add-host); without it, localhost only. */
+  baseHosts?: HostsRenderer;
+}
+
 export class Networks implements NetworkApi {
   readonly store: NetworkStore;
   private readonly ctx: NetworkContext;
-  /** bundle.ts's /etc/hosts base (set by the engine, to keep this module free of an import cycle). */
-  baseHosts: HostsRenderer = () => "127.0.0.1\tlocalhost\n";
 
-  constructor(engine: Ctx) {
-    this.store = new NetworkStore(engine.db);
-    this.ctx = { paths: engine.paths, store: this.store, containers: engine.store, baseHosts: (c, own) => this.baseHosts(c, own) };
+  constructor(deps: NetworkDeps) {
+    this.store = new NetworkStore(deps.db);
+    this.ctx = { paths: deps.paths, store: this.store, containers: deps.containers, baseHosts: deps.baseHosts ?? (() => "127.0.0.1\tlocalhost\n") };
   }
 
   // ---------- the SDK verbs ----------
