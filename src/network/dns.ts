@@ -16,6 +16,9 @@ import { systemError } from "../util/errors.ts";
 
 export const DNSMASQ = process.env.CAPSA_DNSMASQ ?? "/usr/sbin/dnsmasq";
 
+/** Blocks this thread (the callers are synchronous, and the waits short). */
+const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 export function dnsAvailable(): boolean {
   try {
     fs.accessSync(DNSMASQ, fs.constants.X_OK);
@@ -75,7 +78,7 @@ export function syncServer(runRoot: string, n: { Id: string; Gateway: string; In
         process.kill(other, "SIGHUP");
         return;
       }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      sleepSync(50);
     }
     throw systemError(`start dnsmasq on ${n.Gateway}`, (e as { stderr?: Buffer }).stderr?.toString().trim() || e);
   }
@@ -184,7 +187,7 @@ export function stopContainerServer(runRoot: string, containerId: string): void 
     try {
       process.kill(pid, "SIGTERM");
       // A successor binds the same address: wait (bounded) for this one to let go of it.
-      for (let i = 0; i < 40 && fs.existsSync(`/proc/${pid}`); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+      for (let i = 0; i < 40 && fs.existsSync(`/proc/${pid}`); i++) sleepSync(25);
     } catch {
       /* already gone */
     }

@@ -20,6 +20,9 @@ interface Wanted {
   Protocol: PublishedPort["Protocol"];
 }
 
+/** An ExposedPorts/PortBindings key with its protocol: "80" is "80/tcp". */
+export const portKey = (key: string): string => (key.includes("/") ? key : `${key}/tcp`);
+
 function parseKey(key: string): { port: number; proto: PublishedPort["Protocol"] } {
   const [p = "", proto = "tcp"] = key.split("/");
   const port = Number(p);
@@ -49,7 +52,7 @@ export function wantedPorts(config: ContainerConfig, h: HostConfig): Wanted[] {
   }
   if (h.PublishAllPorts) {
     for (const key of Object.keys(config.ExposedPorts ?? {})) {
-      const { port, proto } = parseKey(key.includes("/") ? key : `${key}/tcp`);
+      const { port, proto } = parseKey(portKey(key));
       if (!bound.has(`${port}/${proto}`)) out.push({ HostIp: "", range: 0, ContainerPort: port, Protocol: proto });
     }
   }

@@ -7,6 +7,7 @@ import type { EndpointView, NetworkInspect } from "../types/network.ts";
 import { addressOf, macOf } from "./cni.ts";
 import { confListPath } from "./conflist.ts";
 import { DEFAULT_NETWORK, type NetworkContext, networkById } from "./context.ts";
+import { portKey } from "./ports.ts";
 import type { EndpointRecord, NetworkRecord } from "./store.ts";
 
 /** docker's NetworkSettings of a container (without the fields that are always empty). */
@@ -115,7 +116,7 @@ export function containerSettings(ctx: NetworkContext, c: ContainerRecord): Netw
   const networks: Record<string, EndpointView> = {};
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   if (c.state.Running) {
-    for (const key of Object.keys(c.config.ExposedPorts ?? {})) ports[key.includes("/") ? key : `${key}/tcp`] = null;
+    for (const key of Object.keys(c.config.ExposedPorts ?? {})) ports[portKey(key)] = null;
   }
   for (const ep of eps) {
     const n = networkById(ctx, ep.networkId);
