@@ -13,7 +13,6 @@ import path from "node:path";
 import { Transform, type Readable, type Writable } from "node:stream";
 import type { Paths } from "../types/paths.ts";
 import type { ContainerConfig, HistoryEntry, ImageConfig, ImageRecord, OciImageConfig } from "../types/records.ts";
-import type { ImageApi } from "../types/engine-api.ts";
 import type { DB } from "../store/db.ts";
 import { CapsaError, conflict, invalid, notFound } from "../util/errors.ts";
 import type { ArchiveImage } from "./archive-read.ts";
@@ -30,7 +29,6 @@ const archiveOps = (): Promise<ArchiveOps> => import("./archive-ops.ts");
 import { MEDIA, chainIds, jsonBytes, layerMediaType, type Manifest } from "./oci.ts";
 import { familiarRepository, familiarString, normalizeReference, parseReference, referenceString, repositoryName, withDefaultTag } from "./reference.ts";
 import { Staging } from "./staging.ts";
-import type { LoginOptions, PullOptions, PushOptions, PushResult } from "../types/registry.ts";
 import type { EventJournal } from "../events/journal.ts";
 
 interface ImageRow {
@@ -118,7 +116,7 @@ const IMAGE_CONFIG_KEYS = [
   "OnBuild",
 ] as const satisfies readonly (keyof ImageConfig)[];
 
-export class ImageStore implements ImageApi {
+export class ImageStore {
   readonly content: ContentStore;
   private inUseCheck: ((imageId: string) => string | undefined) | undefined;
   /** Set by the engine: where image events (tag, pull, delete, …) are recorded for `events`. */
@@ -586,62 +584,6 @@ export class ImageStore implements ImageApi {
     this.db
       .prepare("INSERT INTO image_refs (ref, image_id, kind) VALUES (?, ?, 'digest') ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id, kind = 'digest'")
       .run(ref, imageId);
-  }
-
-  /** `docker pull`: see src/registry. Loaded on first use. */
-  async pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
-    const { Registry } = await import("../registry/registry.ts");
-    const r = new Registry(this);
-    try {
-      const img = await r.pull(ref, opts);
-      this.event("pull", familiarString(ref), familiarString(ref));
-      return img;
-    } finally {
-      r.close();
-    }
-  }
-
-  /** `docker pull --all-tags`. */
-  async pullAllTags(repository: string, opts: PullOptions = {}): Promise<ImageRecord[]> {
-    const { Registry } = await import("../registry/registry.ts");
-    const r = new Registry(this);
-    try {
-      const imgs = await r.pullAllTags(repository, opts);
-      this.event("pull", familiarString(repository), familiarString(repository));
-      return imgs;
-    } finally {
-      r.close();
-    }
-  }
-
-  /** `docker push`: dest defaults to the local name. */
-  async push(localRef: string, destRef?: string, opts: PushOptions = {}): Promise<PushResult> {
-    const { Registry } = await import("../registry/registry.ts");
-    const r = new Registry(this);
-    try {
-      const pushed = await r.push(localRef, destRef, opts);
-      this.event("push", familiarString(destRef ?? localRef), familiarString(destRef ?? localRef));
-      return pushed;
-    } finally {
-      r.close();
-    }
-  }
-
-  /** `docker login`: checks the credentials against the registry, then stores them. */
-  async login(registry: string | undefined, creds: LoginOptions): Promise<void> {
-    const { Registry } = await import("../registry/registry.ts");
-    const r = new Registry(this);
-    try {
-      await r.login(registry, creds);
-    } finally {
-      r.close();
-    }
-  }
-
-  /** `docker logout`: false when no credentials were stored for it. */
-  async logout(registry: string | undefined): Promise<boolean> {
-    const { Registry } = await import("../registry/registry.ts");
-    return new Registry(this).logout(registry);
   }
 
   // ---- departure: save, remove, prune ----------------------------------
