@@ -10,7 +10,7 @@
 // "unqualified-search-registries" entry R: then busybox → R/busybox:latest
 // (no "library/", which is Docker Hub's), R's names print short and docker.io's
 // in full. Read once per process. See docs/decisions/0008-mirrors-and-short-names.md.
-import { loadRegistriesConfig } from "../registry/config.ts";
+import { loadRegistriesConfig } from "./registries-config.ts";
 import { invalid } from "../util/errors.ts";
 
 export const DEFAULT_DOMAIN = "docker.io";
