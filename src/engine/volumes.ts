@@ -4,6 +4,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { DB } from "../store/db.ts";
+import { VolumeRows, type VolumeRow } from "../store/volumes.ts";
 import type { VolumeApi } from "../types/engine-api.ts";
 import type { Paths } from "../types/paths.ts";
 import type { VolumeRecord } from "../types/records.ts";
@@ -12,25 +13,22 @@ import { conflict, invalid, notFound } from "../util/errors.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-interface Row {
-  name: string;
-  created: string;
-  labels: string;
-  options: string;
-}
-
 export class VolumeStore implements VolumeApi {
   /** Set by the engine: names of containers using a volume (for rm and prune). */
   usersOf: (name: string) => string[] = () => [];
   /** Set by the engine: where create and destroy are recorded. */
   events?: EventJournal;
 
-  constructor(
-    private readonly db: DB,
-    private readonly paths: Paths,
-  ) {}
+  private readonly rows: VolumeRows;
 
-  private record(r: Row): VolumeRecord {
+  constructor(
+    db: DB,
+    private readonly paths: Paths,
+  ) {
+    this.rows = new VolumeRows(db);
+  }
+
+  private record(r: VolumeRow): VolumeRecord {
     return {
       Name: r.name,
       Driver: "local",
@@ -51,11 +49,11 @@ export class VolumeStore implements VolumeApi {
     if (!NAME_RE.test(name)) {
       throw invalid(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
     }
-    const existing = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    const existing = this.rows.get(name);
     if (existing) return this.record(existing); // docker: creating an existing volume is a no-op
     fs.mkdirSync(this.dataPath(name), { recursive: true, mode: 0o755 });
-    const row: Row = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
-    this.db.prepare("INSERT OR IGNORE INTO volumes (name, created, labels, options) VALUES (?, ?, ?, ?)").run(row.name, row.created, row.labels, row.options);
+    const row: VolumeRow = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
+    this.rows.insert(row);
     this.events?.record("volume", "create", name, { driver: "local" });
     return this.inspect(name);
   }
@@ -66,7 +64,7 @@ export class VolumeStore implements VolumeApi {
   }
 
   list(opts: { filters?: Record<string, string[]> } = {}): VolumeRecord[] {
-    let vols = (this.db.prepare("SELECT * FROM volumes ORDER BY name").all() as Row[]).map((r) => this.record(r));
+    let vols = this.rows.all().map((r) => this.record(r));
     const f = opts.filters ?? {};
     if (f.name?.length) vols = vols.filter((v) => f.name!.some((n) => v.Name.includes(n)));
     if (f.label?.length) vols = vols.filter((v) => f.label!.every((l) => labelMatches(v.Labels, l)));
@@ -78,20 +76,20 @@ export class VolumeStore implements VolumeApi {
   }
 
   inspect(name: string): VolumeRecord {
-    const r = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    const r = this.rows.get(name);
     if (!r) throw notFound(`get ${name}: no such volume`);
     return this.record(r);
   }
 
   remove(name: string, opts: { force?: boolean } = {}): void {
-    const r = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    const r = this.rows.get(name);
     if (!r) {
       if (opts.force) return;
       throw notFound(`get ${name}: no such volume`);
     }
     const users = this.usersOf(name);
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
-    this.db.prepare("DELETE FROM volumes WHERE name = ?").run(name);
+    this.rows.delete(name);
     fs.rmSync(path.join(this.paths.volumes, name), { recursive: true, force: true });
     this.events?.record("volume", "destroy", name, { driver: "local" });
   }
