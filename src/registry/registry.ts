@@ -24,7 +24,7 @@ function apiHost(domain: string): string {
 }
 
 /** "localhost:5000", "https://reg.example/v1/" → "reg.example"; none → docker.io. */
-export function registryHost(s: string | undefined): string {
+function registryHost(s: string | undefined): string {
   if (!s) return "docker.io";
   const host = s.trim().replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
   if (host === "" || /\s/.test(host)) throw invalid(`invalid registry address ${JSON.stringify(s)}`);
