@@ -10,6 +10,7 @@ import type { Paths } from "../types/paths.ts";
 import type { VolumeRecord } from "../types/records.ts";
 import type { EventJournal } from "../events/journal.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
+import { dirSize } from "../snapshot/dir-size.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -114,28 +115,4 @@ export function labelMatches(labels: Record<string, string> | null | undefined, 
   const key = eq < 0 ? filter : filter.slice(0, eq);
   if (!labels || !(key in labels)) return false;
   return eq < 0 || labels[key] === filter.slice(eq + 1);
-}
-
-export function dirSize(dir: string): number {
-  let total = 0;
-  const walk = (d: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      try {
-        const st = fs.lstatSync(p);
-        total += st.isDirectory() ? 0 : st.size;
-        if (st.isDirectory()) walk(p);
-      } catch {
-        /* raced with a delete */
-      }
-    }
-  };
-  walk(dir);
-  return total;
 }

@@ -7,6 +7,7 @@ import type { ImageRecord } from "../types/records.ts";
 import type { Paths } from "../types/paths.ts";
 import type { ContainerStore } from "../store/containers.ts";
 import type { ImageRows } from "../store/images.ts";
+import { removeBaseDisk } from "../snapshot/vm-disk.ts";
 import { conflict } from "../util/errors.ts";
 import type { ContentStore } from "./content.ts";
 import type { ImageLookup } from "./lookup.ts";
@@ -107,7 +108,7 @@ export class ImageRemoval {
         if (l.dir !== undefined) {
           fs.rmSync(path.join(this.paths.layers, l.dir), { recursive: true, force: true });
           // A VM's base disk made from this layer chain goes with it.
-          fs.rmSync(path.join(this.paths.vmDisks, `${path.basename(l.dir)}.ext4`), { force: true });
+          removeBaseDisk(this.paths, l.dir);
           reclaimed += l.size;
         }
         deleted.push({ Deleted: l.chainId });
