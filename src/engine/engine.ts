@@ -3,6 +3,7 @@
 import { openDb, type DB } from "../store/db.ts";
 import { ContainerStore } from "../store/containers.ts";
 import { ImageStore } from "../image/store.ts";
+import { Images } from "./images.ts";
 import type { EngineApi } from "../types/engine-api.ts";
 import type { BuildOptions, BuildResult } from "../types/build.ts";
 import type { HostConfig } from "../types/records.ts";
@@ -26,7 +27,7 @@ export interface EngineOptions {
 export class Engine implements EngineApi {
   readonly paths: Paths;
   readonly db: DB;
-  readonly images: ImageStore;
+  readonly images: Images;
   readonly volumes: VolumeStore;
   readonly containers: Containers;
   readonly system: System;
@@ -38,13 +39,14 @@ export class Engine implements EngineApi {
     this.paths = paths;
     this.db = db;
     const store = new ContainerStore(db);
-    this.images = new ImageStore(db, paths);
+    const imageStore = new ImageStore(db, paths);
     this.volumes = new VolumeStore(db, paths);
     this.volumes.usersOf = (name) => store.list().filter((c) => usesVolume(c.hostConfig, name)).map((c) => c.name);
     this.events = new EventJournal(paths.events);
     this.volumes.events = this.events;
-    this.images.events = this.events;
-    const ctx = { paths, db, store, images: this.images, volumes: this.volumes, events: this.events } as Ctx;
+    imageStore.events = this.events;
+    this.images = new Images(imageStore, this.events);
+    const ctx = { paths, db, store, images: imageStore, volumes: this.volumes, events: this.events } as Ctx;
     ctx.networks = this.networks = new Networks({ paths, db, containers: store, baseHosts: hostsFile });
     recoverAfterReboot(ctx);
     this.containers = new Containers(ctx);

@@ -8,7 +8,7 @@ import type { Ctx } from "./containers/context.ts";
 import type { Containers } from "./containers/service.ts";
 import { cgroupLayout, cgroupManager, cgroupParent, detectCgroupVersion } from "../cgroups/index.ts";
 import { resolveRuntime } from "../runtime/probe.ts";
-import { dirSize } from "./volumes.ts";
+import { dirSize } from "../snapshot/dir-size.ts";
 import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
 

@@ -4,20 +4,15 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { DB } from "../store/db.ts";
+import { VolumeRows, type VolumeRow } from "../store/volumes.ts";
 import type { VolumeApi } from "../types/engine-api.ts";
 import type { Paths } from "../types/paths.ts";
 import type { VolumeRecord } from "../types/records.ts";
 import type { EventJournal } from "../events/journal.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
+import { dirSize } from "../snapshot/dir-size.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-
-interface Row {
-  name: string;
-  created: string;
-  labels: string;
-  options: string;
-}
 
 export class VolumeStore implements VolumeApi {
   /** Set by the engine: names of containers using a volume (for rm and prune). */
@@ -25,12 +20,16 @@ export class VolumeStore implements VolumeApi {
   /** Set by the engine: where create and destroy are recorded. */
   events?: EventJournal;
 
-  constructor(
-    private readonly db: DB,
-    private readonly paths: Paths,
-  ) {}
+  private readonly rows: VolumeRows;
 
-  private record(r: Row): VolumeRecord {
+  constructor(
+    db: DB,
+    private readonly paths: Paths,
+  ) {
+    this.rows = new VolumeRows(db);
+  }
+
+  private record(r: VolumeRow): VolumeRecord {
     return {
       Name: r.name,
       Driver: "local",
@@ -51,11 +50,11 @@ export class VolumeStore implements VolumeApi {
     if (!NAME_RE.test(name)) {
       throw invalid(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
     }
-    const existing = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    const existing = this.rows.get(name);
     if (existing) return this.record(existing); // docker: creating an existing volume is a no-op
     fs.mkdirSync(this.dataPath(name), { recursive: true, mode: 0o755 });
-    const row: Row = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
-    this.db.prepare("INSERT OR IGNORE INTO volumes (name, created, labels, options) VALUES (?, ?, ?, ?)").run(row.name, row.created, row.labels, row.options);
+    const row: VolumeRow = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
+    this.rows.insert(row);
     this.events?.record("volume", "create", name, { driver: "local" });
     return this.inspect(name);
   }
@@ -66,7 +65,7 @@ export class VolumeStore implements VolumeApi {
   }
 
   list(opts: { filters?: Record<string, string[]> } = {}): VolumeRecord[] {
-    let vols = (this.db.prepare("SELECT * FROM volumes ORDER BY name").all() as Row[]).map((r) => this.record(r));
+    let vols = this.rows.all().map((r) => this.record(r));
     const f = opts.filters ?? {};
     if (f.name?.length) vols = vols.filter((v) => f.name!.some((n) => v.Name.includes(n)));
     if (f.label?.length) vols = vols.filter((v) => f.label!.every((l) => labelMatches(v.Labels, l)));
@@ -78,20 +77,20 @@ export class VolumeStore implements VolumeApi {
   }
 
   inspect(name: string): VolumeRecord {
-    const r = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    const r = this.rows.get(name);
     if (!r) throw notFound(`get ${name}: no such volume`);
     return this.record(r);
   }
 
   remove(name: string, opts: { force?: boolean } = {}): void {
-    const r = this.db.prepare("SELECT * FROM volumes WHERE name = ?").get(name) as Row | undefined;
+    const r = this.rows.get(name);
     if (!r) {
       if (opts.force) return;
       throw notFound(`get ${name}: no such volume`);
     }
     const users = this.usersOf(name);
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
-    this.db.prepare("DELETE FROM volumes WHERE name = ?").run(name);
+    this.rows.delete(name);
     fs.rmSync(path.join(this.paths.volumes, name), { recursive: true, force: true });
     this.events?.record("volume", "destroy", name, { driver: "local" });
   }
@@ -116,28 +115,4 @@ export function labelMatches(labels: Record<string, string> | null | undefined, 
   const key = eq < 0 ? filter : filter.slice(0, eq);
   if (!labels || !(key in labels)) return false;
   return eq < 0 || labels[key] === filter.slice(eq + 1);
-}
-
-export function dirSize(dir: string): number {
-  let total = 0;
-  const walk = (d: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      try {
-        const st = fs.lstatSync(p);
-        total += st.isDirectory() ? 0 : st.size;
-        if (st.isDirectory()) walk(p);
-      } catch {
-        /* raced with a delete */
-      }
-    }
-  };
-  walk(dir);
-  return total;
 }

@@ -6,7 +6,7 @@ import type { ImageConfig } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 
 /** Splits on unquoted whitespace, removing quotes and backslash escapes ("a b" 'c' d\ e). */
-export function splitWords(s: string): string[] {
+function splitWords(s: string): string[] {
   const out: string[] = [];
   let cur = "";
   let have = false;

@@ -3,7 +3,7 @@
 // only looks layers up (every `run`) does not load the tar machinery.
 import { hexOf } from "./content.ts";
 
-export const LAYER_DIR_HEX = 24;
+const LAYER_DIR_HEX = 24;
 
 export function layerDirName(chainId: string): string {
   return hexOf(chainId).slice(0, LAYER_DIR_HEX);

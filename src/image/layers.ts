@@ -4,14 +4,11 @@
 // keeps overlay mount options (limited to one page) small: ~36 bytes per layer.
 import crypto from "node:crypto";
 import fs from "node:fs";
-import path from "node:path";
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import { finished } from "node:stream/promises";
 import { decompressStream, type Compression } from "../archive/compression.ts";
 import { extractTar, makeTempDir } from "../archive/extract.ts";
-
-export { LAYER_DIR_HEX, layerDirName } from "./layer-dir.ts";
 
 export interface UnpackedLayer {
   /** Temp directory holding the unpacked layer (install it with Staging.dir). */
@@ -59,10 +56,6 @@ export async function unpackLayer(blob: Readable, tmpRoot: string, expectedDiffI
     const msg = e instanceof Error ? e.message : String(e);
     throw new Error(msg.startsWith(what) ? msg : `${what}: ${msg}`, { cause: e });
   }
-}
-
-export function layerPath(layersRoot: string, dir: string): string {
-  return path.join(layersRoot, dir);
 }
 
 /** The diff id (sha256 of the uncompressed tar) of a possibly compressed layer blob, without unpacking it. */

@@ -78,7 +78,6 @@ export function toOciLayerType(mediaType: string): string {
 }
 
 export const isIndexType = (t: string | undefined): boolean => t === MEDIA.ociIndex || t === MEDIA.dockerManifestList;
-export const isManifestType = (t: string | undefined): boolean => t === MEDIA.ociManifest || t === MEDIA.dockerManifest;
 
 /** chainID(L0) = diffID(L0); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)). */
 export function chainIds(diffIds: string[]): string[] {
@@ -98,4 +97,15 @@ export function platformMatches(p: Platform | undefined, want: Platform = DEFAUL
 /** Canonical JSON bytes for blobs we create (stable key order as written). */
 export function jsonBytes(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v));
+}
+
+/** The OCI manifest of an image capsa made (or loaded without one): its config and layer blobs. */
+export function manifestFor(configDigest: string, configSize: number, layers: { mediaType: string; blobDigest: string; blobSize: number }[]): Buffer {
+  const m: Manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configSize },
+    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.blobDigest, size: l.blobSize })),
+  };
+  return jsonBytes(m);
 }

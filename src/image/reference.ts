@@ -10,13 +10,13 @@
 // "unqualified-search-registries" entry R: then busybox → R/busybox:latest
 // (no "library/", which is Docker Hub's), R's names print short and docker.io's
 // in full. Read once per process. See docs/decisions/0008-mirrors-and-short-names.md.
-import { loadRegistriesConfig } from "../registry/config.ts";
+import { loadRegistriesConfig } from "./registries-config.ts";
 import { invalid } from "../util/errors.ts";
 
-export const DEFAULT_DOMAIN = "docker.io";
-export const LEGACY_DEFAULT_DOMAIN = "index.docker.io";
-export const OFFICIAL_REPO_PREFIX = "library/";
-export const DEFAULT_TAG = "latest";
+const DEFAULT_DOMAIN = "docker.io";
+const LEGACY_DEFAULT_DOMAIN = "index.docker.io";
+const OFFICIAL_REPO_PREFIX = "library/";
+const DEFAULT_TAG = "latest";
 
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
@@ -33,10 +33,6 @@ export interface Reference {
   path: string;
   tag?: string;
   digest?: string;
-}
-
-export function isDigest(s: string): boolean {
-  return DIGEST.test(s);
 }
 
 export function isSha256Digest(s: string): boolean {

@@ -37,13 +37,13 @@ interface AuthFile {
   [k: string]: unknown;
 }
 
-export const DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
+const DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
 /** The Username a credential helper answers when Secret is an identity token. */
 const TOKEN_USERNAME = "<token>";
 const HELPER_TIMEOUT_MS = 30_000;
 
 /** The key a registry host is stored under (docker's convention for Docker Hub). */
-export function authKey(host: string): string {
+function authKey(host: string): string {
   return host === "docker.io" || host === "index.docker.io" || host === "registry-1.docker.io" ? DOCKER_HUB_AUTH_KEY : host;
 }
 
@@ -57,7 +57,7 @@ export function capsaAuthFile(root: string, env: NodeJS.ProcessEnv = process.env
   return env.CAPSA_AUTH_FILE || path.join(root, "auth.json");
 }
 
-export function dockerConfigFile(env: NodeJS.ProcessEnv = process.env): string {
+function dockerConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.DOCKER_CONFIG || path.join(env.HOME || os.homedir(), ".docker"), "config.json");
 }
 

@@ -7,7 +7,7 @@ import type { Descriptor } from "../image/oci.ts";
 import { errorDetail, registryError, type RegistryClient } from "./transport.ts";
 
 /** How often a dropped blob download is resumed before the pull fails. */
-export const BLOB_RETRIES = (() => {
+const BLOB_RETRIES = (() => {
   const n = Number(process.env.CAPSA_PULL_RETRIES);
   return Number.isInteger(n) && n >= 0 ? n : 3;
 })();

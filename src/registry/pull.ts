@@ -23,7 +23,7 @@ import { MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, pa
 import { errorDetail, header, readLimited, registryError, type RegistryClient } from "./transport.ts";
 import type { ProgressFn, PullOptions } from "../types/registry.ts";
 
-export const LAYER_CONCURRENCY = 3;
+const LAYER_CONCURRENCY = 3;
 
 const shortDigest = (d: string): string => d.replace(/^sha256:/, "").slice(0, 12);
 
@@ -34,7 +34,7 @@ interface Fetched {
 }
 
 /** GET a manifest by tag or digest, size-limited and verified. */
-export async function fetchManifest(client: RegistryClient, repo: string, reference: string, scope: string[], what: string, expected?: Descriptor): Promise<Fetched> {
+async function fetchManifest(client: RegistryClient, repo: string, reference: string, scope: string[], what: string, expected?: Descriptor): Promise<Fetched> {
   const res = await client.request("GET", `/v2/${repo}/manifests/${reference}`, { scope, headers: { accept: MANIFEST_ACCEPT } });
   if (res.status === 404) {
     const detail = await errorDetail(res);

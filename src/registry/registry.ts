@@ -2,16 +2,17 @@
 // an HTTP client (and its token cache) per registry host. Pulls try the
 // registry's configured mirrors first; pushes go to the registry only.
 //
-//   const r = new Registry(imageStore);
+//   const r = new Registry(imageStore);  // pulls write into it
 //   try { await r.pull("localhost:5000/app:1", { platform: "linux/amd64" }); } finally { r.close(); }
 //
-// ImageStore.pull/push/login/logout wrap exactly this.
+// The engine's image verbs (src/engine/images.ts) wrap exactly this.
 import type { ImageRecord } from "../types/records.ts";
 import { familiarString, parseReference, referenceString, repositoryName, withDefaultTag, type Reference } from "../image/reference.ts";
 import type { ImageStore } from "../image/store.ts";
 import { CapsaError, invalid } from "../util/errors.ts";
 import { AuthStore, capsaAuthFile, type Credentials } from "./auth.ts";
-import { canonicalHost, loadRegistriesConfig, transportFor, type RegistriesConfig } from "./config.ts";
+import { canonicalHost, loadRegistriesConfig, type RegistriesConfig } from "../image/registries-config.ts";
+import { transportFor } from "./config.ts";
 import { pushImage } from "./push.ts";
 import { listTags, pullImage } from "./pull.ts";
 import { RegistryClient } from "./transport.ts";
@@ -23,7 +24,7 @@ function apiHost(domain: string): string {
 }
 
 /** "localhost:5000", "https://reg.example/v1/" → "reg.example"; none → docker.io. */
-export function registryHost(s: string | undefined): string {
+function registryHost(s: string | undefined): string {
   if (!s) return "docker.io";
   const host = s.trim().replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
   if (host === "" || /\s/.test(host)) throw invalid(`invalid registry address ${JSON.stringify(s)}`);

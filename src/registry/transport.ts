@@ -37,7 +37,7 @@ interface Challenge {
   params: Record<string, string>;
 }
 
-export const USER_AGENT = "capsa/0.1 (distribution client)";
+const USER_AGENT = "capsa/0.1 (distribution client)";
 const IDLE_TIMEOUT_MS = Number(process.env.CAPSA_REGISTRY_TIMEOUT_MS) || 60_000;
 const MAX_ERROR_BODY = 64 * 1024;
 

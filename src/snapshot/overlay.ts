@@ -7,6 +7,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { systemError } from "../util/errors.ts";
+import { dirSize } from "./dir-size.ts";
+import type { Snapshotter } from "./snapshotter.ts";
 
 export interface RwLayer {
   upper: string;
@@ -79,7 +81,7 @@ export function unmount(target: string): void {
  * Mount points strictly below dir, deepest first. Never dir itself: a state
  * root may be a file system of its own that must stay mounted.
  */
-export function mountsBelow(dir: string): string[] {
+function mountsBelow(dir: string): string[] {
   const root = path.resolve(dir);
   return fs
     .readFileSync("/proc/self/mountinfo", "utf8")
@@ -100,3 +102,30 @@ export function unmountBelow(dir: string): void {
   }
 }
 
+
+/** Containers' root file systems as snapshots (see snapshotter.ts): the key is the container's directory. */
+export class OverlaySnapshotter implements Snapshotter {
+  /** Makes the writable layer (idempotent) and mounts it over the image's layers, unless mounted already. */
+  async prepare(key: string, parent: string[]): Promise<{ type: "overlay"; target: string }> {
+    const layer = prepareRwLayer(key);
+    mountOverlay(parent, layer);
+    return { type: "overlay", target: layer.merged };
+  }
+
+  /** The container's changes: what commit packs and diff lists. */
+  upperDir(key: string): string {
+    return rwLayerPaths(key).upper;
+  }
+
+  usage(key: string): number {
+    return dirSize(this.upperDir(key));
+  }
+
+  remove(key: string): void {
+    const layer = rwLayerPaths(key);
+    unmount(layer.merged);
+    for (const d of [layer.merged, layer.work, layer.upper]) fs.rmSync(d, { recursive: true, force: true });
+  }
+}
+
+export const overlaySnapshotter = new OverlaySnapshotter();

@@ -77,24 +77,6 @@ export class ContainerStore {
     return (this.db.prepare("SELECT * FROM containers ORDER BY created DESC, rowid DESC").all() as Row[]).map(fromRow);
   }
 
-  updateState(id: string, state: ContainerState, extra: { monitorPid?: number; restartCount?: number; stoppedByUser?: boolean } = {}): void {
-    const sets = ["state = ?"];
-    const args: (string | number)[] = [JSON.stringify(state)];
-    if (extra.monitorPid !== undefined) {
-      sets.push("monitor_pid = ?");
-      args.push(extra.monitorPid);
-    }
-    if (extra.restartCount !== undefined) {
-      sets.push("restart_count = ?");
-      args.push(extra.restartCount);
-    }
-    if (extra.stoppedByUser !== undefined) {
-      sets.push("stopped_by_user = ?");
-      args.push(extra.stoppedByUser ? 1 : 0);
-    }
-    this.db.prepare(`UPDATE containers SET ${sets.join(", ")} WHERE id = ?`).run(...args, id);
-  }
-
   /** Read-modify-write of one container's record inside a write transaction. */
   mutate<T>(id: string, fn: (c: ContainerRecord) => T): T {
     return this.db
@@ -126,7 +108,17 @@ export class ContainerStore {
     this.db.prepare("DELETE FROM containers WHERE id = ?").run(id);
   }
 
-  namesInUse(): Set<string> {
-    return new Set((this.db.prepare("SELECT name FROM containers").all() as { name: string }[]).map((r) => r.name));
+  /** The containers made from an image, and whether each is running. */
+  usersOfImage(imageId: string): { id: string; running: boolean }[] {
+    const rows = this.db.prepare("SELECT id, state FROM containers WHERE image_id = ?").all(imageId) as { id: string; state: string }[];
+    return rows.map((r) => {
+      let running = false;
+      try {
+        running = !!(JSON.parse(r.state) as ContainerState).Running;
+      } catch {
+        /* unreadable state counts as stopped */
+      }
+      return { id: r.id, running };
+    });
   }
 }

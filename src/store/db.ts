@@ -1,13 +1,21 @@
 // The metadata store: one SQLite file in WAL mode, shared safely by concurrent
-// CLI processes. Data (blobs, layers, rw layers) lives on disk beside it; this
-// file only records which image has which layers, which container uses what.
+// CLI processes. Data (blobs, layers, rw layers) lives on disk beside it; the
+// database only records which image has which layers, which container uses
+// what. Every table is created here, by one list of migrations; the SQL that
+// reads and writes them lives beside this file, one module per kind of record
+// (containers.ts, images.ts, volumes.ts, networks.ts).
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 
 export type DB = Database.Database;
 
+/**
+ * The schema, one step per entry; PRAGMA user_version counts the steps a
+ * database has had. Append only: a database on disk has run the steps before.
+ */
 const MIGRATIONS: string[] = [
+  // 1: images and their layers, containers, volumes.
   `CREATE TABLE images (
      id TEXT PRIMARY KEY,
      manifest_digest TEXT NOT NULL,
@@ -63,6 +71,27 @@ const MIGRATIONS: string[] = [
      config TEXT NOT NULL,
      state TEXT NOT NULL
    );`,
+  // 2: networks and their container endpoints. Before this step the network
+  // module created them itself (IF NOT EXISTS), so a database may have them.
+  `CREATE TABLE IF NOT EXISTS networks (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     data TEXT NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS network_endpoints (
+     container_id TEXT NOT NULL,
+     network_id TEXT NOT NULL REFERENCES networks(id),
+     position INTEGER NOT NULL,
+     config TEXT NOT NULL,
+     if_name TEXT NOT NULL DEFAULT '',
+     netns TEXT NOT NULL DEFAULT '',
+     result TEXT,
+     ports TEXT NOT NULL DEFAULT '[]',
+     owner_pid INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (container_id, network_id)
+   );`,
+  // 3: exec sessions were never stored.
+  `DROP TABLE IF EXISTS exec_sessions;`,
 ];
 
 export function openDb(file: string): DB {

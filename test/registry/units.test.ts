@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { AuthStore } from "../../src/registry/auth.ts";
-import { isLoopbackHost, loadRegistriesConfig, transportFor } from "../../src/registry/config.ts";
+import { isLoopbackHost, transportFor } from "../../src/registry/config.ts";
+import { loadRegistriesConfig } from "../../src/image/registries-config.ts";
 import { parseManifest, parsePlatform, selectFromIndex } from "../../src/registry/manifest.ts";
 import { parseChallenge } from "../../src/registry/transport.ts";
 

@@ -4,9 +4,9 @@ import path from "node:path";
 import type { ContainerRecord } from "../../types/records.ts";
 import type { ContainerInspect, ContainerSummary, MountPoint } from "../../types/views.ts";
 import type { ListContainersOptions } from "../../types/engine-api.ts";
-import { dirSize, labelMatches } from "../volumes.ts";
+import { labelMatches } from "../volumes.ts";
 import { type Ctx, containerDir, logPath } from "./context.ts";
-import { rwLayerPaths } from "../../snapshot/overlay.ts";
+import { overlaySnapshotter, rwLayerPaths } from "../../snapshot/overlay.ts";
 import { humanDuration } from "../../util/duration.ts";
 
 export function mountPoints(ctx: Ctx, c: ContainerRecord): MountPoint[] {
@@ -117,7 +117,7 @@ export function summaryView(ctx: Ctx, c: ContainerRecord): ContainerSummary {
 
 /** docker's `size` answers: the writable layer's bytes, and those plus the image's. */
 export function sizeView(ctx: Ctx, c: ContainerRecord): { SizeRw: number; SizeRootFs: number } {
-  const rw = dirSize(rwLayerPaths(containerDir(ctx, c.id)).upper);
+  const rw = overlaySnapshotter.usage(containerDir(ctx, c.id));
   return { SizeRw: rw, SizeRootFs: rw + (ctx.images.tryResolve(c.imageId)?.size ?? 0) };
 }
 

@@ -7,7 +7,7 @@ import type { AttachStreams } from "../../types/engine-api.ts";
 import type { ContainerRecord } from "../../types/records.ts";
 import { attachSocket, preloadAttach, type Attachment } from "../../monitor/attach.ts";
 import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor/conmon.ts";
-import { mountOverlay, prepareRwLayer } from "../../snapshot/overlay.ts";
+import { overlaySnapshotter } from "../../snapshot/overlay.ts";
 import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
 import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
@@ -47,12 +47,11 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
 
   let attachment: Attachment | undefined;
   try {
-    const layer = prepareRwLayer(dir);
-    mountOverlay(ctx.images.layerDirs(c.imageId), layer);
+    const rootfs = await overlaySnapshotter.prepare(dir, ctx.images.layerDirs(c.imageId));
     trace("rootfs mounted");
     const network = await ctx.networks.setUp(c);
     trace("network set up");
-    const bundle = await writeBundle(ctx, c, layer.merged, network);
+    const bundle = await writeBundle(ctx, c, rootfs.target, network);
     trace("bundle written");
     if (isolationOf(c.hostConfig) === "vm") {
       const { prepareVm } = await import("../../vm/host/prepare.ts");

@@ -13,7 +13,7 @@ import type { ContainerRecord, HostConfig } from "../../types/records.ts";
 import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { specToJson } from "../../runtime/oci.ts";
 import { CapsaError, invalid } from "../../util/errors.ts";
-import { ensureBaseDisk, ensureContainerDisk } from "./disk.ts";
+import { VmDiskSnapshotter } from "../../snapshot/vm-disk.ts";
 import { checkVmAssets, qemuBinary, virtiofsdBinary, vmAssets } from "./assets.ts";
 import { probeAccel } from "./accel.ts";
 import { prepareLaunch } from "../shim/launch.ts";
@@ -43,8 +43,7 @@ export async function prepareVm(ctx: Ctx, c: ContainerRecord, bundle: string): P
   if (missing) throw new CapsaError("system", missing);
   const assets = vmAssets();
   const accel = await probeAccel(ctx.paths);
-  const base = await ensureBaseDisk(ctx.paths, ctx.images.layerDirs(c.imageId));
-  const disk = await ensureContainerDisk(containerDir(ctx, c.id), base);
+  const { source: disk } = await new VmDiskSnapshotter(ctx.paths).prepare(containerDir(ctx, c.id), ctx.images.layerDirs(c.imageId));
   const specPath = path.join(bundle, "config.json");
   const spec = JSON.parse(fs.readFileSync(specPath, "utf8")) as RuntimeSpec;
   const memoryMiB = c.hostConfig.Memory ? Math.floor(c.hostConfig.Memory / (1024 * 1024)) : VM_DEFAULT_MEMORY_MIB;
