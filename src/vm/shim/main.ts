@@ -19,7 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { pidAlive } from "../../util/process.ts";
-import { parseSignal } from "../../engine/containers/signals.ts";
+import { parseSignal } from "../../runtime/signals.ts";
 import { connectWhenReady, encodeFrame } from "./frames.ts";
 import { runFiles, vmRunDir } from "./qemu.ts";
 import { bundleFiles, prepareLaunch } from "./launch.ts";
