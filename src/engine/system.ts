@@ -8,6 +8,7 @@ import type { Ctx } from "./containers/context.ts";
 import type { Containers } from "./containers/service.ts";
 import { cgroupLayout, cgroupManager, cgroupParent, detectCgroupVersion } from "../cgroups/index.ts";
 import { resolveRuntime } from "../runtime/probe.ts";
+import { isolationStatus } from "./containers/runtime.ts";
 import { dirSize } from "../snapshot/dir-size.ts";
 import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -29,10 +30,7 @@ export class System implements SystemApi {
     } catch (e) {
       runtime = { error: errorMessage(e) };
     }
-    const [sandbox, vm] = await Promise.all([
-      import("../isolation/sandbox.ts").then((m) => m.sandboxStatus(this.ctx.paths)),
-      import("../vm/host/status.ts").then((m) => m.vmStatus(this.ctx.paths, process.env, () => opts.onSlowProbe?.("whether KVM can boot a VM guest (a test boot, once)"))),
-    ]);
+    const isolation = await isolationStatus(this.ctx.paths, opts.onSlowProbe);
     return {
       ID: hostId(this.ctx),
       Containers: list.length,
@@ -56,7 +54,7 @@ export class System implements SystemApi {
       DefaultRuntime: "name" in runtime ? runtime.name : "",
       Runtimes: "name" in runtime ? { [runtime.name]: { path: runtime.path } } : {},
       RuntimeError: "error" in runtime ? runtime.error : undefined,
-      Isolation: { container: "available", sandbox: sandbox.detail, vm: vm.detail },
+      Isolation: isolation,
       SecurityOptions: ["name=seccomp,profile=builtin"],
       LoggingDriver: "k8s-file",
       RunRoot: this.ctx.paths.runRoot,

@@ -2,31 +2,10 @@
 // "sandbox" (gVisor's user-space kernel, runsc) or "vm" (its own kernel under
 // QEMU). The level is chosen once, at create, and kept in HostConfig.Isolation:
 //   --isolation / HostConfig.Isolation  >  $CAPSA_ISOLATION  >  engine config  >  "container".
-// The engine config is JSON at $CAPSA_CONFIG, else /etc/capsa/capsa.json:
-//   { "isolation": "vm" }
+// The engine config (src/runtime/engine-config.ts): { "isolation": "vm" }.
 import { invalid } from "../util/errors.ts";
-import { readConfigFile } from "../util/config-file.ts";
-
-export const ISOLATION_LEVELS = ["container", "sandbox", "vm"] as const;
-export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
-
-export const DEFAULT_ENGINE_CONFIG = "/etc/capsa/capsa.json";
-
-export interface EngineConfig {
-  isolation?: string;
-}
-
-export function engineConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CAPSA_CONFIG || DEFAULT_ENGINE_CONFIG;
-}
-
-export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
-  const file = engineConfigPath(env);
-  const parsed = readConfigFile(file);
-  if (parsed === undefined) return {};
-  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw invalid(`${file}: not valid JSON: expected a JSON object`);
-  return parsed;
-}
+import { engineConfigPath, loadEngineConfig } from "../runtime/engine-config.ts";
+import { ISOLATION_LEVELS, type IsolationLevel } from "../runtime/handler.ts";
 
 function check(value: string, from: string): IsolationLevel {
   const v = value.trim().toLowerCase();

@@ -11,7 +11,7 @@ import { containerCgroupsPath } from "../../cgroups/index.ts";
 import { invalid } from "../../util/errors.ts";
 import { type Ctx, containerDir } from "./context.ts";
 import type { NetworkSetup } from "../../network/service.ts";
-import { adjustSpecForSandbox } from "../../isolation/sandbox-spec.ts";
+import { handlerFor } from "../../isolation/handlers.ts";
 
 export function processArgs(c: ContainerRecord): string[] {
   const args = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])];
@@ -95,8 +95,8 @@ export async function writeBundle(ctx: Ctx, c: ContainerRecord, rootfs: string, 
     ],
     volumePath: (name: string) => ctx.volumes.ensure(name),
   });
-  // runsc takes the same bundle, less what it cannot (isolation/sandbox-spec.ts).
-  const final = c.hostConfig.Isolation === "sandbox" ? adjustSpecForSandbox(spec) : spec;
+  // Some levels take the same bundle with changes (runsc: less what it cannot).
+  const final = handlerFor(c.hostConfig).adjustSpec?.(spec) ?? spec;
   fs.writeFileSync(path.join(dir, "config.json"), specToJson(final));
   return dir;
 }

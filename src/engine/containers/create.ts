@@ -11,7 +11,8 @@ import { resolveIsolation } from "../../isolation/level.ts";
 import { validateHealthcheck } from "./health.ts";
 import { checkLogConfig } from "./log-config.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
-import { checkRuntimeName, SANDBOX_RUNTIME } from "./runtime.ts";
+import { checkRuntimeName, SANDBOX_RUNTIME } from "../../runtime/container-handler.ts";
+import { handlerFor } from "../../isolation/handlers.ts";
 
 export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
   const image = img ?? {};
@@ -78,7 +79,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   parseSecurityOpts(hostConfig.SecurityOpt);
   validateHostConfig(hostConfig);
   const warnings = checkLogConfig(hostConfig.LogConfig);
-  if (hostConfig.Isolation === "vm") (await import("../../vm/host/prepare.ts")).validateVmHostConfig(hostConfig);
+  await handlerFor(hostConfig).validate?.(hostConfig);
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
     throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }

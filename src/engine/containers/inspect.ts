@@ -1,5 +1,6 @@
 // Docker-shaped views of container records: `inspect` and `ps` rows.
 import { isolationOf } from "../../isolation/level.ts";
+import { handlerFor } from "../../isolation/handlers.ts";
 import path from "node:path";
 import type { ContainerRecord } from "../../types/records.ts";
 import type { ContainerInspect, ContainerSummary, MountPoint } from "../../types/views.ts";
@@ -153,8 +154,5 @@ export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListCo
 
 /** The runtime a container runs under: fixed by its level for sandbox and vm, else --runtime or the probe's choice ("auto"). */
 function runtimeName(c: ContainerRecord): string {
-  const level = isolationOf(c.hostConfig);
-  if (level === "sandbox") return "runsc";
-  if (level === "vm") return "capsa-vm-runtime";
-  return c.runtime || "auto";
+  return handlerFor(c.hostConfig).runtimeName(c);
 }

@@ -8,7 +8,7 @@ import { handleExit, releaseResources, rememberExitCode, removeContainerFiles, w
 import { NAME_RE } from "./names.ts";
 import { ANONYMOUS_LABEL } from "./create.ts";
 import { runtimeFor } from "./runtime.ts";
-import { parseSignal } from "./signals.ts";
+import { parseSignal } from "../../runtime/signals.ts";
 import { startContainer } from "./start.ts";
 import { markSettledByCaller } from "./exit-command.ts";
 import { sleep, waitForExitFile } from "./wait.ts";

@@ -1,76 +1,35 @@
 // The OCI runtime as the container verbs see it, chosen by the container's
-// isolation level and bound to capsa's runtime state directory:
+// isolation level through the level's runtime handler (src/runtime/handler.ts,
+// src/isolation/handlers.ts) and bound to capsa's runtime state directory:
 //   container → crun or runc (probed once per state root, or --runtime)
 //   sandbox   → runsc (gVisor)
 //   vm        → capsa's VM runtime, which speaks the same command line and
 //               runs the workload in a QEMU micro-VM (src/vm/)
 // All three sit under the same monitor (conmon), so logs, exit codes, attach,
 // exec and restart policies work the same at every level.
-//
-// --runtime (HostConfig.Runtime) takes a NAME, never a path: as dockerd allows
-// only the runtimes its configuration defines, an API client must not be able
-// to make the engine execute a file of its choosing as root. The names are
-// capsa's own (crun, runc; runsc is the sandbox level) and those of the
-// engine config's "runtimes": { "name": { "path": "/abs/path" } }.
-import path from "node:path";
 import type { ContainerRecord } from "../../types/records.ts";
-import type { Ctx } from "./context.ts";
-import { resolveRuntime } from "../../runtime/probe.ts";
-import { OciRuntime } from "../../runtime/runc.ts";
-import { engineConfigPath, isolationOf, loadEngineConfig } from "../../isolation/level.ts";
-import { invalid } from "../../util/errors.ts";
+import type { Paths } from "../../types/paths.ts";
+import type { OciRuntime } from "../../runtime/runc.ts";
+import { ISOLATION_LEVELS, type IsolationLevel } from "../../runtime/handler.ts";
+import { handlerFor, runtimeHandler } from "../../isolation/handlers.ts";
+import { type Ctx, containerDir } from "./context.ts";
 
 export type RuntimeHandle = OciRuntime;
 
-/** Container-level runtimes capsa knows by name (found on $PATH and probed). */
-export const BUILTIN_RUNTIMES = ["crun", "runc"] as const;
-/** The runtime name that means the sandbox isolation level. */
-export const SANDBOX_RUNTIME = "runsc";
-
-/** The engine config's "runtimes": name → absolute path of the binary. */
-export function configuredRuntimes(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const file = engineConfigPath(env);
-  const raw = (loadEngineConfig(env) as Record<string, unknown>).runtimes;
-  if (raw === undefined || raw === null) return {};
-  if (typeof raw !== "object" || Array.isArray(raw)) throw invalid(`${file}: "runtimes" must be an object of name → { "path": "/abs/path" }`);
-  const out: Record<string, string> = {};
-  for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
-    const p = v && typeof v === "object" ? (v as { path?: unknown }).path : undefined;
-    if (typeof p !== "string" || !path.isAbsolute(p)) throw invalid(`${file}: runtimes.${name}.path must be an absolute path`);
-    if ((BUILTIN_RUNTIMES as readonly string[]).includes(name) || name === SANDBOX_RUNTIME || name.includes("/")) throw invalid(`${file}: runtimes.${name}: the name is reserved or not a name`);
-    out[name] = p;
-  }
-  return out;
-}
-
-/**
- * What a container-level runtime name resolves to: a builtin name (looked up
- * on $PATH) or a configured one (its path). Anything else — a path above
- * all — is dockerd's 400, `unknown or invalid runtime name: X`.
- */
-export function checkRuntimeName(name: string, env: NodeJS.ProcessEnv = process.env): { name: string; path?: string } {
-  if ((BUILTIN_RUNTIMES as readonly string[]).includes(name)) return { name };
-  const configured = configuredRuntimes(env)[name];
-  if (configured) return { name, path: configured };
-  throw invalid(`unknown or invalid runtime name: ${name}`);
-}
-
 export async function runtimeFor(ctx: Ctx, c: ContainerRecord): Promise<RuntimeHandle> {
-  switch (isolationOf(c.hostConfig)) {
-    case "sandbox": {
-      const { sandboxRuntime } = await import("../../isolation/sandbox.ts");
-      return sandboxRuntime(ctx.paths);
-    }
-    case "vm": {
-      const { vmRuntime } = await import("../../vm/host/runtime-handle.ts");
-      return vmRuntime(ctx.paths);
-    }
-    default: {
-      // Checked again here: a record written before names were enforced may hold a path.
-      const requested = c.runtime || c.hostConfig.Runtime || undefined;
-      const named = requested ? checkRuntimeName(requested) : undefined;
-      const rt = await resolveRuntime(ctx.paths, named ? (named.path ?? named.name) : undefined);
-      return new OciRuntime(rt.path, ctx.paths.runtimeRoot, named?.name ?? rt.name);
-    }
-  }
+  return handlerFor(c.hostConfig).runtime(ctx.paths, c);
+}
+
+/** The level's step between writing the bundle and creating under the monitor; false when the level has none. */
+export async function prepareBundleFor(ctx: Ctx, c: ContainerRecord, bundle: string): Promise<boolean> {
+  const handler = handlerFor(c.hostConfig);
+  if (!handler.prepareBundle) return false;
+  await handler.prepareBundle({ paths: ctx.paths, container: c, bundle, containerDir: containerDir(ctx, c.id), imageLayers: ctx.images.layerDirs(c.imageId) });
+  return true;
+}
+
+/** `info`'s word on each level, probed side by side. */
+export async function isolationStatus(paths: Paths, onSlowProbe?: (what: string) => void): Promise<Record<IsolationLevel, string>> {
+  const details = await Promise.all(ISOLATION_LEVELS.map(async (level) => (await runtimeHandler(level).status(paths, onSlowProbe)).detail));
+  return Object.fromEntries(ISOLATION_LEVELS.map((level, i) => [level, details[i]!])) as Record<IsolationLevel, string>;
 }

@@ -13,9 +13,8 @@ import { writeBundle } from "./bundle.ts";
 import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
 import { releaseResources, waitForRelease } from "./cleanup.ts";
 import { exitCommandFor, markSettledByCaller, monitorEnv, settledMarker } from "./exit-command.ts";
-import { runtimeFor } from "./runtime.ts";
+import { prepareBundleFor, runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
-import { isolationOf } from "../../isolation/level.ts";
 import { healthEnabled, startHealthLoop } from "./health.ts";
 import { parseLogSize } from "./log-config.ts";
 import { pidAlive } from "../../util/process.ts";
@@ -53,11 +52,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
     trace("network set up");
     const bundle = await writeBundle(ctx, c, rootfs.target, network);
     trace("bundle written");
-    if (isolationOf(c.hostConfig) === "vm") {
-      const { prepareVm } = await import("../../vm/host/prepare.ts");
-      await prepareVm(ctx, c, bundle);
-      trace("vm disk and boot settings ready");
-    }
+    if (await prepareBundleFor(ctx, c, bundle)) trace("isolation level's bundle step done");
     const tty = c.config.Tty ?? false;
     const monitor = await createUnderMonitor({
       id: c.id,

@@ -7,9 +7,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Ctx } from "../../engine/containers/context.ts";
-import { containerDir } from "../../engine/containers/context.ts";
-import type { ContainerRecord, HostConfig } from "../../types/records.ts";
+import type { HostConfig } from "../../types/records.ts";
+import type { BundleInput } from "../../runtime/handler.ts";
 import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { specToJson } from "../../runtime/oci.ts";
 import { CapsaError, invalid } from "../../util/errors.ts";
@@ -38,12 +37,13 @@ function vcpus(h: HostConfig): number {
   return Math.max(1, Math.min(n, host));
 }
 
-export async function prepareVm(ctx: Ctx, c: ContainerRecord, bundle: string): Promise<void> {
+/** The vm level's bundle step (its handler's prepareBundle). */
+export async function prepareVm({ paths, container: c, bundle, containerDir, imageLayers }: BundleInput): Promise<void> {
   const missing = checkVmAssets();
   if (missing) throw new CapsaError("system", missing);
   const assets = vmAssets();
-  const accel = await probeAccel(ctx.paths);
-  const { source: disk } = await new VmDiskSnapshotter(ctx.paths).prepare(containerDir(ctx, c.id), ctx.images.layerDirs(c.imageId));
+  const accel = await probeAccel(paths);
+  const { source: disk } = await new VmDiskSnapshotter(paths).prepare(containerDir, imageLayers);
   const specPath = path.join(bundle, "config.json");
   const spec = JSON.parse(fs.readFileSync(specPath, "utf8")) as RuntimeSpec;
   const memoryMiB = c.hostConfig.Memory ? Math.floor(c.hostConfig.Memory / (1024 * 1024)) : VM_DEFAULT_MEMORY_MIB;
@@ -62,7 +62,7 @@ export async function prepareVm(ctx: Ctx, c: ContainerRecord, bundle: string): P
   fs.writeFileSync(specPath, specToJson(spec));
   // What `create` would do before starting the wrapper, done here, so that create itself is quick (launch.ts).
   try {
-    await prepareLaunch(spec, bundle, ctx.paths.runtimeRoot, c.id);
+    await prepareLaunch(spec, bundle, paths.runtimeRoot, c.id);
   } catch (e) {
     throw new CapsaError("system", (e as Error).message);
   }

@@ -13,7 +13,7 @@ import { classifyStartError } from "../../monitor/conmon.ts";
 import { OciRuntime, shortId, type RuntimeState } from "../../runtime/runc.ts";
 import { CapsaError } from "../../util/errors.ts";
 import { startVm } from "../shim/start.ts";
-import { deleteVm, ociState, readState } from "../shim/state.ts";
+import { createdStateShell, deleteVm, ociState, readState, STATE_FILE } from "../shim/state.ts";
 
 /** bin/capsa-vm-runtime of this installation, found from this module's place (src/… or dist/…). */
 export function vmRuntimePath(): string {
@@ -60,16 +60,17 @@ const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
  * vm-run.sh, src/vm/shim/launch.ts), which leaves starting the wrapper and
  * writing the state and pid files, and hands everything else to the
  * runtime. A shell starts in about a millisecond, Node in ~80 ms here, and
- * QEMU starts only after create. The state it writes is the runtime's
- * (src/vm/shim/state.ts); ids or paths with a quote or backslash, an
+ * QEMU starts only after create. The state it writes is the runtime's,
+ * with the shell src/vm/shim/state.ts generates; ids or paths with a quote or backslash, an
  * existing state, or a terminal (--console-socket) take the runtime's path.
  */
 export function frontScript(node: string, runtime: string): string {
+  const state = `"$2/$8/${STATE_FILE}"`;
   return [
     "#!/bin/sh",
     "# capsa-vm-runtime's create, when capsa has prepared the launch (written by capsa: src/vm/host/runtime-handle.ts)",
     'if [ $# -eq 8 ] && [ "$1" = --root ] && [ "$3" = create ] && [ "$4" = --bundle ] && [ "$6" = --pid-file ] &&',
-    '  [ -f "$5/vm-run.sh" ] && [ -f "$5/vm-run-dir" ] && [ ! -e "$2/$8/vm-state.json" ]; then',
+    `  [ -f "$5/vm-run.sh" ] && [ -f "$5/vm-run-dir" ] && [ ! -e ${state} ]; then`,
     '  case "$2$5$8" in',
     '    *\\\\*|*\\"*) ;;',
     "    *)",
@@ -79,8 +80,8 @@ export function frontScript(node: string, runtime: string): string {
     "      exec 4<&0",
     '      setsid /bin/sh "$5/vm-run.sh" 0<&4 4<&- 3>&- 5>&- 6>&- 7>&- 8>&- 9>&- &',
     "      pid=$!",
-    '      printf \'{"id":"%s","bundle":"%s","pid":%s,"runDir":"%s","created":"%s","started":false,"paused":false}\' "$8" "$5" "$pid" "$rundir" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" >"$2/$8/vm-state.json.tmp" &&',
-    '        mv "$2/$8/vm-state.json.tmp" "$2/$8/vm-state.json" && echo "$pid" >"$7"',
+    `      ${createdStateShell(state, { id: '"$8"', bundle: '"$5"', pid: '"$pid"', runDir: '"$rundir"', created: '"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)"' })} &&`,
+    '        echo "$pid" >"$7"',
     "      exit",
     "      ;;",
     "  esac",

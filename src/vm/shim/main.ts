@@ -19,11 +19,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RuntimeSpec } from "../../runtime/oci.ts";
 import { pidAlive } from "../../util/process.ts";
-import { parseSignal } from "../../engine/containers/signals.ts";
+import { parseSignal } from "../../runtime/signals.ts";
 import { connectWhenReady, encodeFrame } from "./frames.ts";
 import { runFiles, vmRunDir } from "./qemu.ts";
 import { bundleFiles, prepareLaunch } from "./launch.ts";
-import { deleteVm, killQuietly, ociState, qemuPid, readState, statePath, statusOf, writeState, type VmState } from "./state.ts";
+import { createdState, deleteVm, killQuietly, ociState, qemuPid, readState, statePath, statusOf, writeState, type VmState } from "./state.ts";
 import { withConsole } from "./console.ts";
 import { startVm } from "./start.ts";
 
@@ -83,7 +83,7 @@ async function create(root: string, argv: string[]): Promise<void> {
   const consoleSocket = str(flags.get("console-socket"));
   const cmd = ["/bin/sh", wrapper];
   const pid = consoleSocket ? await withConsole(consoleSocket, cmd) : spawnDetached(cmd);
-  writeState(root, { id, bundle, pid, runDir, created: new Date().toISOString(), started: false, paused: false });
+  writeState(root, createdState({ id, bundle, pid, runDir, created: new Date().toISOString() }));
   if (pidFile) fs.writeFileSync(pidFile, String(pid));
 }
 

@@ -22,9 +22,49 @@ export interface VmState {
 
 export type VmStatus = "created" | "running" | "paused" | "stopped";
 
-/** <root>/<id>/, as runc lays out its state: the engine looks for that directory to know a runtime holds the container. */
+/** The state's file name in <root>/<id>/, as runc lays out its state: the engine looks for that directory to know a runtime holds the container. */
+export const STATE_FILE = "vm-state.json";
+
 export function statePath(root: string, id: string): string {
-  return path.join(root, id, "vm-state.json");
+  return path.join(root, id, STATE_FILE);
+}
+
+/** What a VM's state holds right after `create`, besides who it is. */
+const AT_CREATE = { started: false, paused: false } as const satisfies Partial<VmState>;
+type CreateFields = Omit<VmState, keyof typeof AT_CREATE>;
+
+export function createdState(fields: CreateFields): VmState {
+  return { ...fields, ...AT_CREATE };
+}
+
+/** How each field is written as JSON by the shell below: the type makes a new field of VmState a compile error here. */
+const FIELD_KINDS: { [K in keyof VmState]-?: VmState[K] extends string ? "string" : "number" | "boolean" } = {
+  id: "string",
+  bundle: "string",
+  pid: "number",
+  runDir: "string",
+  created: "string",
+  started: "boolean",
+  paused: "boolean",
+};
+
+/**
+ * Shell that writes createdState(…) to `file` as writeState does (JSON, a
+ * temporary file, a rename). The VM runtime's shell front
+ * (src/vm/host/runtime-handle.ts) creates a prepared VM without starting
+ * Node, so it writes the state itself, with this. `words` are shell words
+ * giving each field's value; the strings among them must hold no quote or
+ * backslash (the front checks), as they go into the JSON as they are.
+ */
+export function createdStateShell(file: string, words: { [K in keyof CreateFields]: string }): string {
+  const keys = Object.keys(FIELD_KINDS) as (keyof VmState)[];
+  const args: string[] = [];
+  const members = keys.map((k) => {
+    if (k in AT_CREATE) return `"${k}":${JSON.stringify(AT_CREATE[k as keyof typeof AT_CREATE])}`;
+    args.push(words[k as keyof CreateFields]);
+    return FIELD_KINDS[k] === "string" ? `"${k}":"%s"` : `"${k}":%s`;
+  });
+  return `printf '{${members.join(",")}}' ${args.join(" ")} >${file}.tmp && mv ${file}.tmp ${file}`;
 }
 
 export function readState(root: string, id: string): VmState | undefined {

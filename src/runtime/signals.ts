@@ -1,6 +1,7 @@
-// Signal names as docker accepts them: "TERM", "SIGTERM", "15", "sigkill".
+// Signal names as docker accepts them: "TERM", "SIGTERM", "15", "sigkill"
+// (stop, kill, a container's StopSignal, and the VM runtime's kill verb).
 import os from "node:os";
-import { invalid } from "../../util/errors.ts";
+import { invalid } from "../util/errors.ts";
 
 export function parseSignal(sig: string | undefined, fallback = "SIGKILL"): { name: string; number: number } {
   const raw = (sig ?? fallback).trim();
