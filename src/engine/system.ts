@@ -11,9 +11,9 @@ import { resolveRuntime } from "../runtime/probe.ts";
 import { dirSize } from "./volumes.ts";
 import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
+import { API_VERSION, VERSION } from "./version.ts";
 
-export const VERSION = "0.1.0";
-export const API_VERSION = "1.43";
+export { API_VERSION, VERSION } from "./version.ts";
 
 export class System implements SystemApi {
   constructor(

@@ -6,7 +6,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { AttachStreams, PathStat } from "../../types/engine-api.ts";
 import { pollDelay } from "../../engine/containers/wait.ts";
 import type { ContainerConfig, CreateContainerOptions, HostConfig, ImageConfig } from "../../types/records.ts";
-import { parseSecurityOpts } from "../../runtime/security-opt.ts";
+import { parseSecurityOpts } from "../../engine/index.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { DETACH_EVENT } from "../../util/detach-keys.ts";
 import { attachStreams, detachKeysParam, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
