@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import type { NetworkApi } from "../types/engine-api.ts";
 import type { ContainerRecord, EndpointSettings, HostConfig } from "../types/records.ts";
 import type { Ctx } from "../engine/containers/context.ts";
+import { isLive } from "../util/container-state.ts";
 import type { SpecNetwork } from "../runtime/spec.ts";
 import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/errors.ts";
 import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
@@ -736,14 +737,14 @@ export class Networks implements NetworkApi {
         continue;
       }
       if (!ep.netns) continue;
-      const live = c.state.Running || c.state.Status === "restarting" || (ep.ownerPid !== 0 && pidAlive(ep.ownerPid));
+      const live = isLive(c.state) || (ep.ownerPid !== 0 && pidAlive(ep.ownerPid));
       if (live) owned.add(c.id);
       else stale.add(c.id);
     }
     for (const file of listNetns(this.ctx.paths.runRoot)) {
       const id = path.basename(file);
       const c = this.ctx.store.find(id);
-      if (!owned.has(id) && !(c && (c.state.Running || c.state.Status === "restarting"))) stale.add(id);
+      if (!owned.has(id) && !(c && isLive(c.state))) stale.add(id);
     }
     // Left host-wide by state roots removed without a reset.
     sweepOrphanBridges();
@@ -753,7 +754,7 @@ export class Networks implements NetworkApi {
     for (const prefix of listServers(this.ctx.paths.runRoot)) {
       if (prefix.startsWith("c-")) {
         const c = this.ctx.store.list().find((x) => x.id.startsWith(prefix.slice(2)));
-        if (!c || !(c.state.Running || c.state.Status === "restarting")) stopContainerServer(this.ctx.paths.runRoot, prefix.slice(2));
+        if (!c || !isLive(c.state)) stopContainerServer(this.ctx.paths.runRoot, prefix.slice(2));
         continue;
       }
       const n = nets.find((x) => x.Id.startsWith(prefix));
@@ -770,7 +771,7 @@ export class Networks implements NetworkApi {
   /** Running, or being attached by a live process. */
   private inUse(id: string): boolean {
     const c = this.ctx.store.find(id);
-    if (c && (c.state.Running || c.state.Status === "restarting")) return true;
+    if (c && isLive(c.state)) return true;
     return this.store.endpoints({ containerId: id }).some((e) => e.ownerPid !== 0 && pidAlive(e.ownerPid));
   }
 
