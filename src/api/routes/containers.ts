@@ -2,9 +2,7 @@
 // pause, rename, delete), attach (hijacked), logs, listing and inspection,
 // top, stats, archives for `docker cp`, changes, export, prune; and /commit.
 import { PassThrough } from "node:stream";
-import { setTimeout as delay } from "node:timers/promises";
 import type { AttachStreams, PathStat } from "../../types/engine-api.ts";
-import { pollDelay } from "../../engine/containers/wait.ts";
 import type { ContainerConfig, CreateContainerOptions, HostConfig, ImageConfig } from "../../types/records.ts";
 import { parseSecurityOpts } from "../../engine/index.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
@@ -29,87 +27,6 @@ function dropUnset<T extends object>(o: T | undefined | null, keepZero: string[]
     out[k] = v;
   }
   return out as T;
-}
-
-async function containerAttrs(api: ApiContext, id: string): Promise<{ id: string; attrs: Record<string, string> }> {
-  try {
-    const c = await api.engine.containers.inspect(id);
-    return { id: c.Id, attrs: { name: c.Name.replace(/^\//, ""), image: c.Config.Image ?? "", ...(c.Config.Labels ?? {}) } };
-  } catch {
-    return { id, attrs: {} };
-  }
-}
-
-/**
- * One exit watcher per running container, shared by every `wait` request.
- * (The engine records die and destroy events itself, whoever notices the exit.)
- */
-const watchers = new WeakMap<ApiContext, Map<string, Promise<number>>>();
-function watcherOf(api: ApiContext, id: string): Promise<number> | undefined {
-  return watchers.get(api)?.get(id);
-}
-/**
- * attrs come from the caller: an inspect here could itself record the exit
- * (inspect reconciles) and, with --rm, remove the container before the
- * watcher reads its code. "next-exit" is for a start in progress.
- */
-function watchExit(api: ApiContext, id: string, attrs: Record<string, string>, condition: "not-running" | "next-exit" = "not-running"): Promise<number> {
-  let m = watchers.get(api);
-  if (!m) watchers.set(api, (m = new Map<string, Promise<number>>()));
-  const existing = m.get(id);
-  if (existing) return existing;
-  const p = api.engine.containers.wait(id, condition).then(async ({ StatusCode }) => {
-    m.delete(id);
-    rememberExit(api, [id, attrs.name ?? id], StatusCode);
-    return StatusCode;
-  });
-  p.catch(() => m.delete(id));
-  m.set(id, p);
-  return p;
-}
-
-/**
- * Exit codes of containers that may be gone already (--rm): `docker run`
- * sends its wait request concurrently with start, so for a short-lived
- * container the wait can arrive after the removal.
- */
-const recentExits = new WeakMap<ApiContext, Map<string, { code: number; at: number }>>();
-const RECENT_MS = 60_000;
-function rememberExit(api: ApiContext, keys: string[], code: number): void {
-  let m = recentExits.get(api);
-  if (!m) recentExits.set(api, (m = new Map<string, { code: number; at: number }>()));
-  const now = Date.now();
-  for (const [k, v] of m) if (now - v.at > RECENT_MS) m.delete(k);
-  for (const k of keys) m.set(k, { code, at: now });
-}
-function recentExit(api: ApiContext, key: string): number | undefined {
-  return recentExits.get(api)?.get(key)?.code;
-}
-
-/** Resolves when the container (re)starts: our own start event, or a poll for starts by other front ends. */
-function nextStart(api: ApiContext, id: string, startedAt: string, closed: () => boolean): Promise<boolean> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (v: boolean): void => {
-      if (done) return;
-      done = true;
-      unsubscribe();
-      clearInterval(timer);
-      resolve(v);
-    };
-    const unsubscribe = api.events.subscribe((e) => {
-      if (e.Type === "container" && e.Action === "start" && e.Actor.ID === id) finish(true);
-    });
-    const timer = setInterval(() => {
-      if (closed()) return finish(false);
-      api.engine.containers.inspect(id).then(
-        (c) => {
-          if (c.State.Running || c.State.StartedAt !== startedAt) finish(true);
-        },
-        () => finish(false),
-      );
-    }, 500);
-  });
 }
 
 // ---- create / start / stop / lifecycle -------------------------------------------------
@@ -207,10 +124,9 @@ async function start(call: Call): Promise<void> {
   const api = call.api;
   const before = await api.engine.containers.inspect(id);
   if (before.State.Running) throw new CapsaError("not-modified", "container already started");
-  await exitRecorded(api, before.Id);
-  const { attrs } = await containerAttrs(api, before.Id);
   const pending = api.attaches.take(before.Id);
   const [first, ...others] = pending;
+  // This service watches the exit of every container it starts (the engine's exit watcher).
   if (first) {
     // The engine resolves at the end of the output; the client wants 204 once
     // the process is on its way. The engine subscribes to stdin once conmon's
@@ -226,37 +142,13 @@ async function start(call: Call): Promise<void> {
       () => first.finish(),
       () => first.finish(),
     );
-    await Promise.race([p, attached]).catch(async (e: unknown) => {
-      await removeAfterFailedStart(api, before.Id, before.HostConfig.AutoRemove);
-      throw e;
-    });
-    // The exit is watched without reconciling reads in between, so its code survives --rm.
-    void watchExit(api, before.Id, attrs, "next-exit").catch(() => undefined);
+    await Promise.race([p, attached]);
   } else {
-    await api.engine.containers.start(before.Id, { exitWatched: true }).catch(async (e: unknown) => {
-      await removeAfterFailedStart(api, before.Id, before.HostConfig.AutoRemove);
-      throw e;
-    });
-    void watchExit(api, before.Id, attrs).catch(() => undefined);
+    await api.engine.containers.start(before.Id, { exitWatched: true });
   }
   // Later attach requests for the same start join through a plain attach.
   for (const o of others) api.engine.containers.attach(before.Id, o.streams).then(() => o.finish(), (e: unknown) => o.finish(e));
   sendEmpty(res(call), 204);
-}
-
-/** dockerd removes an AutoRemove container whose start failed; `docker run --rm` waits for that. */
-async function removeAfterFailedStart(api: ApiContext, id: string, autoRemove: boolean | undefined): Promise<void> {
-  if (!autoRemove) return;
-  await api.engine.containers.remove(id, { force: true }).catch(() => undefined);
-}
-
-/**
- * Waits for this service's exit watcher to finish recording an exit (it
- * releases the container's mounts and network), so that a start right after
- * a stop does not race with that release.
- */
-async function exitRecorded(api: ApiContext, id: string): Promise<void> {
-  await watchers.get(api)?.get(id)?.catch(() => undefined);
 }
 
 async function stop(call: Call): Promise<void> {
@@ -264,20 +156,11 @@ async function stop(call: Call): Promise<void> {
   const c = await call.api.engine.containers.inspect(id);
   if (!c.State.Running) throw new CapsaError("not-modified", "container already stopped");
   await call.api.engine.containers.stop(c.Id, { timeout: call.query.int("t"), signal: call.query.str("signal") || undefined });
-  await exitRecorded(call.api, c.Id);
   sendEmpty(res(call), 204);
 }
 
-/** stop, then start: the engine's restart, with the exit recorded in between. */
 async function restart(call: Call): Promise<void> {
-  const api = call.api;
-  const c = await api.engine.containers.inspect(call.params[0]!);
-  if (c.State.Running) await api.engine.containers.stop(c.Id, { timeout: call.query.int("t") });
-  await exitRecorded(api, c.Id);
-  const { attrs } = await containerAttrs(api, c.Id);
-  await api.engine.containers.start(c.Id, { exitWatched: true });
-  void watchExit(api, c.Id, attrs).catch(() => undefined);
-  api.engine.events.record("container", "restart", c.Id, attrs);
+  await call.api.engine.containers.restart(call.params[0]!, { timeout: call.query.int("t"), exitWatched: true });
   sendEmpty(res(call), 204);
 }
 
@@ -319,58 +202,31 @@ async function prune(call: Call): Promise<void> {
 /**
  * POST /containers/{id}/wait?condition=. The status line and headers go out
  * at once (docker run waits for them before it starts the container); the
- * body follows when the condition is met.
+ * body follows when the engine's wait ends.
  */
 async function wait(call: Call): Promise<void> {
   const api = call.api;
   const condition = call.query.str("condition") || "not-running";
-  if (!["not-running", "next-exit", "removed"].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
-  // A start through this service already watches the exit: no read that could race it.
-  const watching = watcherOf(api, call.params[0]!);
-  if (watching) {
-    const r = res(call);
-    r.writeHead(200, { "Content-Type": "application/json" });
-    r.flushHeaders();
-    const StatusCode = await watching.catch(() => recentExit(api, call.params[0]!) ?? 0);
-    if (condition === "removed") {
-      for (let i = 0; !r.destroyed && (await api.engine.containers.inspect(call.params[0]!).then(() => true, () => false)); i++) await delay(pollDelay(i));
-    }
-    r.end(JSON.stringify({ StatusCode }) + "\n");
-    return;
-  }
+  if (condition !== "not-running" && condition !== "next-exit" && condition !== "removed") throw invalid(`invalid condition: "${condition}"`);
   let c;
   try {
     c = await api.engine.containers.inspect(call.params[0]!);
   } catch (e) {
-    const gone = recentExit(api, call.params[0]!);
-    if (gone === undefined || !(e instanceof CapsaError && e.kind === "not-found")) throw e;
-    return sendJson(res(call), 200, { StatusCode: gone });
+    if (!(e instanceof CapsaError && e.kind === "not-found")) throw e;
+    // Removed after its exit (--rm) a moment ago: the engine still has the code, else this is the 404.
+    return sendJson(res(call), 200, await api.engine.containers.wait(call.params[0]!, condition));
   }
   const r = res(call);
   r.writeHead(200, { "Content-Type": "application/json" });
   r.flushHeaders();
-  let closed = false;
-  r.on("close", () => (closed = true));
-  let code = c.State.ExitCode;
-  let error: string | undefined;
+  const left = new AbortController();
+  r.on("close", () => left.abort());
+  const body: Record<string, unknown> = { StatusCode: c.State.ExitCode };
   try {
-    const attrs = { name: c.Name.replace(/^\//, ""), image: c.Config.Image ?? "" };
-    if (c.State.Running) code = await watchExit(api, c.Id, attrs);
-    else if (condition !== "not-running") {
-      if (await nextStart(api, c.Id, c.State.StartedAt, () => closed)) code = await (watcherOf(api, c.Id) ?? watchExit(api, c.Id, attrs));
-    }
-    if (condition === "removed") {
-      for (let i = 0; !closed; i++) {
-        const cur = await api.engine.containers.inspect(c.Id).catch(() => undefined);
-        if (!cur) break;
-        await delay(pollDelay(i));
-      }
-    }
+    body.StatusCode = (await api.engine.containers.wait(c.Id, condition, { signal: left.signal })).StatusCode;
   } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
+    body.Error = { Message: e instanceof Error ? e.message : String(e) };
   }
-  const body: Record<string, unknown> = { StatusCode: code };
-  if (error) body.Error = { Message: error };
   r.end(JSON.stringify(body) + "\n");
 }
 
