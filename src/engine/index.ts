@@ -1,6 +1,6 @@
 // The engine's public entry: what front ends (CLI, API service, builder) and
 // the SDK may use. Only re-exports; each name lives where it belongs.
-export { Engine, type EngineOptions } from "./engine.ts";
+export { Engine, type EngineOptions, type ImageBuilder } from "./engine.ts";
 export { API_VERSION, VERSION } from "./version.ts";
 // Docker's event filters and times, as the engine's journal reads them.
 export { matchesEvent, parseEventTime } from "../events/journal.ts";
