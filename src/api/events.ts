@@ -4,7 +4,6 @@
 // One follower per service fans out to every open `docker events`.
 import { EventEmitter } from "node:events";
 import type { EngineEvent, EventLog } from "../types/events.ts";
-export { matchesEvent } from "../events/journal.ts";
 
 export type DockerEvent = EngineEvent;
 

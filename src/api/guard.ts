@@ -13,9 +13,17 @@
 // Unix sockets answer to any Host (the docker CLI sends "api.moby.localhost"
 // or "docker" there) and are guarded by their file mode.
 import type { IncomingMessage } from "node:http";
+import net from "node:net";
 import { invalid } from "../util/errors.ts";
 import { HttpError } from "./http.ts";
-import { isLoopback } from "./listen.ts";
+
+/** A loopback name or address: what a TCP listener may serve without TLS, and the names it answers to. */
+export function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (net.isIPv4(host)) return host.startsWith("127.");
+  if (net.isIPv6(host)) return host === "::1" || host === "0:0:0:0:0:0:0:1";
+  return false;
+}
 
 export type ListenerKind = { kind: "unix" } | { kind: "tcp"; host: string; port: number; tls: boolean };
 

@@ -8,7 +8,7 @@ import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import { CapsaError, invalid, systemError } from "../util/errors.ts";
-import type { ListenerKind } from "./guard.ts";
+import { isLoopback, type ListenerKind } from "./guard.ts";
 import type { ApiService } from "./server.ts";
 
 export const DEFAULT_HOST = "unix:///run/capsa/capsa.sock";
@@ -34,13 +34,6 @@ export function parseHost(h: string): ListenAddress {
     return { kind: "tcp", host: u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1", port };
   }
   throw invalid(`invalid host ${h}: use unix:///path or tcp://host:port`);
-}
-
-export function isLoopback(host: string): boolean {
-  if (host === "localhost") return true;
-  if (net.isIPv4(host)) return host.startsWith("127.");
-  if (net.isIPv6(host)) return host === "::1" || host === "0:0:0:0:0:0:0:1";
-  return false;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ExecRegistry } from "./exec-registry.ts";
 import type { Query } from "./http.ts";
 import type { PendingAttaches } from "./hijack.ts";
 import { invalid } from "../util/errors.ts";
+import { HttpError } from "./http.ts";
 
 /** What every handler gets: the engine and the service's own in-memory state. */
 export interface ApiContext {
@@ -31,6 +32,12 @@ export interface Call {
   /** The negotiated API version of this request. */
   version: string;
   api: ApiContext;
+}
+
+/** The request's response; an upgraded request has none (a handler that does not hijack answers 400). */
+export function response(call: Call): ServerResponse {
+  if (!call.res) throw new HttpError(400, "this endpoint cannot be upgraded");
+  return call.res;
 }
 
 export type Handler = (call: Call) => Promise<void>;

@@ -6,7 +6,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Entitlement } from "../types/build.ts";
 import type { EngineApi } from "../types/engine-api.ts";
-import { VERSION } from "../engine/system.ts";
+import { VERSION } from "../engine/index.ts";
 import { EventBus } from "./events.ts";
 import { type ListenerKind, parseAllowOrigins, RequestGuard } from "./guard.ts";
 import { ExecRegistry } from "./exec-registry.ts";

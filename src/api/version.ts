@@ -1,7 +1,7 @@
 // API version negotiation, as dockerd does it: clients ping, read `Api-Version`,
 // and use min(their own, ours) as a `/vX.Y` path prefix. Requests outside the
 // supported range get docker's words.
-import { API_VERSION } from "../engine/system.ts";
+import { API_VERSION } from "../engine/index.ts";
 import { HttpError } from "./http.ts";
 
 /** The version capsa advertises (the engine's) and the oldest it serves. */

@@ -198,7 +198,8 @@ function makeContext(verb: string): CliContext & { close(): void } {
     verb,
     async engine() {
       if (!engine) {
-        const { Engine } = await import("../engine/engine.ts");
+        const [{ Engine }, { loadImageBuilder }] = await Promise.all([import("../engine/engine.ts"), import("../builder/index.ts")]);
+        Engine.useBuilder(loadImageBuilder);
         trace("engine module loaded");
         engine = Engine.open();
         trace("engine opened");

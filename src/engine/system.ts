@@ -12,9 +12,9 @@ import { isolationStatus } from "./containers/runtime.ts";
 import { dirSize } from "../snapshot/dir-size.ts";
 import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
+import { API_VERSION, VERSION } from "./version.ts";
 
-export const VERSION = "0.1.0";
-export const API_VERSION = "1.43";
+export { API_VERSION, VERSION } from "./version.ts";
 
 export class System implements SystemApi {
   constructor(

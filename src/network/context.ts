@@ -5,6 +5,7 @@ import path from "node:path";
 import type { Paths } from "../types/paths.ts";
 import type { ContainerRecord } from "../types/records.ts";
 import type { NetworkRecord, NetworkStore } from "./store.ts";
+import { isLive } from "../util/container-state.ts";
 
 /** The containers as the network sees them: looked up by id or name, or all of them. */
 export interface ContainerLookup {
@@ -30,7 +31,7 @@ export const DEFAULT_NETWORK = "bridge";
 export const isSpecialMode = (mode: string): boolean => mode === "none" || mode === "host" || mode.startsWith("container:");
 
 /** Running, or about to run again: its network stays attached. */
-export const isActive = (c: ContainerRecord): boolean => c.state.Running || c.state.Status === "restarting";
+export const isActive = (c: ContainerRecord): boolean => isLive(c.state);
 
 export function networkById(ctx: NetworkContext, id: string): NetworkRecord | undefined {
   return ctx.store.list().find((n) => n.Id === id);

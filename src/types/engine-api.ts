@@ -110,8 +110,11 @@ export interface VolumeApi {
 
 export interface ContainerApi {
   create(opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }>;
-  /** With `attach`, the streams are connected before the process runs, so no output is lost; resolves when output ends. */
-  /** `exitWatched`: the caller (a long-lived process) waits for the exit and records it; conmon's exit command stands aside while it lives. */
+  /**
+   * With `attach`, the streams are connected before the process runs, so no output is lost; resolves when output ends.
+   * `exitWatched`: this (long-lived) process watches the exit and records it; conmon's exit command stands aside while it lives.
+   * An AutoRemove container whose start fails is removed.
+   */
   start(idOrName: string, opts?: { attach?: AttachStreams; onStarted?: () => void; exitWatched?: boolean }): Promise<void>;
   /**
    * Creates, starts and (unless detached) attaches; resolves with the workload's
@@ -123,10 +126,16 @@ export interface ContainerApi {
   /** Records a container's exit and applies its restart policy or --rm (conmon's exit command calls it). */
   cleanup(idOrName: string): Promise<void>;
   attach(idOrName: string, streams: AttachStreams): Promise<void>;
-  wait(idOrName: string, condition?: "not-running" | "next-exit" | "removed"): Promise<{ StatusCode: number }>;
+  /**
+   * docker's wait conditions: "not-running" (at once when stopped), "next-exit" and "removed" (which wait for the
+   * next start, or the removal, first). A container removed after its exit (--rm) answers for a minute with its code.
+   * `signal` stops the waiting for a start or a removal.
+   */
+  wait(idOrName: string, condition?: "not-running" | "next-exit" | "removed", opts?: { signal?: AbortSignal }): Promise<{ StatusCode: number }>;
   stop(idOrName: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
   kill(idOrName: string, signal?: string): Promise<void>;
-  restart(idOrName: string, opts?: { timeout?: number }): Promise<void>;
+  /** `exitWatched`: as for start. */
+  restart(idOrName: string, opts?: { timeout?: number; exitWatched?: boolean }): Promise<void>;
   pause(idOrName: string): Promise<void>;
   unpause(idOrName: string): Promise<void>;
   remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;

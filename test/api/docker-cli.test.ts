@@ -216,6 +216,29 @@ void describe("docker CLI against capsa system service", () => {
     ok(["rm", "follow"]);
   });
 
+  void it("wait conditions: removed and next-exit wait for the next start, by this service or the capsa CLI; a --rm container's code outlives it", async () => {
+    const created = ok(["create", "--rm", "--name", "waited", "bb:1", "sh", "-c", "sleep 0.2; exit 7"]).trim();
+    // As docker run --rm: the wait comes before the start.
+    const removed = s.request("POST", "/containers/waited/wait?condition=removed");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await s.request("POST", "/containers/waited/start")).status, 204);
+    assert.deepEqual(JSON.parse((await removed).body), { StatusCode: 7 });
+    assert.equal(s.docker(["inspect", "waited"]).status, 1, "removed");
+    // Gone, but its code is kept a while, by name and by id.
+    assert.deepEqual(JSON.parse((await s.request("POST", "/containers/waited/wait")).body), { StatusCode: 7 });
+    assert.deepEqual(JSON.parse((await s.request("POST", `/containers/${created}/wait`)).body), { StatusCode: 7 });
+    assert.equal((await s.request("POST", "/containers/never-was/wait")).status, 404);
+
+    ok(["create", "--name", "next", "bb:1", "sh", "-c", "exit 4"]);
+    const next = s.request("POST", "/containers/next/wait?condition=next-exit");
+    await new Promise((r) => setTimeout(r, 300));
+    const started = s.t.capsa(["start", "next"]);
+    assert.equal(started.status, 0, started.stderr);
+    assert.deepEqual(JSON.parse((await next).body), { StatusCode: 4 });
+    assert.deepEqual(JSON.parse((await s.request("POST", "/containers/next/wait?condition=not-running")).body), { StatusCode: 4 });
+    ok(["rm", "next"]);
+  });
+
   void it("docker events streams while it runs", async () => {
     const { spawn } = await import("node:child_process");
     const ev = spawn("docker", ["events", "--filter", "container=live", "--format", "{{.Action}}"], { env: s.env });

@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { describe, it } from "node:test";
-import { checkSecurity, isLoopback, parseHost } from "../../src/api/listen.ts";
+import { isLoopback } from "../../src/api/guard.ts";
+import { checkSecurity, parseHost } from "../../src/api/listen.ts";
 import { splitVersion } from "../../src/api/version.ts";
-import { goFileMode } from "../../src/api/routes/containers.ts";
+import { goFileMode } from "../../src/api/routes/container-files.ts";
 import { CLI, makeTestRoot } from "../helpers.ts";
 import { startService } from "./service.ts";
 

@@ -2,7 +2,7 @@
 // (import with fromSrc, pull with fromImage), push, prune.
 import { PassThrough } from "node:stream";
 import type { ImageRecord } from "../../types/records.ts";
-import { familiarString } from "../../image/reference.ts";
+import { familiarString } from "../../engine/index.ts";
 import type { Credentials, ProgressEvent } from "../../types/registry.ts";
 import { invalid } from "../../util/errors.ts";
 import { HttpError, jsonStream, sendJson } from "../http.ts";

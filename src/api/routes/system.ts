@@ -1,8 +1,7 @@
 // /_ping, /version, /info, /system/df, /events, /auth.
 import os from "node:os";
-import { VERSION } from "../../engine/system.ts";
-import { type DockerEvent, matchesEvent } from "../events.ts";
-import { parseEventTime } from "../../events/journal.ts";
+import { matchesEvent, parseEventTime, VERSION } from "../../engine/index.ts";
+import type { DockerEvent } from "../events.ts";
 import { HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 import { DEFAULT_VERSION, MIN_VERSION } from "../version.ts";

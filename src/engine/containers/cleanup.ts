@@ -1,7 +1,7 @@
 // What happens after a container's process ends, whoever notices first: the
 // exit command conmon runs, a foreground `run`, or any later command that finds
 // the exit file (reconcile). Claiming the transition in one transaction means
-// exactly one of them records the exit and applies the restart policy.
+// exactly one of them records the exit; exit.ts applies the restart policy.
 import fs from "node:fs";
 import path from "node:path";
 import type { ContainerRecord } from "../../types/records.ts";
@@ -11,6 +11,8 @@ import { type RuntimeHandle, runtimeFor } from "./runtime.ts";
 import { rwLayerPaths } from "../../snapshot/overlay.ts";
 import { trace } from "../../util/trace.ts";
 import { cgroupManager, containerCgroupsPath } from "../../cgroups/index.ts";
+import { isLive } from "../../util/container-state.ts";
+import { NAME_RE } from "./names.ts";
 
 /** Tears down what a run holds: the runtime's container, the rootfs mount. Idempotent. */
 export async function releaseResources(ctx: Ctx, c: ContainerRecord, runtime?: RuntimeHandle): Promise<void> {
@@ -32,11 +34,12 @@ export interface ExitOutcome {
 }
 
 /**
- * Records the exit if the container has exited, then restarts or removes it
- * per its policy. `restart` starts it again (the caller provides it to avoid
- * an import cycle with start.ts).
+ * Records the exit if the container has exited and releases what the run
+ * held. `recorded` is set for the one caller that claimed the transition: the
+ * restart policy and --rm are its to apply (exit.ts), everyone else sees the
+ * outcome as it stands.
  */
-export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRecord) => Promise<void>, remove: (c: ContainerRecord) => Promise<void>): Promise<ExitOutcome> {
+export async function recordExit(ctx: Ctx, id: string): Promise<ExitOutcome & { recorded?: ContainerRecord }> {
   const c0 = ctx.store.find(id);
   if (!c0) return { outcome: "removed", exitCode: removedExitCode(ctx, id) };
   const code = readIntFile(exitFile(ctx, id)) ?? readIntFile(path.join(persistDir(ctx, id), "exit"));
@@ -57,7 +60,7 @@ export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRec
   fs.mkdirSync(persistDir(ctx, id), { recursive: true, mode: 0o700 });
   // The marker, made inside the claim, tells a concurrent start to wait until the release is done.
   const claimed = ctx.store.mutate(id, (r) => {
-    if (!r.state.Running && r.state.Status !== "restarting") return false;
+    if (!isLive(r.state)) return false;
     r.state = { ...r.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, OOMKilled: oom, FinishedAt: finishedAt };
     fs.writeFileSync(releasingMarker(ctx, id), String(process.pid));
     return true;
@@ -75,25 +78,7 @@ export async function handleExit(ctx: Ctx, id: string, restart: (c: ContainerRec
     fs.rmSync(releasingMarker(ctx, id), { force: true });
   }
   fs.rmSync(exitFile(ctx, id), { force: true });
-
-  if (shouldRestart(c)) {
-    ctx.store.mutate(id, (r) => {
-      r.restartCount += 1;
-      r.state = { ...r.state, Status: "restarting", Restarting: true };
-    });
-    try {
-      await restart(ctx.store.get(id));
-      return { outcome: "restarting", exitCode };
-    } catch {
-      ctx.store.mutate(id, (r) => (r.state = { ...r.state, Status: "exited", Restarting: false }));
-      return { outcome: "exited", exitCode };
-    }
-  }
-  if (c.hostConfig.AutoRemove) {
-    await remove(c);
-    return { outcome: "removed", exitCode };
-  }
-  return { outcome: "exited", exitCode };
+  return { outcome: "exited", exitCode, recorded: c };
 }
 
 export function shouldRestart(c: ContainerRecord): boolean {
@@ -131,7 +116,10 @@ export async function waitForRelease(ctx: Ctx, id: string): Promise<void> {
 
 /**
  * Exit codes of containers removed after they exited (--rm), kept for a
- * minute so a `wait` that lost the race with the removal still gets the code.
+ * minute so a `wait` that lost the race with the removal still gets the code:
+ * `docker run` sends its wait concurrently with start, so for a short-lived
+ * container the wait can arrive after the removal. Kept by id and by name, as
+ * a client may wait by either.
  */
 const REMOVED_CODES_TTL_MS = 60_000;
 
@@ -139,10 +127,16 @@ function removedCodesDir(ctx: Ctx): string {
   return path.join(ctx.paths.runRoot, "removed");
 }
 
-export function rememberExitCode(ctx: Ctx, id: string, code: number): void {
+/** The file names a removed container's code is kept under; none for a key that is neither an id nor a name (it may come from a client). */
+function removedCodeKeys(idOrName: string): string[] {
+  if (/^[0-9a-f]{64}$/.test(idOrName)) return [idOrName];
+  return NAME_RE.test(idOrName) ? [`name-${idOrName.replace(/^\//, "")}`] : [];
+}
+
+export function rememberExitCode(ctx: Ctx, c: ContainerRecord): void {
   const dir = removedCodesDir(ctx);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, id), String(code));
+  for (const key of [...removedCodeKeys(c.id), ...removedCodeKeys(c.name)]) fs.writeFileSync(path.join(dir, key), String(c.state.ExitCode));
   const now = Date.now();
   for (const f of fs.readdirSync(dir)) {
     try {
@@ -153,8 +147,12 @@ export function rememberExitCode(ctx: Ctx, id: string, code: number): void {
   }
 }
 
-export function removedExitCode(ctx: Ctx, id: string): number | undefined {
-  return readIntFile(path.join(removedCodesDir(ctx), id));
+export function removedExitCode(ctx: Ctx, idOrName: string): number | undefined {
+  for (const key of removedCodeKeys(idOrName)) {
+    const code = readIntFile(path.join(removedCodesDir(ctx), key));
+    if (code !== undefined) return code;
+  }
+  return undefined;
 }
 
 /** Removes the container's files (rw layer, logs, run dir) once nothing is mounted. */

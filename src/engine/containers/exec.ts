@@ -14,7 +14,7 @@ import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath, execUnderMonitor } from "../../monitor/conmon.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { type Ctx, containerDir, containerEvent, persistDir } from "./context.ts";
-import { reconcile } from "./lifecycle.ts";
+import { reconcile } from "./exit.ts";
 import { runtimeFor } from "./runtime.ts";
 
 export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecOptions, streams?: AttachStreams): Promise<{ exitCode: number }> {

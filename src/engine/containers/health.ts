@@ -1,23 +1,20 @@
 // Health checks without a daemon: while a container with a health check
 // runs, a small shell loop (a ~1 MiB /bin/sh, not a Node process) wakes every
 // interval and runs `capsa container healthcheck <id>`, which execs the test in
-// the container and records the result. The loop ends when the container's
-// monitor does, so stop/kill/rm need nothing extra.
+// the container and records the result (healthcheck.ts). The loop ends when
+// the container's monitor does, so stop/kill/rm need nothing extra. This
+// module is what create and start need: the checks of the settings and the loop.
 import { spawn } from "node:child_process";
-import { Writable } from "node:stream";
-import type { ContainerRecord, HealthConfig, HealthState } from "../../types/records.ts";
-import { conflict, invalid } from "../../util/errors.ts";
-import { type Ctx, containerEvent, nowIso } from "./context.ts";
-import { execInContainer } from "./exec.ts";
+import type { ContainerRecord, HealthConfig } from "../../types/records.ts";
+import { invalid } from "../../util/errors.ts";
+import type { Ctx } from "./context.ts";
 import { capsaCliPath, monitorEnv } from "./exit-command.ts";
 
 const NS = 1_000_000_000;
 /** docker's defaults: 30 s interval and timeout, 3 retries, no start period. */
 const DEFAULT_INTERVAL = 30 * NS;
-const DEFAULT_TIMEOUT = 30 * NS;
-const DEFAULT_RETRIES = 3;
-const MAX_LOG = 5;
-const MAX_OUTPUT = 4096;
+export const DEFAULT_TIMEOUT = 30 * NS;
+export const DEFAULT_RETRIES = 3;
 
 export function healthEnabled(h: HealthConfig | undefined): h is HealthConfig & { Test: string[] } {
   return !!h?.Test?.length && h.Test[0] !== "NONE";
@@ -72,50 +69,4 @@ export function startHealthLoop(ctx: Ctx, c: ContainerRecord): void {
     env: { ...process.env, ...monitorEnv(ctx) },
   });
   child.unref();
-}
-
-/** Runs the container's health check once and records the result (podman's `healthcheck run`). */
-export async function runHealthcheck(ctx: Ctx, c: ContainerRecord): Promise<HealthState> {
-  const h = c.config.Healthcheck;
-  if (!healthEnabled(h)) throw conflict(`container ${c.name} has no defined healthcheck`);
-  if (!c.state.Running) throw conflict(`container ${c.name} is not running`);
-  const cmd = h.Test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", h.Test.slice(1).join(" ")] : h.Test[0] === "CMD" ? h.Test.slice(1) : h.Test;
-  const timeoutMs = Math.round((h.Timeout || DEFAULT_TIMEOUT) / 1e6);
-  const start = nowIso();
-  let output = "";
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      output = (output + chunk.toString()).slice(-MAX_OUTPUT);
-      cb();
-    },
-  });
-  let exitCode: number;
-  try {
-    const r = await Promise.race([
-      execInContainer(ctx, c, { Cmd: cmd }, { stdout: sink, stderr: sink }),
-      new Promise<{ exitCode: number }>((resolve) => setTimeout(() => resolve({ exitCode: -1 }), timeoutMs).unref()),
-    ]);
-    exitCode = r.exitCode;
-    if (exitCode === -1) output = `Health check exceeded timeout (${timeoutMs / 1000}s)`;
-  } catch (e) {
-    exitCode = 1;
-    output = e instanceof Error ? e.message : String(e);
-  }
-  const end = nowIso();
-  const inStartPeriod = Date.now() - Date.parse(c.state.StartedAt) < Math.round((h.StartPeriod ?? 0) / 1e6);
-  let changed = false;
-  const health = ctx.store.mutate(c.id, (r) => {
-    const prev: HealthState = r.state.Health ?? { Status: "starting", FailingStreak: 0, Log: [] };
-    const ok = exitCode === 0;
-    const streak = ok ? 0 : inStartPeriod ? prev.FailingStreak : prev.FailingStreak + 1;
-    const retries = h.Retries || DEFAULT_RETRIES;
-    const status: HealthState["Status"] = ok ? "healthy" : streak >= retries ? "unhealthy" : prev.Status;
-    const log = [...prev.Log, { Start: start, End: end, ExitCode: exitCode, Output: output }].slice(-MAX_LOG);
-    r.state = { ...r.state, Health: { Status: status, FailingStreak: streak, Log: log } };
-    changed = status !== prev.Status;
-    return r.state.Health!;
-  });
-  // As docker: an event when the status changes, not for every check.
-  if (changed) containerEvent(ctx, c, `health_status: ${health.Status}`);
-  return health;
 }

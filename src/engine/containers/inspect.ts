@@ -9,6 +9,7 @@ import { labelMatches } from "../volumes.ts";
 import { type Ctx, containerDir, logPath } from "./context.ts";
 import { overlaySnapshotter, rwLayerPaths } from "../../snapshot/overlay.ts";
 import { humanDuration } from "../../util/duration.ts";
+import { isLive } from "../../util/container-state.ts";
 
 export function mountPoints(ctx: Ctx, c: ContainerRecord): MountPoint[] {
   const out: MountPoint[] = [];
@@ -126,7 +127,7 @@ export function sizeView(ctx: Ctx, c: ContainerRecord): { SizeRw: number; SizeRo
 export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListContainersOptions): ContainerRecord[] {
   const f = opts.filters ?? {};
   let out = list;
-  if (!opts.all && !f.status?.length) out = out.filter((c) => c.state.Running || c.state.Status === "restarting");
+  if (!opts.all && !f.status?.length) out = out.filter((c) => isLive(c.state));
   if (f.id?.length) out = out.filter((c) => f.id!.some((p) => c.id.startsWith(p)));
   if (f.name?.length) out = out.filter((c) => f.name!.some((n) => new RegExp(n.replace(/^\//, "")).test(c.name)));
   if (f.label?.length) out = out.filter((c) => f.label!.every((l) => labelMatches(c.config.Labels, l)));

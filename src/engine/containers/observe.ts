@@ -7,7 +7,7 @@ import type { ContainerStats, TopResult } from "../../types/views.ts";
 import { cgroupManager, containerCgroupsPath, onlineCpus, systemCpuUsage } from "../../cgroups/index.ts";
 import { conflict, invalid } from "../../util/errors.ts";
 import type { Ctx } from "./context.ts";
-import { reconcile } from "./lifecycle.ts";
+import { reconcile } from "./exit.ts";
 
 const run = promisify(execFile);
 

@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { type Ctx, nowIso } from "./context.ts";
+import { isLive } from "../../util/container-state.ts";
 
 const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 
@@ -36,7 +37,7 @@ function recoverLocked(ctx: Ctx, marker: string, boot: string): void {
     /* still missing: ours to do */
   }
   for (const c of ctx.store.list()) {
-    if (!c.state.Running && c.state.Status !== "restarting") continue;
+    if (!isLive(c.state)) continue;
     ctx.store.mutate(c.id, (r) => {
       r.state = { ...r.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: 255, FinishedAt: nowIso(), Error: "the host restarted while the container was running" };
     });

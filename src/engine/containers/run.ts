@@ -6,10 +6,9 @@ import type { RunIo } from "../../types/engine-api.ts";
 import type { CreateContainerOptions } from "../../types/records.ts";
 import { type Ctx } from "./context.ts";
 import { createContainer } from "./create.ts";
-import { processExit, removeContainer } from "./lifecycle.ts";
-import { removedExitCode } from "./cleanup.ts";
+import { watchExit } from "./exit.ts";
+import { removeAfterFailedStart } from "./remove.ts";
 import { startContainer } from "./start.ts";
-import { waitForExitFile } from "./wait.ts";
 import { trace } from "../../util/trace.ts";
 
 export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: RunIo): Promise<{ Id: string; exitCode?: number }> {
@@ -28,26 +27,11 @@ export async function runContainer(ctx: Ctx, opts: CreateContainerOptions, io: R
     const attachment = await startContainer(ctx, c, { exitCommand: needsExitCommand, attach: io.streams });
     await attachment?.done;
     trace("output ended");
-    const exitCode = await waitExitCode(ctx, Id);
+    const exitCode = await watchExit(ctx, Id);
     trace("exit recorded, cleaned up");
     return { Id, exitCode };
   } catch (e) {
-    if (c.hostConfig.AutoRemove) {
-      const cur = ctx.store.find(Id);
-      if (cur) await removeContainer(ctx, cur, { force: true }).catch(() => undefined);
-    }
+    await removeAfterFailedStart(ctx, Id);
     throw e;
-  }
-}
-
-/** Waits for the workload to exit and returns its code; applies AutoRemove and restart policies. */
-export async function waitExitCode(ctx: Ctx, id: string): Promise<number> {
-  for (;;) {
-    const c = ctx.store.find(id);
-    if (!c) return removedExitCode(ctx, id) ?? 0;
-    if (!c.state.Running && c.state.Status !== "restarting") return c.state.ExitCode;
-    await waitForExitFile(ctx, c);
-    const r = await processExit(ctx, id);
-    if (r.outcome === "removed" || r.outcome === "exited") return r.exitCode ?? 0;
   }
 }

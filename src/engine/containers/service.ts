@@ -1,7 +1,7 @@
 // The container half of the SDK: each method finds the container, brings its
 // record up to date, and calls the verb's module.
 import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../../types/engine-api.ts";
-import type { CreateContainerOptions } from "../../types/records.ts";
+import type { ContainerRecord, CreateContainerOptions } from "../../types/records.ts";
 import type { ContainerStats, LogEntry } from "../../types/views.ts";
 import type { Readable } from "node:stream";
 import type * as FileVerbs from "./files.ts";
@@ -13,13 +13,15 @@ import { type Ctx, containerDir, containerEvent, logPath, shortId } from "./cont
 import { createContainer } from "./create.ts";
 import { execInContainer } from "./exec.ts";
 import { filterContainers, inspectView, sizeView, summaryView } from "./inspect.ts";
-import { killContainer, pauseContainer, processExit, reconcile, removeContainer, renameContainer, stopContainer, unpauseContainer } from "./lifecycle.ts";
+import { exitRecorded, processExit, reconcile, type WaitCondition, waitContainer, watchExit } from "./exit.ts";
+import { killContainer, pauseContainer, renameContainer, stopContainer, unpauseContainer } from "./lifecycle.ts";
 import { statsContainer, topContainer } from "./observe.ts";
-import { runContainer, waitExitCode } from "./run.ts";
-import { removedExitCode } from "./cleanup.ts";
-import { startContainer } from "./start.ts";
-import { runHealthcheck } from "./health.ts";
-import { exitFileExists, pollDelay, sleep, waitForExitFile } from "./wait.ts";
+import { removeAfterFailedStart, removeContainer } from "./remove.ts";
+import { runContainer } from "./run.ts";
+import { type StartOptions, startContainer } from "./start.ts";
+import { runHealthcheck } from "./healthcheck.ts";
+import { exitFileExists, waitForExitFile } from "./wait.ts";
+import { isLive } from "../../util/container-state.ts";
 
 /** cp, diff, export and commit need the tar code: loaded on first use, never by `run`. */
 const fileVerbs = (): Promise<typeof FileVerbs> => import("./files.ts");
@@ -37,10 +39,26 @@ export class Containers implements ContainerApi {
   }
 
   async start(idOrName: string, opts: { attach?: AttachStreams; onStarted?: () => void; exitWatched?: boolean } = {}): Promise<void> {
+    // An exit this process is still recording (its release) must be done before the next run.
+    await exitRecorded(this.ctx, this.ctx.store.get(idOrName).id);
     const c = await this.current(idOrName);
     if (c.state.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
-    const attachment = await startContainer(this.ctx, c, { exitCommand: true, attach: opts.attach, onStarted: opts.onStarted, exitWatched: opts.exitWatched });
+    const starting = this.startWatched(c, { exitCommand: true, attach: opts.attach, onStarted: opts.onStarted, exitWatched: opts.exitWatched });
+    let attachment;
+    try {
+      attachment = await starting;
+    } catch (e) {
+      await removeAfterFailedStart(this.ctx, c.id);
+      throw e;
+    }
     await attachment?.done;
+  }
+
+  /** With `exitWatched`, this process watches the run's exit from the start's beginning (exit.ts), and conmon's exit command stands aside. */
+  private startWatched(c: ContainerRecord, opts: StartOptions): ReturnType<typeof startContainer> {
+    const starting = startContainer(this.ctx, c, opts);
+    if (opts.exitWatched) void watchExit(this.ctx, c.id, starting).catch(() => undefined);
+    return starting;
   }
 
   run(opts: CreateContainerOptions, io: RunIo) {
@@ -54,40 +72,26 @@ export class Containers implements ContainerApi {
     await a.done;
   }
 
-  async wait(idOrName: string, condition: "not-running" | "next-exit" | "removed" = "not-running"): Promise<{ StatusCode: number }> {
-    const c = this.ctx.store.get(idOrName);
-    if (condition === "next-exit" && !c.state.Running) {
-      // Wait for a start, then for its end. A short-lived run can start and
-      // exit between two looks (a reconciling read records the exit), so a new
-      // StartedAt counts as the start, and a removal (--rm) reports its code.
-      for (let i = 0; ; i++) {
-        const cur = this.ctx.store.find(c.id);
-        if (!cur) return { StatusCode: removedExitCode(this.ctx, c.id) ?? c.state.ExitCode };
-        if (cur.state.Running || cur.state.StartedAt !== c.state.StartedAt) break;
-        await sleep(pollDelay(i));
-      }
-    }
-    if (condition === "removed") {
-      const code = await waitExitCode(this.ctx, c.id);
-      for (let i = 0; this.ctx.store.find(c.id); i++) await sleep(pollDelay(i));
-      return { StatusCode: code };
-    }
-    return { StatusCode: await waitExitCode(this.ctx, c.id) };
+  async wait(idOrName: string, condition: WaitCondition = "not-running", opts: { signal?: AbortSignal } = {}): Promise<{ StatusCode: number }> {
+    return { StatusCode: await waitContainer(this.ctx, idOrName, condition, opts.signal) };
   }
 
   async stop(idOrName: string, opts?: { timeout?: number; signal?: string }) {
-    await stopContainer(this.ctx, this.ctx.store.get(idOrName), opts);
+    const c = this.ctx.store.get(idOrName);
+    await stopContainer(this.ctx, c, opts);
+    await exitRecorded(this.ctx, c.id);
   }
 
   async kill(idOrName: string, signal?: string) {
     await killContainer(this.ctx, this.ctx.store.get(idOrName), signal);
   }
 
-  async restart(idOrName: string, opts?: { timeout?: number }) {
+  async restart(idOrName: string, opts: { timeout?: number; exitWatched?: boolean } = {}) {
     const c = this.ctx.store.get(idOrName);
-    await stopContainer(this.ctx, c, opts);
+    await stopContainer(this.ctx, c, { timeout: opts.timeout });
+    await exitRecorded(this.ctx, c.id);
     const after = this.ctx.store.get(c.id);
-    await startContainer(this.ctx, after, { exitCommand: true });
+    await this.startWatched(after, { exitCommand: true, exitWatched: opts.exitWatched });
     containerEvent(this.ctx, after, "restart");
   }
 
@@ -108,7 +112,7 @@ export class Containers implements ContainerApi {
   }
 
   async list(opts: ListContainersOptions = {}) {
-    for (const c of this.ctx.store.list()) if (c.state.Running || c.state.Status === "restarting") await reconcile(this.ctx, c);
+    for (const c of this.ctx.store.list()) if (isLive(c.state)) await reconcile(this.ctx, c);
     return filterContainers(this.ctx, this.ctx.store.list(), opts).map((c) => ({ ...summaryView(this.ctx, c), ...(opts.size ? sizeView(this.ctx, c) : {}) }));
   }
 
@@ -131,7 +135,7 @@ export class Containers implements ContainerApi {
         if (Date.now() - lastCheck > 250) {
           lastCheck = Date.now();
           const cur = ctx.store.find(c.id);
-          running = !!cur && (cur.state.Running || cur.state.Status === "restarting") && !(cur.state.Running && exitFileExists(ctx, cur.id));
+          running = !!cur && isLive(cur.state) && !(cur.state.Running && exitFileExists(ctx, cur.id));
         }
         return running;
       },
@@ -182,7 +186,7 @@ export class Containers implements ContainerApi {
     const deleted: string[] = [];
     for (const c0 of this.ctx.store.list()) {
       const c = await reconcile(this.ctx, c0);
-      if (!c || c.state.Running || c.state.Status === "restarting") continue;
+      if (!c || isLive(c.state)) continue;
       await removeContainer(this.ctx, c);
       deleted.push(c.id);
     }
