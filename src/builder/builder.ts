@@ -26,6 +26,7 @@ import { flagValue, flagValues, parseDockerfile, parseTrigger, type Instruction,
 import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
 import type { BuildOptions, BuildResult } from "../types/build.ts";
 import { envLookup, expandRaw, expandWord, expandWords, type Lookup } from "./words.ts";
+import { parseGoDuration } from "../util/duration.ts";
 import { pidAlive } from "../util/process.ts";
 
 /** Build args every build knows without an ARG (not recorded in history). */
@@ -519,8 +520,13 @@ class Builder {
     const dur = (name: string): number | undefined => {
       const v = flagValue(ins, name);
       if (v === undefined) return undefined;
-      const ns = parseDuration(v);
-      if (ns === undefined) throw err(`invalid duration for --${name}: ${v}`);
+      let ns = -1;
+      try {
+        ns = parseGoDuration(v);
+      } catch {
+        // reported below
+      }
+      if (ns < 0) throw err(`invalid duration for --${name}: ${v}`);
       return ns;
     };
     const interval = dur("interval");
@@ -949,19 +955,3 @@ function isOpaque(dir: string): boolean {
   const r = spawnSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", dir], { encoding: "utf8" });
   return r.status === 0 && r.stdout.trim() === "y";
 }
-
-/** Go durations ("30s", "1m30s", "500ms") in nanoseconds. */
-export function parseDuration(s: string): number | undefined {
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  if (s === "0") return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  while ((m = re.exec(s))) {
-    total += Number(m[1]) * units[m[2]!]!;
-    end = re.lastIndex;
-  }
-  return end === s.length && end > 0 ? Math.round(total) : undefined;
-}
-

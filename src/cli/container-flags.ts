@@ -5,7 +5,8 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { ContainerConfig, CreateContainerOptions, DeviceMapping, HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit } from "../types/records.ts";
 import { flagName, intFlag, newCommand, parseArgs, repeatable, UsageError } from "./command.ts";
-import { parseGoDuration, parseRamBytes } from "./units.ts";
+import { parseGoDuration } from "../util/duration.ts";
+import { parseRamBytes } from "./units.ts";
 
 /** Fields docker's API has that the engine contract does not (yet); see docs/cli.md. */
 export interface PortBinding {

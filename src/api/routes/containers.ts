@@ -9,6 +9,7 @@ import type { ContainerConfig, CreateContainerOptions, HostConfig, ImageConfig }
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { DETACH_EVENT } from "../../util/detach-keys.ts";
+import { parseTimestamp } from "../../util/timestamp.ts";
 import { attachStreams, detachKeysParam, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeSocketError, writeUpgrade } from "../hijack.ts";
 import { HttpError, readObject, sendEmpty, sendJson } from "../http.ts";
 import type { ApiContext, Call, Router } from "../router.ts";
@@ -457,12 +458,14 @@ async function resize(call: Call): Promise<void> {
   res(call).end();
 }
 
-/** docker's --since/--until values: unix seconds with an optional fraction. */
+/** docker's --since/--until values: unix seconds with an optional fraction ("0": no limit); durations and RFC 3339 are accepted too. */
 function seconds(v: string | undefined): number | undefined {
   if (v === undefined || v === "" || v === "0") return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw invalid(`invalid value for since/until: ${v}`);
-  return n;
+  try {
+    return parseTimestamp(v);
+  } catch {
+    throw invalid(`invalid value for since/until: ${v}`);
+  }
 }
 
 async function logs(call: Call): Promise<void> {
