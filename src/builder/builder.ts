@@ -27,6 +27,7 @@ import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
 import type { BuildOptions, BuildResult } from "../types/build.ts";
 import { envLookup, expandRaw, expandWord, expandWords, type Lookup } from "./words.ts";
 import { parseGoDuration } from "../util/duration.ts";
+import { shortId } from "../util/ids.ts";
 import { pidAlive } from "../util/process.ts";
 
 /** Build args every build knows without an ARG (not recorded in history). */
@@ -209,7 +210,7 @@ class Builder {
     for (const t of tags) this.engine.images.tag(id, t);
     this.result.id = id;
     this.result.tags = tags;
-    this.say(`Successfully built ${id.replace(/^sha256:/, "").slice(0, 12)}`);
+    this.say(`Successfully built ${short(id)}`);
     for (const t of tags) this.say(`Successfully tagged ${familiarString(t)}`);
     return this.result;
   }
@@ -621,7 +622,7 @@ class Builder {
       hostConfig: { NetworkMode: network === "default" ? "" : network, ...hostConfig },
     });
     this.currentContainer = Id;
-    this.say(` ---> Running in ${Id.slice(0, 12)}`);
+    this.say(` ---> Running in ${short(Id)}`);
     try {
       this.checkAborted();
       const out = passOn(this.out);
@@ -643,7 +644,7 @@ class Builder {
     } finally {
       this.currentContainer = undefined;
       await this.engine.containers.remove(Id, { force: true, volumes: true }).catch(() => undefined);
-      this.say(`Removing intermediate container ${Id.slice(0, 12)}`);
+      this.say(`Removing intermediate container ${short(Id)}`);
     }
     this.say(` ---> ${short(state.imageId)}`);
   }
@@ -896,7 +897,7 @@ export function urlFileName(url: string): string {
 }
 
 function short(id: string | null): string {
-  return (id ?? "").replace(/^sha256:/, "").slice(0, 12);
+  return shortId(id ?? "");
 }
 
 function wrap<T>(err: (m: string) => BuildError, fn: () => T): T {

@@ -16,6 +16,7 @@ import type { ContainerConfig, HistoryEntry, ImageConfig, ImageRecord, OciImageC
 import type { ImageApi } from "../types/engine-api.ts";
 import type { DB } from "../store/db.ts";
 import { CapsaError, conflict, invalid, notFound } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import type { ArchiveImage } from "./archive-read.ts";
 import type { SaveItem } from "./archive-write.ts";
 import type * as ArchiveOpsModule from "./archive-ops.ts";
@@ -84,8 +85,6 @@ export interface PushSource {
 }
 
 type RemoveResult = { Untagged?: string; Deleted?: string }[];
-
-const short = (id: string): string => id.replace(/^sha256:/, "").slice(0, 12);
 
 export interface CommitLayerOptions {
   parentImageId: string | null;
@@ -740,7 +739,7 @@ export class ImageStore implements ImageApi {
         return out;
       }
       if (user && !opts.force) {
-        throw conflict(`conflict: unable to remove repository reference "${refOrId}" (must force) - container ${short(user.id)} is using its referenced image ${short(img.id)}`);
+        throw conflict(`conflict: unable to remove repository reference "${refOrId}" (must force) - container ${shortId(user.id)} is using its referenced image ${shortId(img.id)}`);
       }
       untag(byTag);
       for (const d of img.repoDigests) untag(d);
@@ -748,12 +747,12 @@ export class ImageStore implements ImageApi {
       return [...out, ...this.deleteImage(img.id).deleted];
     }
     if (user) {
-      if (user.running) throw conflict(`conflict: unable to delete ${short(img.id)} (cannot be forced) - image is being used by running container ${short(user.id)}`);
-      if (!opts.force) throw conflict(`conflict: unable to delete ${short(img.id)} (must be forced) - image is being used by stopped container ${short(user.id)}`);
+      if (user.running) throw conflict(`conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image is being used by running container ${shortId(user.id)}`);
+      if (!opts.force) throw conflict(`conflict: unable to delete ${shortId(img.id)} (must be forced) - image is being used by stopped container ${shortId(user.id)}`);
     }
     const repos = new Set(img.repoTags.map((t) => repositoryName(parseReference(t))));
     if (repos.size > 1 && !opts.force) {
-      throw conflict(`conflict: unable to delete ${short(img.id)} (must be forced) - image is referenced in multiple repositories`);
+      throw conflict(`conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`);
     }
     for (const t of [...img.repoTags, ...img.repoDigests]) untag(t);
     if (user) return out;

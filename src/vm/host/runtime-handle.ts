@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Paths } from "../../types/paths.ts";
 import { classifyStartError } from "../../monitor/conmon.ts";
-import { OciRuntime, shortId, type RuntimeState } from "../../runtime/runc.ts";
+import { abbreviatedId, OciRuntime, type RuntimeState } from "../../runtime/runc.ts";
 import { CapsaError } from "../../util/errors.ts";
 import { startVm } from "../shim/start.ts";
 import { deleteVm, ociState, readState } from "../shim/state.ts";
@@ -33,7 +33,7 @@ class VmRuntime extends OciRuntime {
     try {
       await startVm(this.root, id);
     } catch (e) {
-      throw classifyStartError(`${this.name} start ${shortId(id)}: ${(e as Error).message}`);
+      throw classifyStartError(`${this.name} start ${abbreviatedId(id)}: ${(e as Error).message}`);
     }
   }
 
@@ -47,7 +47,7 @@ class VmRuntime extends OciRuntime {
     try {
       await deleteVm(this.root, id, force);
     } catch (e) {
-      throw new CapsaError("conflict", `${this.name} delete ${shortId(id)}: ${(e as Error).message}`);
+      throw new CapsaError("conflict", `${this.name} delete ${abbreviatedId(id)}: ${(e as Error).message}`);
     }
   }
 }
