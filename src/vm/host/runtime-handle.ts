@@ -12,6 +12,7 @@ import type { Paths } from "../../types/paths.ts";
 import { classifyStartError } from "../../monitor/conmon.ts";
 import { abbreviatedId, OciRuntime, type RuntimeState } from "../../runtime/runc.ts";
 import { CapsaError } from "../../util/errors.ts";
+import { shellQuote as q } from "../../util/shell.ts";
 import { startVm } from "../shim/start.ts";
 import { deleteVm, ociState, readState } from "../shim/state.ts";
 
@@ -51,8 +52,6 @@ class VmRuntime extends OciRuntime {
     }
   }
 }
-
-const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /**
  * A shell front for the runtime binary, which conmon runs as the runtime: it
