@@ -9,6 +9,7 @@ import type { Paths } from "../types/paths.ts";
 import type { VolumeRecord } from "../types/records.ts";
 import type { EventJournal } from "../events/journal.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
+import { labelMatches } from "../util/label-filter.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -109,13 +110,6 @@ export class VolumeStore implements VolumeApi {
     }
     return { VolumesDeleted: deleted, SpaceReclaimed: space };
   }
-}
-
-export function labelMatches(labels: Record<string, string> | null | undefined, filter: string): boolean {
-  const eq = filter.indexOf("=");
-  const key = eq < 0 ? filter : filter.slice(0, eq);
-  if (!labels || !(key in labels)) return false;
-  return eq < 0 || labels[key] === filter.slice(eq + 1);
 }
 
 export function dirSize(dir: string): number {

@@ -14,6 +14,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { EngineEvent, EventLog, EventType } from "../types/events.ts";
+import { labelMatches } from "../util/label-filter.ts";
 
 export type { EngineEvent, EventType };
 
@@ -187,9 +188,5 @@ export function matchesEvent(e: EngineEvent, filters: Record<string, string[]> |
   if (filters.container?.length && (e.Type !== "container" || !filters.container.some((v) => e.Actor.ID.startsWith(v) || attrs.name === v))) return false;
   if (filters.image?.length && !filters.image.some((v) => attrs.image === v || (e.Type === "image" && (e.Actor.ID === v || attrs.name === v)))) return false;
   if (filters.volume?.length && (e.Type !== "volume" || !filters.volume.includes(e.Actor.ID))) return false;
-  for (const l of filters.label ?? []) {
-    const eq = l.indexOf("=");
-    if (eq < 0 ? !(l in attrs) : attrs[l.slice(0, eq)] !== l.slice(eq + 1)) return false;
-  }
-  return true;
+  return (filters.label ?? []).every((l) => labelMatches(attrs, l));
 }

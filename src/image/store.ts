@@ -17,6 +17,7 @@ import type { ImageApi } from "../types/engine-api.ts";
 import type { DB } from "../store/db.ts";
 import { CapsaError, conflict, invalid, notFound } from "../util/errors.ts";
 import { shortId } from "../util/ids.ts";
+import { labelMatches } from "../util/label-filter.ts";
 import type { ArchiveImage } from "./archive-read.ts";
 import type { SaveItem } from "./archive-write.ts";
 import type * as ArchiveOpsModule from "./archive-ops.ts";
@@ -932,12 +933,6 @@ function referenceMatches(pattern: string, ref: string): boolean {
   const repo = familiarRepository(r);
   const re = globToRegExp(pattern);
   return re.test(familiarString(r)) || re.test(repo) || re.test(referenceString(r)) || re.test(repositoryName(r));
-}
-
-function labelMatches(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf("=");
-  if (eq === -1) return filter in labels;
-  return labels[filter.slice(0, eq)] === filter.slice(eq + 1);
 }
 
 export { sha256 };

@@ -16,6 +16,7 @@ import type { ContainerRecord, EndpointSettings, HostConfig } from "../types/rec
 import type { Ctx } from "../engine/containers/context.ts";
 import type { SpecNetwork } from "../runtime/spec.ts";
 import { CapsaError, conflict, errorMessage, invalid, notFound } from "../util/errors.ts";
+import { labelMatches } from "../util/label-filter.ts";
 import { type Cidr, contains, defaultRouteMtu, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
 import { type Cidr6, contains6, formatCidr6, formatIp6, hostSubnets6, ipv6Unavailable, lastAddress6, overlaps6, parseCidr6, parseIp6, pickUla64 } from "./cidr6.ts";
 import { addNetwork, CNI_VERSION, type CniResult, type ConfList, delNetwork } from "./cni.ts";
@@ -304,14 +305,7 @@ export class Networks implements NetworkApi {
       .filter((n) => !f.id?.length || f.id.some((x) => n.Id.startsWith(x)))
       .filter((n) => !f.driver?.length || f.driver.includes(n.Driver))
       .filter((n) => !f.type?.length || f.type.includes(["bridge", "host", "none"].includes(n.Name) ? "builtin" : "custom"))
-      .filter(
-        (n) =>
-          !f.label?.length ||
-          f.label.every((l) => {
-            const [k, v] = l.split("=", 2) as [string, string | undefined];
-            return k in n.Labels && (v === undefined || n.Labels[k] === v);
-          }),
-      );
+      .filter((n) => !f.label?.length || f.label.every((l) => labelMatches(n.Labels, l)));
   }
 
   /** docker's pre-defined "host" and "none" networks: no records, only views of the containers in those modes. */
