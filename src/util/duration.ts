@@ -34,8 +34,8 @@ const UNIT_NANOS: Record<string, bigint> = {
 // Go's durations are int64 nanoseconds; the parser works in uint64 and checks against 2^63.
 const LIMIT = 1n << 63n;
 
-/** Go's time.quote, used in its error messages: bytes outside printable ASCII as \xNN. */
-function goQuote(s: string): string {
+/** Go's time.quote (not strconv.Quote), used in ParseDuration's errors: bytes outside printable ASCII as \xNN. */
+function timeQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
     const code = ch.codePointAt(0) ?? 0;
@@ -69,7 +69,7 @@ function leadingFraction(digits: string): { value: bigint; scale: number } {
  * "time: missing unit in duration \"10\"", "time: unknown unit \"d\" in duration \"1d\"").
  */
 export function parseGoDuration(text: string): number {
-  const invalidDuration = (): Error => new Error(`time: invalid duration ${goQuote(text)}`);
+  const invalidDuration = (): Error => new Error(`time: invalid duration ${timeQuote(text)}`);
   let rest = text;
   let negative = false;
   if (rest.startsWith("-") || rest.startsWith("+")) {
@@ -89,11 +89,11 @@ export function parseGoDuration(text: string): number {
     if (value > LIMIT) throw invalidDuration();
     rest = rest.slice(number?.[0].length ?? 0);
     const unitLength = /^[^0-9.]*/.exec(rest)?.[0].length ?? 0;
-    if (unitLength === 0) throw new Error(`time: missing unit in duration ${goQuote(text)}`);
+    if (unitLength === 0) throw new Error(`time: missing unit in duration ${timeQuote(text)}`);
     const unitName = rest.slice(0, unitLength);
     rest = rest.slice(unitLength);
     const unit = UNIT_NANOS[unitName];
-    if (unit === undefined) throw new Error(`time: unknown unit ${goQuote(unitName)} in duration ${goQuote(text)}`);
+    if (unit === undefined) throw new Error(`time: unknown unit ${timeQuote(unitName)} in duration ${timeQuote(text)}`);
     if (value > LIMIT / unit) throw invalidDuration();
     value *= unit;
     const f = leadingFraction(fraction ?? "");
