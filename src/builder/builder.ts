@@ -26,6 +26,8 @@ import { flagValue, flagValues, parseDockerfile, parseTrigger, type Instruction,
 import { removeStaleScratch, ScratchRootfs } from "./rootfs.ts";
 import type { BuildOptions, BuildResult } from "../types/build.ts";
 import { envLookup, expandRaw, expandWord, expandWords, type Lookup } from "./words.ts";
+import { parseGoDuration } from "../util/duration.ts";
+import { shortId } from "../util/ids.ts";
 import { pidAlive } from "../util/process.ts";
 
 /** Build args every build knows without an ARG (not recorded in history). */
@@ -208,7 +210,7 @@ class Builder {
     for (const t of tags) this.engine.images.tag(id, t);
     this.result.id = id;
     this.result.tags = tags;
-    this.say(`Successfully built ${id.replace(/^sha256:/, "").slice(0, 12)}`);
+    this.say(`Successfully built ${short(id)}`);
     for (const t of tags) this.say(`Successfully tagged ${familiarString(t)}`);
     return this.result;
   }
@@ -519,8 +521,13 @@ class Builder {
     const dur = (name: string): number | undefined => {
       const v = flagValue(ins, name);
       if (v === undefined) return undefined;
-      const ns = parseDuration(v);
-      if (ns === undefined) throw err(`invalid duration for --${name}: ${v}`);
+      let ns = -1;
+      try {
+        ns = parseGoDuration(v);
+      } catch {
+        // reported below
+      }
+      if (ns < 0) throw err(`invalid duration for --${name}: ${v}`);
       return ns;
     };
     const interval = dur("interval");
@@ -615,7 +622,7 @@ class Builder {
       hostConfig: { NetworkMode: network === "default" ? "" : network, ...hostConfig },
     });
     this.currentContainer = Id;
-    this.say(` ---> Running in ${Id.slice(0, 12)}`);
+    this.say(` ---> Running in ${short(Id)}`);
     try {
       this.checkAborted();
       const out = passOn(this.out);
@@ -637,7 +644,7 @@ class Builder {
     } finally {
       this.currentContainer = undefined;
       await this.engine.containers.remove(Id, { force: true, volumes: true }).catch(() => undefined);
-      this.say(`Removing intermediate container ${Id.slice(0, 12)}`);
+      this.say(`Removing intermediate container ${short(Id)}`);
     }
     this.say(` ---> ${short(state.imageId)}`);
   }
@@ -890,7 +897,7 @@ export function urlFileName(url: string): string {
 }
 
 function short(id: string | null): string {
-  return (id ?? "").replace(/^sha256:/, "").slice(0, 12);
+  return shortId(id ?? "");
 }
 
 function wrap<T>(err: (m: string) => BuildError, fn: () => T): T {
@@ -949,19 +956,3 @@ function isOpaque(dir: string): boolean {
   const r = spawnSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", dir], { encoding: "utf8" });
   return r.status === 0 && r.stdout.trim() === "y";
 }
-
-/** Go durations ("30s", "1m30s", "500ms") in nanoseconds. */
-export function parseDuration(s: string): number | undefined {
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  if (s === "0") return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  while ((m = re.exec(s))) {
-    total += Number(m[1]) * units[m[2]!]!;
-    end = re.lastIndex;
-  }
-  return end === s.length && end > 0 ? Math.round(total) : undefined;
-}
-

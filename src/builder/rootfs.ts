@@ -5,7 +5,8 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { isMounted, mountOverlay, prepareRwLayer, unmount, type RwLayer } from "../snapshot/overlay.ts";
+import { mountOverlay, prepareRwLayer, unmount, type RwLayer } from "../snapshot/overlay.ts";
+import { isMounted } from "../util/mounts.ts";
 
 export interface LayerStore {
   layerDirs(imageId: string): string[];

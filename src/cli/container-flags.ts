@@ -3,9 +3,11 @@
 // ParseContext, so every flag is unit-tested without touching the machine.
 import path from "node:path";
 import type { Command } from "commander";
-import type { ContainerConfig, CreateContainerOptions, DeviceMapping, HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit } from "../types/records.ts";
+import type { ContainerConfig, CreateContainerOptions, HealthConfig, HostConfig, MountSpec, RestartPolicy } from "../types/records.ts";
 import { flagName, intFlag, newCommand, parseArgs, repeatable, UsageError } from "./command.ts";
-import { parseGoDuration, parseRamBytes } from "./units.ts";
+import { parseGoDuration } from "../util/duration.ts";
+import { parseDevice, parseUlimit } from "../util/ulimit-device-specs.ts";
+import { parseRamBytes } from "./units.ts";
 
 /** Fields docker's API has that the engine contract does not (yet); see docs/cli.md. */
 export interface PortBinding {
@@ -656,41 +658,6 @@ export function parseMountSpec(spec: string, cwd: string): MountSpec | string {
   if (m.Type !== "volume" && m.VolumeOptions) return `cannot mix 'volume-*' options with mount type '${m.Type}'`;
   if (m.Type !== "tmpfs" && m.TmpfsOptions) return `cannot mix 'tmpfs-*' options with mount type '${m.Type}'`;
   return m;
-}
-
-const RLIMITS = ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"];
-
-/** --ulimit name=soft[:hard] (hard defaults to soft; -1 is unlimited). */
-export function parseUlimit(u: string, fail: (why: string) => Error): Ulimit {
-  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(u);
-  if (!m) throw fail(`invalid ulimit argument: ${u}`);
-  const name = m[1] ?? "";
-  if (!RLIMITS.includes(name)) throw fail(`invalid ulimit type: ${name}`);
-  const soft = Number(m[2]);
-  const hard = m[3] !== undefined ? Number(m[3]) : soft;
-  if (soft > hard && hard !== -1) throw fail(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
-  return { Name: name, Soft: soft, Hard: hard };
-}
-
-/** --device /dev/host[:/dev/ctr][:rwm]. */
-export function parseDevice(d: string, fail: (why: string) => Error): DeviceMapping {
-  const parts = d.split(":");
-  const isPerm = (s: string | undefined): boolean => !!s && /^[rwm]{1,3}$/.test(s);
-  let host = parts[0] ?? "";
-  let ctr = host;
-  let perms = "rwm";
-  if (parts.length === 2) {
-    if (isPerm(parts[1])) perms = parts[1] as string;
-    else ctr = parts[1] as string;
-  } else if (parts.length === 3) {
-    ctr = parts[1] as string;
-    if (!isPerm(parts[2])) throw fail(`invalid device mode: ${parts[2]}`);
-    perms = parts[2] as string;
-  } else if (parts.length > 3) throw fail(`invalid device specification: ${d}`);
-  if (!host.startsWith("/")) throw fail(`not an absolute path: ${host}`);
-  if (!ctr.startsWith("/")) throw fail(`not an absolute path: ${ctr}`);
-  host = path.normalize(host);
-  return { PathOnHost: host, PathInContainer: ctr, CgroupPermissions: perms };
 }
 
 /** CAP_ prefix and upper case, as docker's CLI normalises (ALL stays ALL). */

@@ -1,7 +1,8 @@
 // events: the engine's event journal (src/events/journal.ts), as `docker events`
 // prints it: past events with --since, then live ones until --until or ctrl-c.
-import { matchesEvent, parseEventTime, type EngineEvent } from "../events/journal.ts";
+import { matchesEvent, type EngineEvent } from "../events/journal.ts";
 import { errorMessage } from "../util/errors.ts";
+import { parseTimestamp } from "../util/timestamp.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
 import { formatted } from "./system.ts";
 import { parseFilters, type CliContext, type VerbTable } from "./verb.ts";
@@ -47,8 +48,9 @@ export const verbs: VerbTable = {
       let since: number | undefined;
       let until: number | undefined;
       try {
-        since = parseEventTime(o.since);
-        until = parseEventTime(o.until);
+        const now = Date.now();
+        if (o.since) since = parseTimestamp(o.since, now);
+        if (o.until) until = parseTimestamp(o.until, now);
       } catch (e) {
         throw new UsageError(ctx.verb, errorMessage(e));
       }

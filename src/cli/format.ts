@@ -3,6 +3,7 @@
 import type { ImageRecord, VolumeRecord } from "../types/records.ts";
 import type { ContainerSummary } from "../types/views.ts";
 import { familiarString } from "../image/reference.ts";
+import { shortId } from "../util/ids.ts";
 import { execute, parseTemplate, TemplateError, toJson } from "./template.ts";
 import { goTimeString, humanSize, timeAgo } from "./units.ts";
 
@@ -59,12 +60,6 @@ export function ellipsis(s: string, n: number): string {
 /** Go's strconv.Quote for the strings ps shows. */
 export function goQuote(s: string): string {
   return JSON.stringify(s).replace(/\\u00([0-9a-f]{2})/g, "\\x$1");
-}
-
-/** stringid.TruncateID: drops "sha256:" and keeps 12 hex digits. */
-export function shortId(id: string): string {
-  const i = id.indexOf(":");
-  return (i >= 0 ? id.slice(i + 1) : id).slice(0, 12);
 }
 
 /** The familiar form of a normalised reference: docker.io/library/busybox:latest → busybox:latest (or the configured short-name registry's). */

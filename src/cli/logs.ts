@@ -1,7 +1,8 @@
 // logs: -f, --tail, --since/--until (RFC 3339, unix seconds or durations), -t.
 import type { LogsOptions } from "../types/engine-api.ts";
 import { newCommand, UsageError } from "./command.ts";
-import { parseTimestamp, rfc3339NanoUtc } from "./units.ts";
+import { parseTimestamp } from "../util/timestamp.ts";
+import { rfc3339NanoUtc } from "./units.ts";
 import type { VerbTable } from "./verb.ts";
 
 interface LogsOpts {

@@ -3,6 +3,7 @@ import { parseIp } from "../network/cidr.ts";
 import { parseIp6 } from "../network/cidr6.ts";
 import type { IpamConfig, NetworkCreateOptions, NetworkInspect } from "../types/network.ts";
 import { CapsaError } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import { collect, newCommand, repeatable, UsageError } from "./command.ts";
 import { renderRows } from "./format.ts";
 import { confirm, eachTarget, parseFilters, type VerbTable } from "./verb.ts";
@@ -12,7 +13,7 @@ const NETWORKS_HEADERS: Record<string, string> = { ID: "NETWORK ID", Name: "NAME
 
 function networkContext(n: NetworkInspect): Record<string, string> {
   return {
-    ID: n.Id.slice(0, 12),
+    ID: shortId(n.Id),
     Name: n.Name,
     Driver: n.Driver,
     Scope: n.Scope,

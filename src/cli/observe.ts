@@ -5,7 +5,8 @@ import type { ContainerStats } from "../types/views.ts";
 import type { CommitOptions } from "../types/engine-api.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import { validReference } from "./container-flags.ts";
-import { renderRows, shortId, tabwrite } from "./format.ts";
+import { shortId } from "../util/ids.ts";
+import { renderRows, tabwrite } from "./format.ts";
 import { binarySize, humanSize } from "./units.ts";
 import { passThroughTo, type VerbTable } from "./verb.ts";
 

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import type { EngineApi, ExecOptions, RunIo } from "../types/engine-api.ts";
 import { CapsaError } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";
 import { containerFlagsCommand, envEntry, parseEnvFiles, parseRunArgs, type ParseContext, type RunFlags } from "./container-flags.ts";
 import { checkDetachKeys, openTerminal, proxySignals, untilDetached } from "./terminal.ts";
@@ -41,7 +42,7 @@ async function ensureImage(ctx: CliContext, engine: EngineApi, flags: RunFlags):
     ctx.err(`Unable to find image '${ref}' locally\n`);
   }
   const img = await engine.images.pull(ref, flags.platform ? { platform: flags.platform } : {});
-  if (flags.pull === "missing") ctx.err(`Status: Downloaded newer image for ${ref} (${img.id.slice(7, 19)})\n`);
+  if (flags.pull === "missing") ctx.err(`Status: Downloaded newer image for ${ref} (${shortId(img.id)})\n`);
 }
 
 async function createContainer(ctx: CliContext, args: string[]): Promise<number> {

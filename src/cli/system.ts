@@ -1,7 +1,8 @@
 // info, version, system df|prune|reset.
 import pkg from "../../package.json" with { type: "json" };
 import { collect, newCommand, UsageError } from "./command.ts";
-import { renderRows, shortId } from "./format.ts";
+import { shortId } from "../util/ids.ts";
+import { renderRows } from "./format.ts";
 import { renderTemplate, TemplateError } from "./template.ts";
 import { humanSize } from "./units.ts";
 import { confirm, type CliContext, type VerbTable } from "./verb.ts";

@@ -58,57 +58,6 @@ export function timeAgo(whenMs: number, nowMs = Date.now()): string {
   return `${humanDuration(nowMs - whenMs)} ago`;
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Go's time.ParseDuration, in nanoseconds: "1h30m", "1.5s", "300ms", "-2m". */
-export function parseGoDuration(s: string): number {
-  const bad = (): Error => new Error(`time: invalid duration "${s}"`);
-  let rest = s;
-  let sign = 1;
-  if (rest.startsWith("-") || rest.startsWith("+")) {
-    if (rest[0] === "-") sign = -1;
-    rest = rest.slice(1);
-  }
-  if (rest === "0") return 0;
-  if (rest === "") throw bad();
-  let total = 0;
-  while (rest !== "") {
-    const m = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/.exec(rest);
-    if (!m) throw bad();
-    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ""] ?? 0);
-    rest = rest.slice(m[0].length);
-  }
-  return sign * Math.round(total);
-}
-
-/**
- * docker's timetypes.GetTimestamp for --since/--until: a Go duration relative to
- * now ("10m"), an RFC 3339 time or date (local time when it has no zone), or unix
- * seconds ("1700000000.5"). Returns unix seconds (fractional).
- */
-export function parseTimestamp(value: string, nowMs = Date.now()): number {
-  if (value !== "0") {
-    try {
-      return (nowMs - parseGoDuration(value) / 1e6) / 1000;
-    } catch {
-      // not a duration
-    }
-  }
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
-  if (value.includes("-") || value.includes(":")) {
-    const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/.exec(value);
-    if (m) {
-      const time = m[2] ?? "00:00:00";
-      const zone = m[3] ?? "";
-      // JS Date parses date-time strings without a zone as local time, as docker does.
-      const frac = /\.(\d+)/.exec(time)?.[1] ?? "";
-      const base = new Date(`${m[1]}T${time.replace(/\.\d+/, "")}${zone}`).getTime();
-      if (!Number.isNaN(base)) return base / 1000 + (frac ? Number(`0.${frac}`) : 0);
-    }
-  }
-  throw new Error(`failed to parse value as time or duration: "${value}"`);
-}
-
 /** Go's time.Time.String() for a unix-seconds time: "2024-05-01 10:00:00 +0000 UTC". */
 export function goTimeString(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);

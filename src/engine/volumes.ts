@@ -11,6 +11,7 @@ import type { VolumeRecord } from "../types/records.ts";
 import type { EventJournal } from "../events/journal.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
 import { dirSize } from "../snapshot/dir-size.ts";
+import { labelMatches } from "../util/label-filter.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -108,11 +109,4 @@ export class VolumeStore implements VolumeApi {
     }
     return { VolumesDeleted: deleted, SpaceReclaimed: space };
   }
-}
-
-export function labelMatches(labels: Record<string, string> | null | undefined, filter: string): boolean {
-  const eq = filter.indexOf("=");
-  const key = eq < 0 ? filter : filter.slice(0, eq);
-  if (!labels || !(key in labels)) return false;
-  return eq < 0 || labels[key] === filter.slice(eq + 1);
 }

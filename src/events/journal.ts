@@ -13,8 +13,8 @@
 // like docker's in-memory history it does not survive a reboot.
 import fs from "node:fs";
 import path from "node:path";
-import { invalid } from "../util/errors.ts";
 import type { EngineEvent, EventLog, EventType } from "../types/events.ts";
+import { labelMatches } from "../util/label-filter.ts";
 
 export type { EngineEvent, EventType };
 
@@ -188,21 +188,5 @@ export function matchesEvent(e: EngineEvent, filters: Record<string, string[]> |
   if (filters.container?.length && (e.Type !== "container" || !filters.container.some((v) => e.Actor.ID.startsWith(v) || attrs.name === v))) return false;
   if (filters.image?.length && !filters.image.some((v) => attrs.image === v || (e.Type === "image" && (e.Actor.ID === v || attrs.name === v)))) return false;
   if (filters.volume?.length && (e.Type !== "volume" || !filters.volume.includes(e.Actor.ID))) return false;
-  for (const l of filters.label ?? []) {
-    const eq = l.indexOf("=");
-    if (eq < 0 ? !(l in attrs) : attrs[l.slice(0, eq)] !== l.slice(eq + 1)) return false;
-  }
-  return true;
-}
-
-/** docker's since/until: unix seconds with an optional fraction, an RFC 3339 time, or a duration before now ("10m"). Seconds. */
-export function parseEventTime(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  const d = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(v);
-  if (d) return Date.now() / 1000 - Number(d[1]) * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[d[2] ?? "s"]!;
-  const n = Number(v);
-  if (Number.isFinite(n)) return n;
-  const t = Date.parse(v);
-  if (Number.isFinite(t)) return t / 1000;
-  throw invalid(`invalid time: ${v}`);
+  return (filters.label ?? []).every((l) => labelMatches(attrs, l));
 }

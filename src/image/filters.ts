@@ -4,6 +4,7 @@ import crypto from "node:crypto";
 import type { ImageRecord, OciImageConfig } from "../types/records.ts";
 import { invalid } from "../util/errors.ts";
 import { familiarRepository, familiarString, parseReference, referenceString, repositoryName } from "./reference.ts";
+import { labelMatches } from "../util/label-filter.ts";
 
 /** A key per history step (entries and the diff ids so far), so an image's chain can be matched against another's prefix. */
 function historyKeys(cfg: OciImageConfig): string[] {
@@ -73,10 +74,4 @@ function referenceMatches(pattern: string, ref: string): boolean {
   const repo = familiarRepository(r);
   const re = globToRegExp(pattern);
   return re.test(familiarString(r)) || re.test(repo) || re.test(referenceString(r)) || re.test(repositoryName(r));
-}
-
-function labelMatches(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf("=");
-  if (eq === -1) return filter in labels;
-  return labels[filter.slice(0, eq)] === filter.slice(eq + 1);
 }

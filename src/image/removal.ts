@@ -12,10 +12,9 @@ import { conflict } from "../util/errors.ts";
 import type { ContentStore } from "./content.ts";
 import type { ImageLookup } from "./lookup.ts";
 import { familiarString, parseReference, referenceString, repositoryName, withDefaultTag } from "./reference.ts";
+import { shortId } from "../util/ids.ts";
 
 export type RemoveResult = { Untagged?: string; Deleted?: string }[];
-
-const short = (id: string): string => id.replace(/^sha256:/, "").slice(0, 12);
 
 export class ImageRemoval {
   constructor(
@@ -62,7 +61,7 @@ export class ImageRemoval {
         return out;
       }
       if (user && !opts.force) {
-        throw conflict(`conflict: unable to remove repository reference "${refOrId}" (must force) - container ${short(user.id)} is using its referenced image ${short(img.id)}`);
+        throw conflict(`conflict: unable to remove repository reference "${refOrId}" (must force) - container ${shortId(user.id)} is using its referenced image ${shortId(img.id)}`);
       }
       untag(byTag);
       for (const d of img.repoDigests) untag(d);
@@ -70,12 +69,12 @@ export class ImageRemoval {
       return [...out, ...this.deleteImage(img.id).deleted];
     }
     if (user) {
-      if (user.running) throw conflict(`conflict: unable to delete ${short(img.id)} (cannot be forced) - image is being used by running container ${short(user.id)}`);
-      if (!opts.force) throw conflict(`conflict: unable to delete ${short(img.id)} (must be forced) - image is being used by stopped container ${short(user.id)}`);
+      if (user.running) throw conflict(`conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image is being used by running container ${shortId(user.id)}`);
+      if (!opts.force) throw conflict(`conflict: unable to delete ${shortId(img.id)} (must be forced) - image is being used by stopped container ${shortId(user.id)}`);
     }
     const repos = new Set(img.repoTags.map((t) => repositoryName(parseReference(t))));
     if (repos.size > 1 && !opts.force) {
-      throw conflict(`conflict: unable to delete ${short(img.id)} (must be forced) - image is referenced in multiple repositories`);
+      throw conflict(`conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`);
     }
     for (const t of [...img.repoTags, ...img.repoDigests]) untag(t);
     if (user) return out;

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CapsaError, systemError } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import { runtimeMessage } from "../runtime/runc.ts";
 
 export const CONMON = process.env.CAPSA_CONMON ?? "conmon";
@@ -184,7 +185,7 @@ export async function createUnderMonitor(o: MonitorOptions): Promise<{ pid: numb
   const msg = await Promise.race([sync.next(), spawnError]);
   (proc.stdio[3] as Readable).destroy();
   proc.unref();
-  if (!msg || msg.data < 0) throw runtimeFailure(`create container ${o.id.slice(0, 12)}`, msg, stderr());
+  if (!msg || msg.data < 0) throw runtimeFailure(`create container ${shortId(o.id)}`, msg, stderr());
   let monitorPid = 0;
   try {
     monitorPid = Number(fs.readFileSync(pidFile, "utf8").trim());
@@ -207,10 +208,10 @@ export async function execUnderMonitor(o: ExecMonitorOptions): Promise<ExecHandl
   const args = [
     ...commonArgs(o),
     "-c", o.containerId,
-    "-u", o.execId.slice(0, 12),
+    "-u", shortId(o.execId),
     "-e",
     "--exec-process-spec", o.processSpecPath,
-    "-p", path.join(o.persistDir, `exec-${o.execId.slice(0, 12)}.pid`),
+    "-p", path.join(o.persistDir, `exec-${shortId(o.execId)}.pid`),
     "-l", "none",
   ];
   if (o.attach) args.push("--exec-attach");

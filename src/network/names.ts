@@ -12,6 +12,7 @@ import { DEFAULT_NETWORK, type NetworkContext, networkById } from "./context.ts"
 import { CONTAINER_RESOLVER, dnsAvailable, dnsHostsPath, reloadContainerServer, startContainerServer, stopContainerServer, stopServer, syncServer } from "./dns.ts";
 import { netnsPath } from "./netns.ts";
 import type { NetworkRecord } from "./store.ts";
+import { shortId } from "../util/ids.ts";
 
 /** The container's /etc/hosts: the base, its own address, then its peers on user-defined networks. */
 export function renderHosts(ctx: NetworkContext, c: ContainerRecord): string {
@@ -37,7 +38,7 @@ function nameLines(ctx: NetworkContext, n: NetworkRecord): string[] {
     const ip = ep.result ? addressOf(ep.result)?.ip : undefined;
     const c = ip ? ctx.containers.find(ep.containerId) : undefined;
     if (!ip || !c) continue;
-    const names = [...new Set([c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)])].join(" ");
+    const names = [...new Set([c.name, ...(ep.config.Aliases ?? []), shortId(c.id)])].join(" ");
     lines.push(`${ip}\t${names}`);
     const ip6 = addressOf(ep.result!, 6)?.ip;
     if (ip6) lines.push(`${ip6}\t${names}`);

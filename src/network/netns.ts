@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { systemError } from "../util/errors.ts";
+import { isMounted } from "../util/mounts.ts";
 
 export function netnsDir(runRoot: string): string {
   return path.join(runRoot, "netns");
@@ -13,14 +14,6 @@ export function netnsDir(runRoot: string): string {
 
 export function netnsPath(runRoot: string, id: string): string {
   return path.join(netnsDir(runRoot), id);
-}
-
-function isMounted(file: string): boolean {
-  try {
-    return fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === file);
-  } catch {
-    return false;
-  }
 }
 
 /** Creates (or finds) the namespace file; loopback is brought up by the CNI loopback plugin. */

@@ -29,6 +29,7 @@ import { listNetns, netnsPath, removeNetns } from "./netns.ts";
 import { reconcile } from "./reconcile.ts";
 import { type NetworkRecord, NetworkStore } from "./store.ts";
 import { containerSettings, filterNetworks, isOnNetwork, modeView, type NetworkSettingsView, networkView, type PortSummary, summaryPorts } from "./views.ts";
+import { shortId } from "../util/ids.ts";
 
 export { DEFAULT_NETWORK, type ContainerLookup, type HostsRenderer } from "./context.ts";
 export { AUTO_POOL } from "./ipam.ts";
@@ -114,7 +115,7 @@ export class Networks implements NetworkApi {
     if (n.Name === DEFAULT_NETWORK) throw conflict(`${n.Name} is a pre-defined network and cannot be removed`);
     const users = this.store.endpoints({ networkId: n.Id });
     if (users.length) {
-      const names = users.map((u) => this.ctx.containers.find(u.containerId)?.name ?? u.containerId.slice(0, 12));
+      const names = users.map((u) => this.ctx.containers.find(u.containerId)?.name ?? shortId(u.containerId));
       throw conflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints (${names.join(", ")})`);
     }
     this.destroy(n);

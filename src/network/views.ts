@@ -9,6 +9,8 @@ import { confListPath } from "./conflist.ts";
 import { DEFAULT_NETWORK, type NetworkContext, networkById } from "./context.ts";
 import { portKey } from "./ports.ts";
 import type { EndpointRecord, NetworkRecord } from "./store.ts";
+import { labelMatches } from "../util/label-filter.ts";
+import { shortId } from "../util/ids.ts";
 
 /** docker's NetworkSettings of a container (without the fields that are always empty). */
 export interface NetworkSettingsView {
@@ -99,14 +101,7 @@ export function filterNetworks(views: NetworkInspect[], f: Record<string, string
     .filter((n) => !f.id?.length || f.id.some((x) => n.Id.startsWith(x)))
     .filter((n) => !f.driver?.length || f.driver.includes(n.Driver))
     .filter((n) => !f.type?.length || f.type.includes(["bridge", "host", "none"].includes(n.Name) ? "builtin" : "custom"))
-    .filter(
-      (n) =>
-        !f.label?.length ||
-        f.label.every((l) => {
-          const [k, v] = l.split("=", 2) as [string, string | undefined];
-          return k in n.Labels && (v === undefined || n.Labels[k] === v);
-        }),
-    );
+    .filter((n) => !f.label?.length || f.label.every((l) => labelMatches(n.Labels, l)));
 }
 
 /** docker's NetworkSettings for a container. */
@@ -138,7 +133,7 @@ export function containerSettings(ctx: NetworkContext, c: ContainerRecord): Netw
       GlobalIPv6Address: a6?.ip ?? "",
       GlobalIPv6PrefixLen: a6?.prefix ?? 0,
       DriverOpts: null,
-      DNSNames: n.Name === DEFAULT_NETWORK ? null : [c.name, ...(ep.config.Aliases ?? []), c.id.slice(0, 12)],
+      DNSNames: n.Name === DEFAULT_NETWORK ? null : [c.name, ...(ep.config.Aliases ?? []), shortId(c.id)],
     };
     for (const p of ep.ports) (ports[`${p.ContainerPort}/${p.Protocol}`] ??= []).push({ HostIp: p.HostIp || "0.0.0.0", HostPort: String(p.HostPort) });
   }

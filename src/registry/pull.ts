@@ -17,6 +17,7 @@ import { familiarString, referenceString, repositoryName, type Reference } from 
 import { Staging } from "../image/staging.ts";
 import type { ImageStore, PulledLayer } from "../image/store.ts";
 import { CapsaError, invalid, notFound } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import { blobStream, mapLimit } from "./blobs.ts";
 import { checkImageConfig } from "../image/config-check.ts";
 import { MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, hostPlatform, parseManifest, parsePlatform, platformEquals, platformString, selectFromIndex, type Parsed } from "./manifest.ts";
@@ -25,7 +26,6 @@ import type { ProgressFn, PullOptions } from "../types/registry.ts";
 
 const LAYER_CONCURRENCY = 3;
 
-const shortDigest = (d: string): string => d.replace(/^sha256:/, "").slice(0, 12);
 
 interface Fetched {
   bytes: Buffer;
@@ -136,7 +136,7 @@ export async function pullImage(store: ImageStore, client: RegistryClient, ref: 
     if (opts.platform) throw invalid(`${what}: image is for ${platformString(have)}, which does not match the requested platform ${platformString(want)}`);
     progress?.({ status: `WARNING: image platform (${platformString(have)}) does not match this host's (${platformString(want)})` });
   }
-  progress?.({ id: ref.tag ?? shortDigest(ref.digest ?? ""), status: `Pulling from ${ref.path}` });
+  progress?.({ id: ref.tag ?? shortId(ref.digest ?? ""), status: `Pulling from ${ref.path}` });
 
   const diffIds = config.rootfs.diff_ids;
   const chains = chainIds(diffIds);
@@ -144,7 +144,7 @@ export async function pullImage(store: ImageStore, client: RegistryClient, ref: 
   const active = new Set<Readable>();
   try {
     const layers = await mapLimit(manifest.layers, LAYER_CONCURRENCY, async (desc, i): Promise<PulledLayer> => {
-      const id = shortDigest(desc.digest);
+      const id = shortId(desc.digest);
       const chainId = chains[i]!;
       const diffId = diffIds[i]!;
       const lwhat = `${what}: layer ${i + 1} of ${manifest.layers.length} (${desc.digest})`;

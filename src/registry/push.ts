@@ -14,12 +14,12 @@ import { MEDIA, jsonBytes, type Descriptor, type Manifest } from "../image/oci.t
 import { parseReference, referenceString, repositoryName, withDefaultTag, type Reference } from "../image/reference.ts";
 import type { ImageStore } from "../image/store.ts";
 import { CapsaError, invalid } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import { mapLimit } from "./blobs.ts";
 import { MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { errorDetail, header, registryError, type RegistryClient } from "./transport.ts";
 import type { PushOptions, PushResult } from "../types/registry.ts";
 
-const shortDigest = (d: string): string => d.replace(/^sha256:/, "").slice(0, 12);
 
 const DOCKER_LAYER: Record<string, string> = {
   [MEDIA.ociLayer]: MEDIA.dockerLayer,
@@ -136,7 +136,7 @@ export async function pushImage(store: ImageStore, client: RegistryClient, local
       let up: Upload;
       const plain = l.mediaType === MEDIA.ociLayer || l.mediaType === MEDIA.dockerLayer || detectCompression(store.content.head(l.blobDigest)) === "none";
       if (plain) {
-        progress?.({ id: shortDigest(l.diffId), status: "Preparing" });
+        progress?.({ id: shortId(l.diffId), status: "Preparing" });
         const w = await compressed(store, l.blobDigest);
         temps.push(w);
         up = { desc: { mediaType: MEDIA.ociLayerGzip, digest: w.digest(), size: w.size }, open: () => fs.createReadStream(w.tmpPath) };
@@ -148,7 +148,7 @@ export async function pushImage(store: ImageStore, client: RegistryClient, local
         if (!t) throw invalid(`${what}: a ${up.desc.mediaType} layer cannot be pushed in the v2s2 format (use --format oci)`);
         up.desc = { ...up.desc, mediaType: t };
       }
-      const id = shortDigest(up.desc.digest);
+      const id = shortId(up.desc.digest);
       progress?.({ id, status: "Pushing", current: 0, total: up.desc.size });
       const how = await uploadBlob(client, repo, scope, up, `${what}: layer ${up.desc.digest}`, mountFrom);
       progress?.({ id, status: how === "exists" ? "Layer already exists" : how === "mounted" ? `Mounted from ${mountFrom}` : "Pushed" });

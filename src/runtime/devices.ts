@@ -42,26 +42,6 @@ function deviceAt(hostPath: string, containerPath: string): OciDevice | undefine
   return { type, path: containerPath, major, minor, fileMode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
 }
 
-/** "/dev/x[:/dev/y][:rwm]" as --device takes it. */
-export function parseDevice(spec: string): DeviceMapping {
-  const parts = spec.split(":");
-  const isPerm = (s: string | undefined): boolean => !!s && /^[rwm]{1,3}$/.test(s);
-  const [host = "", second, third] = parts;
-  if (parts.length > 3 || !host) throw invalid(`invalid device specification: ${spec}`);
-  let inContainer = host;
-  let perms = "rwm";
-  if (parts.length === 2 && second !== undefined) {
-    if (isPerm(second)) perms = second;
-    else inContainer = second;
-  } else if (parts.length === 3 && second !== undefined && third !== undefined) {
-    if (!isPerm(third)) throw invalid(`invalid device mode: ${third}`);
-    inContainer = second;
-    perms = third;
-  }
-  if (!inContainer.startsWith("/")) throw invalid(`invalid device specification: ${spec}: container path must be absolute`);
-  return { PathOnHost: host, PathInContainer: inContainer, CgroupPermissions: perms };
-}
-
 /** A --device mapping: one node, or every node below a directory (as docker does). */
 export function mappedDevices(m: DeviceMapping): { devices: OciDevice[]; rules: OciDeviceRule[] } {
   const perms = m.CgroupPermissions || "rwm";

@@ -43,14 +43,6 @@ export function currentHardLimits(limits: string = fs.readFileSync("/proc/self/l
 const asLimit = (v: number): number => (v < 0 ? RLIM_INFINITY : v);
 const show = (v: number): string => (v === RLIM_INFINITY ? "unlimited" : String(v));
 
-/** "nofile=100:200" or "nofile=100" (soft = hard), as the CLI's --ulimit takes it. */
-export function parseUlimit(s: string): Ulimit {
-  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(s.trim());
-  if (!m) throw invalid(`invalid ulimit argument: ${s}`);
-  const soft = Number(m[2]);
-  return { Name: m[1] ?? "", Soft: soft, Hard: m[3] === undefined ? soft : Number(m[3]) };
-}
-
 export function buildRlimits(ulimits: Ulimit[] | undefined, hardLimits: Record<string, number> = currentHardLimits()): OciRlimit[] {
   const out: OciRlimit[] = [];
   for (const u of ulimits ?? []) {

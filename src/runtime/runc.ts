@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { CapsaError, type ErrorKind } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import type { OciResources } from "./oci.ts";
 
 /** `runc state` output (OCI runtime-spec "state"). */
@@ -59,9 +60,9 @@ function kindOf(message: string): ErrorKind {
   return "system";
 }
 
-/** "3f2a5c8e91d0…" for a full 64-hex container id, any other id as it is. */
-export function shortId(id: string): string {
-  return /^[0-9a-f]{64}$/.test(id) ? `${id.slice(0, 12)}…` : id;
+/** "3f2a5c8e91d0…" for a full 64-hex container id in a runtime's error message, any other id as it is. */
+export function abbreviatedId(id: string): string {
+  return /^[0-9a-f]{64}$/.test(id) ? `${shortId(id)}…` : id;
 }
 
 export class OciRuntime {
@@ -98,7 +99,7 @@ export class OciRuntime {
         (err, stdout, stderr) => {
           if (!err) return resolve({ stdout, stderr });
           const detail = runtimeMessage(stderr) || (err.killed ? `timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : err.message);
-          const e = new CapsaError(kindOf(detail), `${this.name} ${verb}${id ? ` ${shortId(id)}` : ""}: ${detail}`);
+          const e = new CapsaError(kindOf(detail), `${this.name} ${verb}${id ? ` ${abbreviatedId(id)}` : ""}: ${detail}`);
           e.cause = err;
           reject(e);
         },

@@ -8,6 +8,7 @@ import os from "node:os";
 import type { ContainerConfig, HostConfig } from "../types/records.ts";
 import { detectCgroupVersion } from "../cgroups/index.ts";
 import { invalid } from "../util/errors.ts";
+import { shortId } from "../util/ids.ts";
 import { containerCapabilities } from "./caps.ts";
 import { defaultDeviceRules, hostDevices, mappedDevices } from "./devices.ts";
 import { assembleMounts } from "./mounts.ts";
@@ -105,7 +106,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   if (input.args.length === 0) throw invalid("No command specified");
 
   const caps = containerCapabilities({ capAdd: hc.CapAdd, capDrop: hc.CapDrop, privileged });
-  const hostname = config.Hostname || (ownNetns ? input.id.slice(0, 12) : os.hostname());
+  const hostname = config.Hostname || (ownNetns ? shortId(input.id) : os.hostname());
 
   // Mounts and --init.
   const { mounts, rootfsPropagation } = assembleMounts({

@@ -9,6 +9,7 @@ import path from "node:path";
 import { systemError } from "../util/errors.ts";
 import { dirSize } from "./dir-size.ts";
 import type { Snapshotter } from "./snapshotter.ts";
+import { isMounted, mountPoints } from "../util/mounts.ts";
 
 export interface RwLayer {
   upper: string;
@@ -26,22 +27,6 @@ export function prepareRwLayer(containerDir: string): RwLayer {
   const l = rwLayerPaths(containerDir);
   for (const d of [l.upper, l.work, l.merged]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
   return l;
-}
-
-export function isMounted(target: string): boolean {
-  const abs = path.resolve(target);
-  try {
-    return fs
-      .readFileSync("/proc/self/mountinfo", "utf8")
-      .split("\n")
-      .some((l) => unescapeMountPath(l.split(" ")[4] ?? "") === abs);
-  } catch {
-    return false;
-  }
-}
-
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /**
@@ -83,10 +68,7 @@ export function unmount(target: string): void {
  */
 function mountsBelow(dir: string): string[] {
   const root = path.resolve(dir);
-  return fs
-    .readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => unescapeMountPath(l.split(" ")[4] ?? ""))
+  return mountPoints()
     .filter((m) => m.startsWith(root + "/"))
     .sort((a, b) => b.length - a.length);
 }

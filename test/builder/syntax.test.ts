@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { IgnoreMatcher } from "../../src/builder/ignore.ts";
 import { parseDockerfile } from "../../src/builder/parse.ts";
-import { parseDuration } from "../../src/builder/builder.ts";
 import { expandRaw, expandWord, expandWords } from "../../src/builder/words.ts";
 
 const vars: Record<string, string> = { A: "1", EMPTY: "", HOME: "/root" };
@@ -68,10 +67,5 @@ void describe("parser", () => {
     assert.throws(() => parseDockerfile("RUN x\nFROM a\n", "Dockerfile"), /Dockerfile:1: no build stage/);
     assert.throws(() => parseDockerfile("FROM a\nCOPY --bogus=1 x y\n", "Dockerfile"), /Dockerfile:2: COPY: unknown flag: --bogus/);
     assert.throws(() => parseDockerfile("FROM a AS x\nFROM b AS x\n", "Dockerfile"), /Dockerfile:2: duplicate stage name/);
-  });
-  void it("reads Go durations", () => {
-    assert.equal(parseDuration("1m30s"), 90e9);
-    assert.equal(parseDuration("500ms"), 5e8);
-    assert.equal(parseDuration("5x"), undefined);
   });
 });

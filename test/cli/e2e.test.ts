@@ -117,6 +117,8 @@ void describe("capsa CLI end to end", () => {
       lines.map((l) => l.split(" ").slice(1, 3).join(" ")),
       ["container create", "container start", "container die", "container destroy"],
     );
+    // A Go duration with several units reads as it does for logs --since.
+    assert.equal(t.capsa(["events", "--since", "1h30m", "--until", until, "--filter", "container=e2e-evt"]).stdout, replay.stdout);
     // docker's line: time, type, action, id, then the attributes sorted by key.
     assert.match(lines[2]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z container die [0-9a-f]{64} \(exitCode=2, image=busybox, name=e2e-evt, team=a\)$/);
     const json = t.capsa(["events", "--since", since, "--until", until, "--filter", "event=die", "--filter", "label=team=a", "--format", "json"]);

@@ -127,6 +127,9 @@ void describe("logs", () => {
     const ts = ok(t.capsa(["logs", "-t", "lg"]));
     assert.match(ts.split("\n")[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z out1$/);
     assert.equal(ok(t.capsa(["logs", "--since", "2099-01-01T00:00:00Z", "lg"])), "");
+    // A Go duration with several units reads as it does for events --since.
+    assert.equal(ok(t.capsa(["logs", "--since", "1h30m", "lg"])), "out1\nout2\nout3\nout4\n");
+    assert.equal(ok(t.capsa(["logs", "--until", "1h30m", "lg"])), "");
     ok(t.capsa(["rm", "lg"]));
   });
 

@@ -1,6 +1,7 @@
 // The container's streams: attach (hijacked), resize of its terminal, logs.
 import type { AttachStreams } from "../../types/engine-api.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
+import { parseTimestamp } from "../../util/timestamp.ts";
 import { attachStreams, detachKeysParam, framedWriter, readUpgradeBody, STDERR, STDOUT, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
 import { type ApiContext, type Call, response } from "../router.ts";
 
@@ -88,9 +89,11 @@ export async function resize(call: Call): Promise<void> {
 /** docker's --since/--until values: unix seconds with an optional fraction. */
 function seconds(v: string | undefined): number | undefined {
   if (v === undefined || v === "" || v === "0") return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw invalid(`invalid value for since/until: ${v}`);
-  return n;
+  try {
+    return parseTimestamp(v);
+  } catch {
+    throw invalid(`invalid value for since/until: ${v}`);
+  }
 }
 
 export async function logs(call: Call): Promise<void> {

@@ -1,7 +1,9 @@
 // /_ping, /version, /info, /system/df, /events, /auth.
 import os from "node:os";
-import { matchesEvent, parseEventTime, VERSION } from "../../engine/index.ts";
+import { matchesEvent, VERSION } from "../../engine/index.ts";
 import type { DockerEvent } from "../events.ts";
+import { invalid } from "../../util/errors.ts";
+import { parseTimestamp } from "../../util/timestamp.ts";
 import { HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 import { DEFAULT_VERSION, MIN_VERSION } from "../version.ts";
@@ -103,12 +105,22 @@ async function df(call: Call): Promise<void> {
   });
 }
 
+/** An events since/until value in unix seconds (docker's CLI sends unix seconds; durations and RFC 3339 are accepted too). */
+function eventTime(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  try {
+    return parseTimestamp(v);
+  } catch {
+    throw invalid(`invalid time: ${v}`);
+  }
+}
+
 /** A stream of JSON events until `until` passes or the client goes away. */
 async function events(call: Call): Promise<void> {
   const res = call.res!;
   const filters = call.query.filters();
-  const since = parseEventTime(call.query.str("since"));
-  const until = parseEventTime(call.query.str("until"));
+  const since = eventTime(call.query.str("since"));
+  const until = eventTime(call.query.str("until"));
   res.writeHead(200, { "Content-Type": "application/json" });
   res.flushHeaders();
   const send = (e: DockerEvent): void => {

@@ -29,8 +29,6 @@ export function containerEvent(ctx: Ctx, c: ContainerRecord, action: string, ext
   ctx.events.record("container", action, c.id, { ...(c.config.Labels ?? {}), image: c.config.Image ?? "", name: c.name, ...extra });
 }
 
-export const shortId = (id: string): string => id.slice(0, 12);
-
 export function containerDir(ctx: Ctx, id: string): string {
   return path.join(ctx.paths.containers, id);
 }

@@ -5,6 +5,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import type { ContainerConfig, ContainerRecord, CreateContainerOptions, HostConfig, ImageConfig } from "../../types/records.ts";
 import { invalid } from "../../util/errors.ts";
+import { shortId } from "../../util/ids.ts";
 import { type Ctx, containerDir, containerEvent, ZERO_TIME, nowIso } from "./context.ts";
 import { NAME_RE, randomName } from "./names.ts";
 import { resolveIsolation } from "../../isolation/level.ts";
@@ -93,7 +94,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   }
   materialiseAnonymousVolumes(ctx, config, hostConfig);
   config.Image = opts.config.Image;
-  if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === "host" ? "" : id.slice(0, 12);
+  if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === "host" ? "" : shortId(id);
   const name = opts.name?.replace(/^\//, "") ?? randomName((n) => ctx.store.find(n) !== undefined);
   const rec: ContainerRecord = {
     id,

@@ -13,6 +13,7 @@ import { resolveUser } from "../../runtime/user.ts";
 import { attachSocket } from "../../monitor/attach.ts";
 import { attachSocketPath, ctlFifoPath, execUnderMonitor } from "../../monitor/conmon.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
+import { shortId } from "../../util/ids.ts";
 import { type Ctx, containerDir, containerEvent, persistDir } from "./context.ts";
 import { reconcile } from "./exit.ts";
 import { runtimeFor } from "./runtime.ts";
@@ -51,7 +52,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
     proc.capabilities = processCapabilities(base.capabilities.bounding ?? [], user.uid);
   }
   const execId = crypto.randomBytes(32).toString("hex");
-  const execDir = path.join(persistDir(ctx, c.id), "exec", execId.slice(0, 12));
+  const execDir = path.join(persistDir(ctx, c.id), "exec", shortId(execId));
   fs.mkdirSync(execDir, { recursive: true });
   const specPath = path.join(execDir, "process.json");
   fs.writeFileSync(specPath, JSON.stringify(proc));
@@ -67,7 +68,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
     const handle = await execUnderMonitor({
       containerId: c.id,
       execId,
-      shortId: execId.slice(0, 12),
+      shortId: shortId(execId),
       bundle: execDir,
       runtimePath: runtime.path,
       runtimeRoot: ctx.paths.runtimeRoot,
@@ -82,7 +83,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
     });
     let attachment;
     if (attach && streams) {
-      attachment = await attachSocket(attachSocketPath(ctx.paths.sockets, execId.slice(0, 12)), opts.AttachStdin ? streams : { ...streams, stdin: undefined }, { tty, ctlPath: ctlFifoPath(execDir) });
+      attachment = await attachSocket(attachSocketPath(ctx.paths.sockets, shortId(execId)), opts.AttachStdin ? streams : { ...streams, stdin: undefined }, { tty, ctlPath: ctlFifoPath(execDir) });
       handle.release();
     }
     exitCode = await handle.exit;
@@ -96,7 +97,7 @@ export async function execInContainer(ctx: Ctx, c0: ContainerRecord, opts: ExecO
     containerEvent(ctx, c, "exec_die", { execID: eventId, exitCode: String(exitCode ?? 126) });
     if (!opts.Detach) {
       fs.rmSync(execDir, { recursive: true, force: true });
-      fs.rmSync(path.join(ctx.paths.sockets, execId.slice(0, 12)), { force: true }); // conmon's link to execDir
+      fs.rmSync(path.join(ctx.paths.sockets, shortId(execId)), { force: true }); // conmon's link to execDir
     }
   }
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { ContainerRecord } from "../../types/records.ts";
 import type { ContainerInspect, ContainerSummary, MountPoint } from "../../types/views.ts";
 import type { ListContainersOptions } from "../../types/engine-api.ts";
-import { labelMatches } from "../volumes.ts";
+import { labelMatches } from "../../util/label-filter.ts";
 import { type Ctx, containerDir, logPath } from "./context.ts";
 import { overlaySnapshotter, rwLayerPaths } from "../../snapshot/overlay.ts";
 import { humanDuration } from "../../util/duration.ts";

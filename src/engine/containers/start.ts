@@ -10,7 +10,8 @@ import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor
 import { overlaySnapshotter } from "../../snapshot/overlay.ts";
 import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
-import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir, shortId } from "./context.ts";
+import { shortId } from "../../util/ids.ts";
+import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir } from "./context.ts";
 import { releaseResources, waitForRelease } from "./cleanup.ts";
 import { exitCommandFor, markSettledByCaller, monitorEnv, settledMarker } from "./exit-command.ts";
 import { prepareBundleFor, runtimeFor } from "./runtime.ts";

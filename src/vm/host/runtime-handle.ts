@@ -10,8 +10,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Paths } from "../../types/paths.ts";
 import { classifyStartError } from "../../monitor/conmon.ts";
-import { OciRuntime, shortId, type RuntimeState } from "../../runtime/runc.ts";
+import { abbreviatedId, OciRuntime, type RuntimeState } from "../../runtime/runc.ts";
 import { CapsaError } from "../../util/errors.ts";
+import { shellQuote as q } from "../../util/shell.ts";
 import { startVm } from "../shim/start.ts";
 import { createdStateShell, deleteVm, ociState, readState, STATE_FILE } from "../shim/state.ts";
 
@@ -33,7 +34,7 @@ class VmRuntime extends OciRuntime {
     try {
       await startVm(this.root, id);
     } catch (e) {
-      throw classifyStartError(`${this.name} start ${shortId(id)}: ${(e as Error).message}`);
+      throw classifyStartError(`${this.name} start ${abbreviatedId(id)}: ${(e as Error).message}`);
     }
   }
 
@@ -47,12 +48,10 @@ class VmRuntime extends OciRuntime {
     try {
       await deleteVm(this.root, id, force);
     } catch (e) {
-      throw new CapsaError("conflict", `${this.name} delete ${shortId(id)}: ${(e as Error).message}`);
+      throw new CapsaError("conflict", `${this.name} delete ${abbreviatedId(id)}: ${(e as Error).message}`);
     }
   }
 }
-
-const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /**
  * A shell front for the runtime binary, which conmon runs as the runtime: it

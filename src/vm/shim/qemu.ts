@@ -7,6 +7,7 @@ import crypto from "node:crypto";
 import path from "node:path";
 import type { SharedDir } from "./guest-spec.ts";
 import { baseKernelArgs } from "../kernel-args.ts";
+import { shellQuote as q } from "../../util/shell.ts";
 
 /** Exec sessions that can run at once in one VM (virtio-serial ports made at boot). */
 export const EXEC_SLOTS = 4; // = MAX_EXEC in guest/agent.c
@@ -123,8 +124,6 @@ export function qemuArgs(v: VmLaunch): string[] {
   }
   return args;
 }
-
-const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /**
  * What the host keeps of guest-fed streams: the guest is not trusted, so the
