@@ -11,7 +11,7 @@ import path from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import type { Engine } from "../engine/engine.ts";
+import type { EngineApi } from "../types/engine-api.ts";
 import type { HealthConfig, ImageConfig, MountSpec } from "../types/records.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { resolveInRoot } from "../archive/paths.ts";
@@ -55,7 +55,7 @@ interface StageState {
   cmdSet: boolean;
 }
 
-export async function build(engine: Engine, opts: BuildOptions): Promise<BuildResult> {
+export async function runBuild(engine: EngineApi, opts: BuildOptions): Promise<BuildResult> {
   const b = new Builder(engine, opts);
   try {
     return await b.run();
@@ -86,7 +86,7 @@ class Builder {
   };
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: EngineApi,
     private readonly opts: BuildOptions,
   ) {
     this.out = opts.output && !opts.quiet ? opts.output : new Writable({ write: (_c, _e, cb) => cb() });
@@ -305,7 +305,7 @@ class Builder {
     } else if (image.toLowerCase() !== "scratch") {
       state.imageId = await this.baseImage(image, s.from.line);
     }
-    if (state.imageId) state.config = structuredClone(this.engine.images.resolve(state.imageId).config.config ?? {});
+    if (state.imageId) state.config = structuredClone(this.engine.images.inspect(state.imageId).config.config ?? {});
     this.say(` ---> ${state.imageId ? short(state.imageId) : "scratch"}`);
     const triggers = state.config.OnBuild ?? [];
     state.config.OnBuild = null;

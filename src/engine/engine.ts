@@ -4,7 +4,6 @@ import { openDb, type DB } from "../store/db.ts";
 import { ContainerStore } from "../store/containers.ts";
 import { ImageStore } from "../image/store.ts";
 import type { EngineApi } from "../types/engine-api.ts";
-import type { BuildOptions, BuildResult } from "../types/build.ts";
 import type { HostConfig } from "../types/records.ts";
 import type { Ctx } from "./containers/context.ts";
 import { Containers } from "./containers/service.ts";
@@ -59,17 +58,6 @@ export class Engine implements EngineApi {
 
   close(): void {
     this.db.close();
-  }
-
-  /** src/builder, loaded on first use (the CLI's other verbs never pay for it). */
-  async build(opts: BuildOptions): Promise<BuildResult> {
-    const { build } = await import("../builder/builder.ts");
-    return build(this, opts);
-  }
-
-  async pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
-    const { pruneBuildCache } = await import("../builder/cache.ts");
-    return pruneBuildCache(this.paths.root);
   }
 }
 
