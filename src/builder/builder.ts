@@ -15,8 +15,7 @@ import type { EngineApi } from "../types/engine-api.ts";
 import type { HealthConfig, ImageConfig, MountSpec } from "../types/records.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { resolveInRoot } from "../archive/paths.ts";
-import { rwLayerPaths } from "../snapshot/overlay.ts";
-import { familiarString, normalizeReference } from "../image/reference.ts";
+import { familiarString, normalizeReference } from "../engine/index.ts";
 import { CapsaError, errorMessage } from "../util/errors.ts";
 import { BuildCache } from "./cache.ts";
 import { copyInto, hashSources, parseChmod, resolveOwner, resolveSources, type CopySource, type SourceTree } from "./copy.ts";
@@ -625,7 +624,7 @@ class Builder {
       if (StatusCode !== 0) {
         throw err(`The command '${argv.join(" ")}' returned a non-zero code: ${StatusCode}`);
       }
-      const upper = rwLayerPaths(path.join(this.engine.paths.containers, Id)).upper;
+      const upper = (await this.engine.containers.inspect(Id)).GraphDriver.Data.UpperDir!;
       removeMountStubs(upper, this.engine.images.layerDirs(state.imageId));
       const img = await this.engine.images.commitLayer({ parentImageId: state.imageId, upperDir: upper, config: state.config, createdBy });
       this.cache.put(key, img.id);
