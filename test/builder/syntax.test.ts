@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { IgnoreMatcher } from "../../src/builder/ignore.ts";
 import { parseDockerfile } from "../../src/builder/parse.ts";
-import { parseDuration } from "../../src/builder/builder.ts";
+import { parseDuration } from "../../src/builder/instructions.ts";
 import { expandRaw, expandWord, expandWords } from "../../src/builder/words.ts";
 
 const vars: Record<string, string> = { A: "1", EMPTY: "", HOME: "/root" };
