@@ -198,7 +198,7 @@ function makeContext(verb: string): CliContext & { close(): void } {
     verb,
     async engine() {
       if (!engine) {
-        const { Engine } = await import("../engine/engine.ts");
+        const { Engine } = await import("../engine/index.ts");
         trace("engine module loaded");
         engine = Engine.open();
         trace("engine opened");
@@ -256,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
     return first === undefined ? 1 : 0;
   }
   if (first === "-v" || first === "--version") {
-    const { VERSION } = await import("../engine/system.ts");
+    const { VERSION } = await import("../engine/index.ts");
     process.stdout.write(`capsa version ${VERSION}\n`);
     return 0;
   }
