@@ -1,0 +1,55 @@
+// The security flags of run/create: --privileged, capabilities, --security-opt,
+// --group-add, sysctls, devices, OCI annotations, --init, the runtime and the
+// isolation level.
+import path from "node:path";
+import type { DeviceMapping } from "../../types/records.ts";
+import type { FlagParse } from "./types.ts";
+
+export function applySecurityFlags(p: FlagParse): void {
+  const { o, hostConfig, fail, bad } = p;
+  if (o.privileged) hostConfig.Privileged = true;
+  if (o.capAdd) hostConfig.CapAdd = o.capAdd.map(normalizeCap);
+  if (o.capDrop) hostConfig.CapDrop = o.capDrop.map(normalizeCap);
+  if (o.securityOpt) hostConfig.SecurityOpt = o.securityOpt;
+  if (o.groupAdd) hostConfig.GroupAdd = o.groupAdd;
+  const sysctls = p.keyValues("sysctl", o.sysctl, true);
+  if (sysctls) hostConfig.Sysctls = sysctls;
+  if (o.device) hostConfig.Devices = o.device.map((d) => parseDevice(d, (why) => bad("device", d, why)));
+  const annotations = p.keyValues("annotation", o.annotation, true);
+  if (annotations) hostConfig.Annotations = annotations;
+  if (o.init) hostConfig.Init = true;
+  if (o.runtime !== undefined) hostConfig.Runtime = o.runtime;
+  if (o.isolation !== undefined) {
+    if (!["container", "sandbox", "vm", "default"].includes(o.isolation)) {
+      throw fail(`invalid isolation: ${o.isolation} (use container, sandbox or vm)`);
+    }
+    hostConfig.Isolation = o.isolation;
+  }
+}
+
+/** --device /dev/host[:/dev/ctr][:rwm]. */
+export function parseDevice(d: string, fail: (why: string) => Error): DeviceMapping {
+  const parts = d.split(":");
+  const isPerm = (s: string | undefined): boolean => !!s && /^[rwm]{1,3}$/.test(s);
+  let host = parts[0] ?? "";
+  let ctr = host;
+  let perms = "rwm";
+  if (parts.length === 2) {
+    if (isPerm(parts[1])) perms = parts[1] as string;
+    else ctr = parts[1] as string;
+  } else if (parts.length === 3) {
+    ctr = parts[1] as string;
+    if (!isPerm(parts[2])) throw fail(`invalid device mode: ${parts[2]}`);
+    perms = parts[2] as string;
+  } else if (parts.length > 3) throw fail(`invalid device specification: ${d}`);
+  if (!host.startsWith("/")) throw fail(`not an absolute path: ${host}`);
+  if (!ctr.startsWith("/")) throw fail(`not an absolute path: ${ctr}`);
+  host = path.normalize(host);
+  return { PathOnHost: host, PathInContainer: ctr, CgroupPermissions: perms };
+}
+
+/** CAP_ prefix and upper case, as docker's CLI normalises (ALL stays ALL). */
+export function normalizeCap(c: string): string {
+  const u = c.toUpperCase();
+  return u === "ALL" || u.startsWith("CAP_") ? u : `CAP_${u}`;
+}
