@@ -73,7 +73,7 @@ function du(p: string): number {
 }
 
 /** `builder prune`: every cache entry and every RUN --mount=type=cache directory under the state root. */
-export function pruneBuildCache(root: string): { CachesDeleted: string[]; SpaceReclaimed: number } {
+export function pruneCacheDirs(root: string): { CachesDeleted: string[]; SpaceReclaimed: number } {
   const deleted: string[] = [];
   let reclaimed = 0;
   const cache = new BuildCache(path.join(root, "build-cache"));

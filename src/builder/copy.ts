@@ -13,7 +13,7 @@ import { detectCompression } from "../archive/compression.ts";
 import { extractArchive, extractTar } from "../archive/extract.ts";
 import { packDir } from "../archive/pack.ts";
 import { isWithin, resolveInRoot } from "../archive/paths.ts";
-import { readFileInRoot } from "../runtime/rootfs-path.ts";
+import { readFileInRoot } from "../engine/index.ts";
 import { BuildError } from "./errors.ts";
 import { componentMatcher, hasGlob, type IgnoreMatcher } from "./ignore.ts";
 

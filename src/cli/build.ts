@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { build, pruneBuildCache } from "../builder/index.ts";
 import { parseEntitlements, type BuildOptions, type Entitlement } from "../types/build.ts";
 import { collect, newCommand, UsageError } from "./command.ts";
 import { validReference } from "./container-flags.ts";
@@ -121,7 +122,7 @@ export const verbs: VerbTable = {
       process.on("SIGTERM", onSigint);
       try {
         const engine = await ctx.engine();
-        const r = await engine.build(bopts);
+        const r = await build(engine, bopts);
         if (o.quiet) ctx.out(r.id + "\n");
         if (o.iidfile) fs.writeFileSync(o.iidfile, r.id);
         return 0;
@@ -142,7 +143,7 @@ export const verbs: VerbTable = {
       const o = opts as { force?: boolean };
       if (!o.force && !(await confirm(ctx, "WARNING! This will remove all build cache.\nAre you sure you want to continue?"))) return 0;
       const engine = await ctx.engine();
-      const r = await engine.pruneBuildCache();
+      const r = await pruneBuildCache(engine);
       if (r.CachesDeleted.length) ctx.out(`Deleted build cache objects:\n${r.CachesDeleted.map((c) => c + "\n").join("")}\n`);
       ctx.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
       return 0;

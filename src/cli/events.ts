@@ -1,6 +1,7 @@
 // events: the engine's event journal (src/events/journal.ts), as `docker events`
 // prints it: past events with --since, then live ones until --until or ctrl-c.
-import { matchesEvent, type EngineEvent } from "../events/journal.ts";
+import { matchesEvent } from "../engine/index.ts";
+import type { EngineEvent } from "../types/events.ts";
 import { errorMessage } from "../util/errors.ts";
 import { parseTimestamp } from "../util/timestamp.ts";
 import { newCommand, repeatable, UsageError } from "./command.ts";

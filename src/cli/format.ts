@@ -2,7 +2,7 @@
 // Go templates), and the row contexts of ps, images, volumes and history.
 import type { ImageRecord, VolumeRecord } from "../types/records.ts";
 import type { ContainerSummary } from "../types/views.ts";
-import { familiarString } from "../image/reference.ts";
+import { familiarString } from "../engine/index.ts";
 import { shortId } from "../util/ids.ts";
 import { execute, parseTemplate, TemplateError, toJson } from "./template.ts";
 import { goTimeString, humanSize, timeAgo } from "./units.ts";

@@ -198,8 +198,7 @@ function makeContext(verb: string): CliContext & { close(): void } {
     verb,
     async engine() {
       if (!engine) {
-        const [{ Engine }, { loadImageBuilder }] = await Promise.all([import("../engine/engine.ts"), import("../builder/index.ts")]);
-        Engine.useBuilder(loadImageBuilder);
+        const { Engine } = await import("../engine/index.ts");
         trace("engine module loaded");
         engine = Engine.open();
         trace("engine opened");
@@ -257,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
     return first === undefined ? 1 : 0;
   }
   if (first === "-v" || first === "--version") {
-    const { VERSION } = await import("../engine/system.ts");
+    const { VERSION } = await import("../types/version.ts");
     process.stdout.write(`capsa version ${VERSION}\n`);
     return 0;
   }

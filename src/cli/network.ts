@@ -1,6 +1,5 @@
 // network create, ls, inspect, rm, prune, connect, disconnect.
-import { parseIp } from "../network/cidr.ts";
-import { parseIp6 } from "../network/cidr6.ts";
+import { parseIp, parseIp6 } from "../engine/index.ts";
 import type { IpamConfig, NetworkCreateOptions, NetworkInspect } from "../types/network.ts";
 import { CapsaError } from "../util/errors.ts";
 import { shortId } from "../util/ids.ts";

@@ -151,7 +151,7 @@ export const verbs: VerbTable = {
     async run(ctx, opts, args) {
       const o = opts as { allTags?: boolean; platform?: string; quiet?: boolean };
       const ref = args[0]!;
-      const { parseReference, referenceString, withDefaultTag, familiarString, repositoryName, shortNameRegistry } = await import("../image/reference.ts");
+      const { parseReference, referenceString, withDefaultTag, familiarString, repositoryName, shortNameRegistry } = await import("../engine/index.ts");
       shortNameRegistry(); // a registries.json error is not a usage error: report it as the engine does
       let parsed;
       try {

@@ -5,7 +5,6 @@ import { ContainerStore } from "../store/containers.ts";
 import { ImageStore } from "../image/store.ts";
 import { Images } from "./images.ts";
 import type { EngineApi } from "../types/engine-api.ts";
-import type { BuildOptions, BuildResult } from "../types/build.ts";
 import type { HostConfig } from "../types/records.ts";
 import type { Ctx } from "./containers/context.ts";
 import { Containers } from "./containers/service.ts";
@@ -16,23 +15,12 @@ import { VolumeStore } from "./volumes.ts";
 import { Networks } from "../network/service.ts";
 import { hostsFile } from "./containers/bundle.ts";
 import { EventJournal } from "../events/journal.ts";
-import { CapsaError } from "../util/errors.ts";
 
 export interface EngineOptions {
   /** State root (default $CAPSA_ROOT or /var/lib/capsa). */
   root?: string;
   /** Run root (default $CAPSA_RUNROOT, <root>/run for a custom root, else /run/capsa). */
   runRoot?: string;
-}
-
-/**
- * The image builder (src/builder). It is a client of the engine, above it in
- * the layers, so the engine knows only its shape: the SDK's entry and the CLI
- * hand it in (Engine.useBuilder), to be loaded on a build's first use.
- */
-export interface ImageBuilder {
-  build(engine: Engine, opts: BuildOptions): Promise<BuildResult>;
-  pruneBuildCache(root: string): { CachesDeleted: string[]; SpaceReclaimed: number };
 }
 
 export class Engine implements EngineApi {
@@ -71,26 +59,6 @@ export class Engine implements EngineApi {
 
   close(): void {
     this.db.close();
-  }
-
-  private static loadBuilder: (() => Promise<ImageBuilder>) | undefined;
-
-  /** Sets how build() and pruneBuildCache() load the image builder, for every engine of this process. */
-  static useBuilder(load: () => Promise<ImageBuilder>): void {
-    Engine.loadBuilder = load;
-  }
-
-  private async builder(): Promise<ImageBuilder> {
-    if (!Engine.loadBuilder) throw new CapsaError("system", "no image builder: open the engine through capsa's SDK entry or its CLI, which provide it");
-    return Engine.loadBuilder();
-  }
-
-  async build(opts: BuildOptions): Promise<BuildResult> {
-    return (await this.builder()).build(this, opts);
-  }
-
-  async pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
-    return (await this.builder()).pruneBuildCache(this.paths.root);
   }
 }
 

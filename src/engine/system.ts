@@ -12,9 +12,9 @@ import { isolationStatus } from "./containers/runtime.ts";
 import { dirSize } from "../snapshot/dir-size.ts";
 import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
-import { API_VERSION, VERSION } from "./version.ts";
+import { API_VERSION, VERSION } from "../types/version.ts";
 
-export { API_VERSION, VERSION } from "./version.ts";
+export { API_VERSION, VERSION } from "../types/version.ts";
 
 export class System implements SystemApi {
   constructor(

@@ -2,9 +2,9 @@
 import type { EventLog } from "./events.ts";
 import type { Readable, Writable } from "node:stream";
 import type { CreateContainerOptions, HealthState, ImageConfig, ImageRecord, VolumeRecord } from "./records.ts";
+import type { Paths } from "./paths.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "./registry.ts";
 import type { NetworkCreateOptions, NetworkInspect } from "./network.ts";
-import type { BuildOptions, BuildResult } from "./build.ts";
 import type { Change, ContainerInspect, ContainerStats, ContainerSummary, LogEntry, TopResult } from "./views.ts";
 
 /** Where an attached client's bytes go; `stdin` is read until it ends. */
@@ -84,6 +84,14 @@ export interface ImageApi {
   /** docker's SharedSize per image id: bytes of its layers that other images use too. */
   sharedSizes(): Map<string, number>;
   inspect(refOrId: string): ImageRecord;
+  /** What a name, digest or ID refers to, or undefined (the builder's FROM and cache checks). */
+  tryResolve(refOrId: string): ImageRecord | undefined;
+  /** An image's unpacked layer directories, topmost first (the builder mounts them under its COPY steps). */
+  layerDirs(imageId: string): string[];
+  /** A new image: upperDir (an overlay upper dir) as a layer over the parent's (a build's RUN and COPY steps). */
+  commitLayer(opts: { parentImageId: string | null; upperDir: string; config: ImageConfig; createdBy: string }): Promise<ImageRecord>;
+  /** A new image over the parent's layers with only its config changed (a build's ENV, CMD, …). */
+  commitConfig(opts: { parentImageId: string | null; config: ImageConfig; createdBy: string }): Promise<ImageRecord>;
   tag(source: string, target: string): void;
   remove(refOrId: string, opts?: { force?: boolean; noPrune?: boolean }): { Untagged?: string; Deleted?: string }[];
   history(refOrId: string): { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[];
@@ -190,9 +198,7 @@ export interface EngineApi {
   networks: NetworkApi;
   /** What every front end did: the journal behind `GET /events`. */
   events: EventLog;
+  /** Where the state lives (the builder keeps its step cache under root and its scratch dirs under tmp). */
+  readonly paths: Paths;
   close(): void;
-  /** Builds an image from a Containerfile/Dockerfile (src/builder); tags it only when every step succeeded. */
-  build(opts: BuildOptions): Promise<BuildResult>;
-  /** Forgets the build cache (step → image entries) and removes RUN --mount=type=cache directories. */
-  pruneBuildCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
 }

@@ -4,6 +4,7 @@
 // RUN --network=host in the Containerfile needs the entitlement the service was
 // started with (--allow-insecure-entitlement network.host); a request cannot grant it.
 import { Writable } from "node:stream";
+import { build as buildImage, pruneBuildCache } from "../../builder/index.ts";
 import { invalid } from "../../util/errors.ts";
 import { HttpError, jsonStream, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
@@ -54,7 +55,7 @@ async function build(call: Call): Promise<void> {
     },
   });
   try {
-    const r = await call.api.engine.build({ ...opts, output });
+    const r = await buildImage(call.api.engine, { ...opts, output });
     // The builder's own output already ends with "Successfully built/tagged".
     write({ aux: { ID: r.id } });
   } catch (e) {
@@ -66,7 +67,7 @@ async function build(call: Call): Promise<void> {
 
 /** POST /build/prune (docker builder prune, and the last step of docker system prune): the classic builder's step cache. */
 async function prune(call: Call): Promise<void> {
-  sendJson(call.res!, 200, await call.api.engine.pruneBuildCache());
+  sendJson(call.res!, 200, await pruneBuildCache(call.api.engine));
 }
 
 export function buildRoutes(r: Router): void {
