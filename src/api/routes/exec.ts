@@ -3,7 +3,8 @@
 import type { AttachStreams } from "../../types/engine-api.ts";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import type { ExecRecord } from "../exec-registry.ts";
-import { attachStreams, detachKeysParam, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
+import type { Writable } from "node:stream";
+import { attachStreams, detachKeysParam, framedWriter, readUpgradeBody, stdinFrom, streamContentType, writeUpgrade } from "../hijack.ts";
 import { checkForJson, HttpError, readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
@@ -39,7 +40,11 @@ async function create(call: Call): Promise<void> {
   sendJson(call.res!, 201, { Id: rec.id });
 }
 
-/** Runs the exec; errors (command not found, …) become stderr text and docker's 126/127 exit codes. */
+/**
+ * Runs the exec; a command that cannot start (not found: 127, not executable:
+ * 126) is reported as dockerd does, "OCI runtime exec failed: …" on the output
+ * stream (stdout's, as dockerd writes it), and as the exec's exit code.
+ */
 async function run(call: Call, rec: ExecRecord, streams: AttachStreams | undefined, detach: boolean): Promise<void> {
   rec.running = true;
   try {
@@ -48,12 +53,18 @@ async function run(call: Call, rec: ExecRecord, streams: AttachStreams | undefin
     rec.exitCode = r.exitCode;
   } catch (e) {
     rec.exitCode = e instanceof CapsaError && e.exitCode !== 125 ? e.exitCode : 126;
-    const w = streams?.stderr ?? streams?.stdout;
-    w?.write(`${e instanceof Error ? e.message : String(e)}\r\n`);
+    const w = streams?.stdout ?? streams?.stderr;
+    const message = (e instanceof Error ? e.message : String(e)).replace(/^exec: /, "");
+    w?.write(e instanceof CapsaError && e.exitCode !== 125 ? `OCI runtime exec failed: ${message}: unknown\r\n` : `${message}\r\n`);
   } finally {
     rec.running = false;
     rec.resize = undefined;
   }
+}
+
+/** A raw stream for a process without a terminal: its stderr goes out unframed beside stdout, as dockerd sends it. */
+function rawStderr(streams: AttachStreams, out: Writable, rec: ExecRecord, o: { tty: boolean; stderr?: boolean }): AttachStreams {
+  return o.tty && !rec.opts.Tty && o.stderr ? { ...streams, stderr: framedWriter(out, "raw") } : streams;
 }
 
 async function start(call: Call): Promise<void> {
@@ -77,7 +88,9 @@ async function start(call: Call): Promise<void> {
   const c = await call.api.engine.containers.inspect(rec.containerId);
   if (!c.State.Running) throw conflict(`Container ${rec.containerId} is not running`);
   rec.started = true;
-  const tty = rec.opts.Tty ?? false;
+  // As dockerd: the start's Tty decides the framing (raw or multiplexed), whatever
+  // the create said; the create's Tty decides whether the process has a terminal.
+  const tty = body.Tty === true;
   if (body.Detach === true) {
     void run(call, rec, undefined, true);
     call.res?.writeHead(200);
@@ -96,13 +109,13 @@ async function start(call: Call): Promise<void> {
     const { socket } = call.upgrade;
     writeUpgrade(socket, tty);
     const keys = detachKeysOf.get(rec)?.bytes ?? detachKeysParam(undefined);
-    await run(call, rec, attachStreams(socket, o.stdin ? stdinFrom(socket, rest, keys) : undefined, o, onResize), false);
+    await run(call, rec, rawStderr(attachStreams(socket, o.stdin ? stdinFrom(socket, rest, keys) : undefined, o, onResize), socket, rec, o), false);
     socket.end();
   } else {
     const r = call.res!;
     r.writeHead(200, { "Content-Type": streamContentType(tty) });
     r.flushHeaders();
-    await run(call, rec, attachStreams(r, undefined, { ...o, stdin: false }, onResize), false);
+    await run(call, rec, rawStderr(attachStreams(r, undefined, { ...o, stdin: false }, onResize), r, rec, o), false);
     r.end();
   }
 }
