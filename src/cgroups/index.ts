@@ -8,7 +8,7 @@ import { CgroupV1 } from "./v1/manager.ts";
 import { fakeV1Mounts } from "./v1/mounts.ts";
 import { CgroupV2 } from "./v2/manager.ts";
 
-export type { CgroupManager, CgroupStats, CgroupVersion } from "./types.ts";
+export type { CgroupLimits, CgroupManager, CgroupStats, CgroupVersion } from "./types.ts";
 export { onlineCpus, systemCpuUsage } from "./proc-stat.ts";
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;

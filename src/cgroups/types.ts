@@ -1,8 +1,10 @@
 // One interface over cgroup v1 (a hierarchy per controller) and v2 (one
 // unified tree), after youki's libcgroups: the engine reads stats, pids and
 // OOM kills through it and removes what the runtime left behind. Creating
-// cgroups and writing limits is the OCI runtime's job (runc's cgroupfs driver,
-// from config.json's linux.resources and linux.cgroupsPath).
+// cgroups and writing the limits a container starts with is the OCI runtime's
+// job (runc's cgroupfs driver, from config.json's linux.resources and
+// linux.cgroupsPath); changing them on a running container (docker update) is
+// done here, as files, the same way for every isolation level.
 import type { ContainerStats } from "../types/views.ts";
 
 export type CgroupVersion = 1 | 2;
@@ -22,4 +24,32 @@ export interface CgroupManager {
   cleanup(cgroupsPath: string): void;
   /** The directories that make up this cgroup (one per v1 hierarchy; one on v2). */
   dirs(cgroupsPath: string): string[];
+  /** Writes limits into an existing cgroup (docker update on a running container); throws with the kernel's word when one is refused. */
+  applyLimits(cgroupsPath: string, limits: CgroupLimits): void;
+  /** Whether the kernel has a block I/O weight for this host's cgroups (CFQ/BFQ). */
+  hasBlkioWeight(): boolean;
+}
+
+/**
+ * Limits written into a running container's cgroup (docker update). Only the
+ * fields present are written; -1 means unlimited where the kernel has one.
+ */
+export interface CgroupLimits {
+  /** Bytes. */
+  memory?: number;
+  /** Memory plus swap, in bytes (docker's MemorySwap; v1's memsw). */
+  memorySwap?: number;
+  /** The soft limit, in bytes. */
+  memoryReservation?: number;
+  /** v1's cpu.shares (v2: converted to cpu.weight). */
+  cpuShares?: number;
+  /** Microseconds per period; -1 unlimited. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  /** 0 or -1: unlimited. */
+  pidsLimit?: number;
+  /** 10 to 1000; written only where the kernel has the weight file (docker warns and drops it elsewhere). */
+  blkioWeight?: number;
 }

@@ -21,6 +21,7 @@ const service: Loader = () => import("./service.ts");
 const build: Loader = () => import("./build.ts");
 const bench: Loader = () => import("./bench.ts");
 const events: Loader = () => import("./events.ts");
+const update: Loader = () => import("./update.ts");
 
 /** Top-level verbs: name → [module, key in its table, one-line help]. */
 const VERBS: Record<string, [Loader, string, string]> = {
@@ -60,6 +61,7 @@ const VERBS: Record<string, [Loader, string, string]> = {
   tag: [images, "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"],
   top: [observe, "top", "Display the running processes of a container"],
   unpause: [lifecycle, "unpause", "Unpause all processes within one or more containers"],
+  update: [update, "update", "Update configuration of one or more containers"],
   version: [system, "version", "Show the capsa version information"],
   wait: [lifecycle, "wait", "Block until one or more containers stop, then print their exit codes"],
 };
@@ -97,6 +99,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
       ps: [ps, "ps"],
       pause: [lifecycle, "pause"],
       port: [observe, "port"],
+      update: [update, "update"],
       prune: [lifecycle, "container prune"],
       cleanup: [lifecycle, "container cleanup"],
       healthcheck: [lifecycle, "healthcheck run"],

@@ -38,6 +38,7 @@ export function buildResources(hc: HostConfig, deviceRules: OciDeviceRule[], hos
     mem.limit = memory;
     if (host.swapAccounting) mem.swap = swap === -1 ? -1 : swap > 0 ? swap : memory * 2;
   }
+  if (hc.MemoryReservation && hc.MemoryReservation > 0) mem.reservation = hc.MemoryReservation;
   // The kernel's OOM killer can only be switched off on v1 (memory.oom_control); docker drops it elsewhere.
   if (hc.OomKillDisable && host.version === 1) mem.disableOOMKiller = true;
   if (Object.keys(mem).length) res.memory = mem;
@@ -78,5 +79,7 @@ export function buildResources(hc: HostConfig, deviceRules: OciDeviceRule[], hos
 
   // docker: 0 and -1 both mean unlimited.
   if (hc.PidsLimit && hc.PidsLimit > 0) res.pids = { limit: hc.PidsLimit };
+  // Only where the kernel has the weight file (docker drops it with a warning elsewhere; runc would fail the start).
+  if (hc.BlkioWeight && (host.version === 2 || fs.existsSync("/sys/fs/cgroup/blkio/blkio.weight"))) res.blockIO = { weight: hc.BlkioWeight };
   return res;
 }

@@ -1,7 +1,7 @@
 // The contract every front end programs against. `Engine` implements it.
 import type { EventLog } from "./events.ts";
 import type { Readable, Writable } from "node:stream";
-import type { CreateContainerOptions, HealthState, ImageConfig, ImageRecord, VolumeRecord } from "./records.ts";
+import type { CreateContainerOptions, HealthState, HostConfig, ImageConfig, ImageRecord, VolumeRecord } from "./records.ts";
 import type { Paths } from "./paths.ts";
 import type { LoginOptions, PullOptions, PushOptions, PushResult } from "./registry.ts";
 import type { NetworkCreateOptions, NetworkInspect } from "./network.ts";
@@ -116,6 +116,12 @@ export interface VolumeApi {
   prune(opts?: { all?: boolean }): { VolumesDeleted: string[]; SpaceReclaimed: number };
 }
 
+/** The body of docker's POST /containers/{id}/update: fields left out (or 0, "") stay as they are. */
+export type ContainerUpdate = Pick<
+  HostConfig,
+  "CpuShares" | "CpuQuota" | "CpuPeriod" | "NanoCpus" | "CpusetCpus" | "CpusetMems" | "Memory" | "MemorySwap" | "MemoryReservation" | "PidsLimit" | "BlkioWeight" | "RestartPolicy"
+>;
+
 export interface ContainerApi {
   create(opts: CreateContainerOptions): Promise<{ Id: string; Warnings: string[] }>;
   /**
@@ -148,6 +154,11 @@ export interface ContainerApi {
   unpause(idOrName: string): Promise<void>;
   remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
   rename(idOrName: string, newName: string): void;
+  /**
+   * docker update: new resource limits and restart policy, stored in the record
+   * (the next start uses them) and, on a running container, written into its cgroup.
+   */
+  update(idOrName: string, update: ContainerUpdate): Promise<{ Warnings: string[] }>;
   /** Brings live containers' records up to date first (a container may have exited since). */
   list(opts?: ListContainersOptions): Promise<ContainerSummary[]>;
   /** size: also SizeRw and SizeRootFs (docker inspect --size), which walks the writable layer. */

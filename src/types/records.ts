@@ -95,7 +95,12 @@ export interface HostConfig {
   CpusetCpus?: string;
   CpusetMems?: string;
   PidsLimit?: number;
+  MemoryReservation?: number;
+  /** 10 to 1000, where the kernel has a block I/O weight. */
+  BlkioWeight?: number;
   OomKillDisable?: boolean;
+  /** docker's --device-cgroup-rule: "c 1:3 rwm", "b 8:* r", "a *:* m". */
+  DeviceCgroupRules?: string[];
   Dns?: string[];
   DnsSearch?: string[];
   DnsOptions?: string[];
@@ -104,6 +109,11 @@ export interface HostConfig {
   PublishAllPorts?: boolean;
   /** "container" (default), "sandbox" or "vm"; docker's own --isolation flag carries it too. */
   Isolation?: string;
+  /**
+   * capsa's own: Isolation as the client gave it ("", "default"), which inspect
+   * echoes as docker does; Isolation itself holds the level resolved at create.
+   */
+  CapsaIsolationGiven?: string;
 }
 
 export interface EndpointSettings {

@@ -6,7 +6,8 @@ import { PassThrough } from "node:stream";
 import { CapsaError, conflict, invalid } from "../../util/errors.ts";
 import { DETACH_EVENT } from "../../util/detach-keys.ts";
 import { writeSocketError } from "../hijack.ts";
-import { HttpError, sendEmpty, sendJson } from "../http.ts";
+import type { ContainerUpdate } from "../../types/engine-api.ts";
+import { HttpError, readObject, sendEmpty, sendJson } from "../http.ts";
 import { type Call, response, type Router } from "../router.ts";
 import { create } from "./container-create.ts";
 import { archiveGet, archiveHead, archivePut, changes, commit, exportFs } from "./container-files.ts";
@@ -80,6 +81,30 @@ async function rename(call: Call): Promise<void> {
   if (!name) throw invalid("new name cannot be blank");
   call.api.engine.containers.rename(call.params[0]!, name);
   sendEmpty(response(call), 204);
+}
+
+const UPDATE_NUMBERS = ["CpuShares", "CpuQuota", "CpuPeriod", "NanoCpus", "Memory", "MemorySwap", "MemoryReservation", "PidsLimit", "BlkioWeight"] as const;
+
+/** POST /containers/{id}/update: resources and restart policy; dockerd's {"Warnings":[…]}. */
+async function update(call: Call): Promise<void> {
+  const body = await readObject(call.req);
+  const u: ContainerUpdate = {};
+  for (const k of UPDATE_NUMBERS) {
+    const v = body[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "number") throw invalid(`json: cannot unmarshal ${typeof v} into Go struct field UpdateConfig.${k} of type int64`);
+    u[k] = v;
+  }
+  for (const k of ["CpusetCpus", "CpusetMems"] as const) {
+    const v = body[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") throw invalid(`json: cannot unmarshal ${typeof v} into Go struct field UpdateConfig.${k} of type string`);
+    u[k] = v;
+  }
+  const rp = body.RestartPolicy as { Name?: unknown; MaximumRetryCount?: unknown } | undefined;
+  if (rp && typeof rp === "object" && typeof rp.Name === "string" && rp.Name) u.RestartPolicy = { Name: rp.Name as NonNullable<ContainerUpdate["RestartPolicy"]>["Name"], MaximumRetryCount: Number(rp.MaximumRetryCount ?? 0) };
+  const r = await call.api.engine.containers.update(call.params[0]!, u);
+  sendJson(response(call), 200, { Warnings: r.Warnings });
 }
 
 async function remove(call: Call): Promise<void> {
@@ -221,7 +246,7 @@ export function containerRoutes(r: Router): void {
   add("POST", "/containers/{id}/stop", stop);
   add("POST", "/containers/{id}/restart", restart);
   add("POST", "/containers/{id}/kill", kill);
-  add("POST", "/containers/{id}/update", () => Promise.reject(new HttpError(501, "container update is not implemented in capsa yet")));
+  add("POST", "/containers/{id}/update", update);
   add("POST", "/containers/{id}/rename", rename);
   add("POST", "/containers/{id}/pause", pause);
   add("POST", "/containers/{id}/unpause", unpause);

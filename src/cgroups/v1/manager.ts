@@ -2,10 +2,12 @@
 // container's cgroup is the same relative path in each of them.
 import os from "node:os";
 import path from "node:path";
-import type { CgroupManager, CgroupStats } from "../types.ts";
+import fs from "node:fs";
+import type { CgroupLimits, CgroupManager, CgroupStats } from "../types.ts";
 import { readProcsRecursive, removeCgroupDir } from "../files.ts";
 import { onlineCpus, systemCpuUsage } from "../proc-stat.ts";
 import { blkioStats } from "./blkio.ts";
+import { applyV1Limits } from "./limits.ts";
 import { cpuStats } from "./cpu.ts";
 import { memoryStats, oomKills } from "./memory.ts";
 import { hostV1Mounts, type V1Mounts } from "./mounts.ts";
@@ -66,5 +68,14 @@ export class CgroupV1 implements CgroupManager {
       }
     }
     if (errors.length) throw new Error(`remove cgroup ${cgroupsPath}: ${errors.join("; ")}`);
+  }
+
+  applyLimits(cgroupsPath: string, limits: CgroupLimits): void {
+    applyV1Limits((controller) => this.dir(controller, cgroupsPath), limits);
+  }
+
+  hasBlkioWeight(): boolean {
+    const blkio = this.mounts.blkio;
+    return !!blkio && fs.existsSync(path.join(blkio, "blkio.weight"));
   }
 }

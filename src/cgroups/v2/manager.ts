@@ -1,11 +1,13 @@
 // cgroup v2: one unified tree; a container's cgroup is one directory.
 import os from "node:os";
 import path from "node:path";
-import type { CgroupManager, CgroupStats } from "../types.ts";
+import fs from "node:fs";
+import type { CgroupLimits, CgroupManager, CgroupStats } from "../types.ts";
 import { readProcsRecursive, removeCgroupDir } from "../files.ts";
 import { onlineCpus, systemCpuUsage } from "../proc-stat.ts";
 import { cpuStats } from "./cpu.ts";
 import { ioStats } from "./io.ts";
+import { applyV2Limits } from "./limits.ts";
 import { memoryStats, oomKills } from "./memory.ts";
 import { pidsStats } from "./pids.ts";
 
@@ -48,5 +50,14 @@ export class CgroupV2 implements CgroupManager {
     } catch (e) {
       throw new Error(`remove cgroup ${cgroupsPath}: ${(e as Error).message}`);
     }
+  }
+
+  applyLimits(cgroupsPath: string, limits: CgroupLimits): void {
+    applyV2Limits(path.join(this.root, cgroupsPath), limits);
+  }
+
+  hasBlkioWeight(): boolean {
+    const controllers = fs.existsSync(path.join(this.root, "cgroup.controllers")) ? fs.readFileSync(path.join(this.root, "cgroup.controllers"), "utf8") : "";
+    return controllers.split(/\s+/).includes("io");
   }
 }

@@ -1,6 +1,6 @@
 // The container half of the SDK: each method finds the container, brings its
 // record up to date, and calls the verb's module.
-import type { AttachStreams, CommitOptions, ContainerApi, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../../types/engine-api.ts";
+import type { AttachStreams, CommitOptions, ContainerApi, ContainerUpdate, ExecOptions, ListContainersOptions, LogsOptions, RunIo } from "../../types/engine-api.ts";
 import type { ContainerRecord, CreateContainerOptions } from "../../types/records.ts";
 import type { ContainerStats, LogEntry } from "../../types/views.ts";
 import type { Readable } from "node:stream";
@@ -21,6 +21,7 @@ import { removeAfterFailedStart, removeContainer } from "./remove.ts";
 import { runContainer } from "./run.ts";
 import { type StartOptions, startContainer } from "./start.ts";
 import { runHealthcheck } from "./healthcheck.ts";
+import { updateContainer } from "./update.ts";
 import { exitFileExists, waitForExitFile } from "./wait.ts";
 import { isLive } from "../../util/container-state.ts";
 
@@ -110,6 +111,10 @@ export class Containers implements ContainerApi {
 
   rename(idOrName: string, newName: string) {
     renameContainer(this.ctx, this.ctx.store.get(idOrName), newName);
+  }
+
+  update(idOrName: string, update: ContainerUpdate) {
+    return updateContainer(this.ctx, this.ctx.store.get(idOrName), update);
   }
 
   async list(opts: ListContainersOptions = {}) {
