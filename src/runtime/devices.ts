@@ -107,3 +107,15 @@ export function hostDevices(root = "/dev"): OciDevice[] {
   walk(root);
   return out;
 }
+
+const DEVICE_CGROUP_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
+
+/** docker's --device-cgroup-rule ("c 1:3 rwm", "b 8:* r", "a *:* m") as devices cgroup rules; dockerd's error for a malformed one. */
+export function parseDeviceCgroupRules(rules: string[] | undefined): OciDeviceRule[] {
+  return (rules ?? []).map((rule) => {
+    const m = DEVICE_CGROUP_RULE.exec(rule);
+    if (!m) throw invalid(`invalid device cgroup format '${rule}'`);
+    const [, type, major, minor, access] = m as unknown as [string, "a" | "b" | "c", string, string, string];
+    return { allow: true, type, ...(major === "*" ? {} : { major: Number(major) }), ...(minor === "*" ? {} : { minor: Number(minor) }), access };
+  });
+}

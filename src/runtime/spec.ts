@@ -10,7 +10,7 @@ import { detectCgroupVersion } from "../cgroups/index.ts";
 import { invalid } from "../util/errors.ts";
 import { shortId } from "../util/ids.ts";
 import { containerCapabilities } from "./caps.ts";
-import { defaultDeviceRules, hostDevices, mappedDevices } from "./devices.ts";
+import { defaultDeviceRules, hostDevices, mappedDevices, parseDeviceCgroupRules } from "./devices.ts";
 import { assembleMounts } from "./mounts.ts";
 import type { OciCapabilities, OciDevice, OciDeviceRule, OciLinux, OciMount, OciNamespace, OciProcess, RuntimeSpec } from "./oci.ts";
 import { buildResources, hostCgroupFeatures } from "./resources.ts";
@@ -136,6 +136,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     devices = [...devices.filter((x) => !mapped.devices.some((m) => m.path === x.path)), ...mapped.devices];
     if (!privileged) deviceRules.push(...mapped.rules);
   }
+  if (!privileged) deviceRules.push(...parseDeviceCgroupRules(hc.DeviceCgroupRules));
 
   const process: OciProcess = {
     terminal: !!config.Tty,

@@ -33,6 +33,7 @@ const HOST_CONFIG_FIELDS: Record<string, Kind> = {
   ReadonlyRootfs: "bool", Init: "bool", Memory: "number", MemorySwap: "number", NanoCpus: "number", CpuShares: "number", PidsLimit: "number", ShmSize: "number",
   CapAdd: "strings", CapDrop: "strings", Dns: "strings", DnsSearch: "strings", DnsOptions: "strings", ExtraHosts: "strings", SecurityOpt: "strings", GroupAdd: "strings",
   Mounts: "objects", Ulimits: "objects", Devices: "objects", Tmpfs: "object", LogConfig: "object", Sysctls: "object", Isolation: "string", Runtime: "string",
+  DeviceCgroupRules: "strings", MemoryReservation: "number", BlkioWeight: "number", CpuPeriod: "number", CpuQuota: "number", CpusetCpus: "string",
 };
 
 function jsonKind(v: unknown): string {
@@ -88,7 +89,8 @@ export async function create(call: Call): Promise<void> {
   // A seccomp profile comes as its JSON text (the docker CLI reads the file); a path would read the engine host's files.
   parseSecurityOpts(hostConfig.SecurityOpt, { profileFiles: false });
   if (hostConfig.RestartPolicy && !hostConfig.RestartPolicy.Name) delete hostConfig.RestartPolicy;
-  if (hostConfig.LogConfig && !hostConfig.LogConfig.Type) delete hostConfig.LogConfig;
+  // The docker CLI sends Type "" with --log-opt alone: the default driver with those options.
+  if (hostConfig.LogConfig && !hostConfig.LogConfig.Type && !Object.keys(hostConfig.LogConfig.Config ?? {}).length) delete hostConfig.LogConfig;
   // dockerd resolves "default" to its default network, bridge.
   if (hostConfig.NetworkMode === "default") hostConfig.NetworkMode = "bridge";
   let endpoints = nc?.EndpointsConfig ? { ...nc.EndpointsConfig } : undefined;

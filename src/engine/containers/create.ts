@@ -12,6 +12,7 @@ import { resolveIsolation } from "../../isolation/level.ts";
 import { validateHealthcheck } from "./health.ts";
 import { checkLogConfig } from "./log-config.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
+import { parseDeviceCgroupRules } from "../../runtime/devices.ts";
 import { checkRuntimeName, SANDBOX_RUNTIME } from "../../runtime/container-handler.ts";
 import { handlerFor } from "../../isolation/handlers.ts";
 
@@ -75,11 +76,17 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
     hostConfig.Isolation = "sandbox";
   } else if (hostConfig.Runtime) checkRuntimeName(hostConfig.Runtime);
   // The level is fixed at create, so a later change of the default does not move existing containers.
+  // docker echoes "default" in inspect as given: kept beside the level it resolved to.
+  if (hostConfig.Isolation?.toLowerCase() === "default") hostConfig.CapsaIsolationGiven = hostConfig.Isolation;
+  else delete hostConfig.CapsaIsolationGiven;
   hostConfig.Isolation = resolveIsolation(hostConfig.Isolation);
   // Bad security options fail here, before anything exists, rather than at start.
   parseSecurityOpts(hostConfig.SecurityOpt);
   validateHostConfig(hostConfig);
   const warnings = checkLogConfig(hostConfig.LogConfig);
+  // dockerd fills in its default driver and keeps the options as given (inspect shows both).
+  if (hostConfig.LogConfig) hostConfig.LogConfig = { Type: hostConfig.LogConfig.Type || "json-file", Config: hostConfig.LogConfig.Config ?? {} };
+  parseDeviceCgroupRules(hostConfig.DeviceCgroupRules);
   await handlerFor(hostConfig).validate?.(hostConfig);
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
     throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);

@@ -64,7 +64,7 @@ export function inspectView(ctx: Ctx, c: ContainerRecord): ContainerInspect {
     ProcessLabel: "",
     AppArmorProfile: "",
     ExecIDs: null,
-    HostConfig: c.hostConfig,
+    HostConfig: hostConfigView(c),
     GraphDriver: { Name: "overlay", Data: { LowerDir: lowers.join(":"), UpperDir: layer.upper, WorkDir: layer.work, MergedDir: layer.merged } },
     Mounts: mountPoints(ctx, c),
     Config: c.config,
@@ -151,6 +151,16 @@ export function filterContainers(ctx: Ctx, list: ContainerRecord[], opts: ListCo
   }
   if (opts.limit && opts.limit > 0) out = out.slice(0, opts.limit);
   return out;
+}
+
+/**
+ * HostConfig as docker shows it: the runtime's name ("runc" where the probe has
+ * not chosen yet, docker's default), Isolation as given when that was "default".
+ */
+function hostConfigView(c: ContainerRecord): ContainerRecord["hostConfig"] {
+  const { CapsaIsolationGiven: given, ...hc } = c.hostConfig;
+  const name = runtimeName(c);
+  return { ...hc, Runtime: hc.Runtime || (name === "auto" ? "runc" : name), Isolation: given ?? hc.Isolation };
 }
 
 /** The runtime a container runs under: fixed by its level for sandbox and vm, else --runtime or the probe's choice ("auto"). */
