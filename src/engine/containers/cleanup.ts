@@ -95,6 +95,19 @@ export function shouldRestart(c: ContainerRecord): boolean {
   }
 }
 
+/** conmon's exit file of a run whose exit is recorded and which is being restarted (start.ts removes it). */
+export function restartedExitFile(ctx: Ctx, id: string): string {
+  return path.join(persistDir(ctx, id), "exit.restarted");
+}
+
+export function setAsideExitFile(ctx: Ctx, id: string): void {
+  try {
+    fs.renameSync(path.join(persistDir(ctx, id), "exit"), restartedExitFile(ctx, id));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
 function releasingMarker(ctx: Ctx, id: string): string {
   return path.join(persistDir(ctx, id), "releasing");
 }

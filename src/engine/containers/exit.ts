@@ -7,7 +7,7 @@
 import type { ContainerRecord } from "../../types/records.ts";
 import { isLive } from "../../util/container-state.ts";
 import type { Ctx } from "./context.ts";
-import { type ExitOutcome, recordExit, removedExitCode, shouldRestart } from "./cleanup.ts";
+import { type ExitOutcome, recordExit, removedExitCode, setAsideExitFile, shouldRestart } from "./cleanup.ts";
 import { removeContainer } from "./remove.ts";
 import { startContainer } from "./start.ts";
 import { pollDelay, sleep, waitForExitFile } from "./wait.ts";
@@ -23,6 +23,9 @@ export async function processExit(ctx: Ctx, id: string): Promise<ExitOutcome> {
     ctx.store.mutate(id, (r) => {
       r.restartCount += 1;
       r.state = { ...r.state, Status: "restarting", Restarting: true };
+      // The recorded run's exit file, set aside: a reconcile elsewhere (an inspect, conmon's
+      // exit command) must not take it for the next run's exit and restart a second time.
+      setAsideExitFile(ctx, id);
     });
     try {
       await startContainer(ctx, ctx.store.get(id), { exitCommand: true });

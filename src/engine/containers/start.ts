@@ -12,7 +12,7 @@ import { CapsaError, errorMessage } from "../../util/errors.ts";
 import { writeBundle } from "./bundle.ts";
 import { shortId } from "../../util/ids.ts";
 import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir } from "./context.ts";
-import { releaseResources, waitForRelease } from "./cleanup.ts";
+import { releaseResources, restartedExitFile, waitForRelease } from "./cleanup.ts";
 import { exitCommandFor, markSettledByCaller, monitorEnv, settledMarker } from "./exit-command.ts";
 import { prepareBundleFor, runtimeFor } from "./runtime.ts";
 import { trace } from "../../util/trace.ts";
@@ -41,7 +41,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   ensureRunDirs(ctx, c.id);
   // Leftovers of a previous run would make the next wait return at once.
   fs.rmSync(exitFile(ctx, c.id), { force: true });
-  for (const f of ["exit", "oom"]) fs.rmSync(path.join(persistDir(ctx, c.id), f), { force: true });
+  for (const f of ["exit", "exit.restarted", "oom"]) fs.rmSync(path.join(persistDir(ctx, c.id), f), { force: true });
   fs.rmSync(settledMarker(ctx, c.id), { force: true });
   if (opts.exitWatched) markSettledByCaller(ctx, c.id);
 
@@ -82,9 +82,14 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
       attachment = await attachSocket(attachSocketPath(ctx.paths.sockets, shortId(c.id)), opts.attach, { tty, ctlPath: ctlFifoPath(bundle) });
       trace("attached");
     }
+    const finishedBefore = c.state.FinishedAt;
     await runtime.start(c.id);
     trace("runtime start done");
     ctx.store.mutate(c.id, (r) => {
+      // A run that ended at once may have had its exit recorded already (a restarting
+      // container is live, so a reconcile elsewhere can claim it): marking it running
+      // now would make that exit claimable twice, and restart it twice.
+      if (r.state.FinishedAt !== finishedBefore) return;
       r.state = {
         ...r.state,
         Status: "running",
@@ -132,7 +137,7 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
 async function clearInterruptedStart(ctx: Ctx, c: ContainerRecord, runtime: RuntimeHandle): Promise<void> {
   // A run that ended (its exit recorded) is not an interrupted start: on a
   // restart, its conmon is still alive, running the exit command that restarts it.
-  if (fs.existsSync(exitFile(ctx, c.id)) || fs.existsSync(path.join(persistDir(ctx, c.id), "exit"))) return;
+  if (fs.existsSync(exitFile(ctx, c.id)) || fs.existsSync(path.join(persistDir(ctx, c.id), "exit")) || fs.existsSync(restartedExitFile(ctx, c.id))) return;
   const pidFile = path.join(persistDir(ctx, c.id), "conmon.pid");
   let pid: number | undefined;
   try {
