@@ -114,7 +114,7 @@ const DEVICE_CGROUP_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
 export function parseDeviceCgroupRules(rules: string[] | undefined): OciDeviceRule[] {
   return (rules ?? []).map((rule) => {
     const m = DEVICE_CGROUP_RULE.exec(rule);
-    if (!m) throw invalid(`invalid device cgroup format '${rule}'`);
+    if (!m) throw invalid(`invalid device cgroup rule format: '${rule}'`);
     const [, type, major, minor, access] = m as unknown as [string, "a" | "b" | "c", string, string, string];
     return { allow: true, type, ...(major === "*" ? {} : { major: Number(major) }), ...(minor === "*" ? {} : { minor: Number(minor) }), access };
   });
