@@ -47,12 +47,17 @@ export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefi
 
 const RESTART_NAMES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
 
+/** dockerd's checks of a restart policy (create and update). */
+export function validateRestartPolicy(rp: NonNullable<HostConfig["RestartPolicy"]>): void {
+  if (!RESTART_NAMES.has(rp.Name)) throw invalid(`invalid restart policy '${rp.Name}'`);
+  if (rp.MaximumRetryCount && rp.Name !== "on-failure") throw invalid(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
+  if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid("maximum retry count cannot be negative");
+}
+
 export function validateHostConfig(h: HostConfig): void {
   const rp = h.RestartPolicy;
   if (rp) {
-    if (!RESTART_NAMES.has(rp.Name)) throw invalid(`invalid restart policy '${rp.Name}'`);
-    if (rp.MaximumRetryCount && rp.Name !== "on-failure") throw invalid(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
-    if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid("maximum retry count cannot be negative");
+    validateRestartPolicy(rp);
     if (h.AutoRemove && rp.Name && rp.Name !== "no") throw invalid("can't create 'AutoRemove' container with restart policy");
   }
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid("Minimum memory limit allowed is 6MB");

@@ -11,13 +11,13 @@ import type { ContainerUpdate } from "../../types/engine-api.ts";
 import type { ContainerRecord, HostConfig } from "../../types/records.ts";
 import { cgroupManager, containerCgroupsPath, type CgroupLimits } from "../../cgroups/index.ts";
 import { isolationOf } from "../../isolation/level.ts";
+import { CPU_PERIOD } from "../../runtime/resources.ts";
 import { CapsaError, invalid } from "../../util/errors.ts";
 import { type Ctx, containerEvent } from "./context.ts";
+import { validateRestartPolicy } from "./create.ts";
 import { reconcile } from "./exit.ts";
 
 const MIN_MEMORY = 6 * 1024 * 1024;
-const CPU_PERIOD = 100_000;
-const RESTART_NAMES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
 const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 
 /** "0-3,5" → {0,1,2,3,5}. */
@@ -73,12 +73,7 @@ function checkValues(u: ContainerUpdate): void {
     if ([...cpuSet(u.CpusetCpus)].some((n) => !have.has(n))) throw invalid(`Requested CPUs are not available - requested ${u.CpusetCpus}, available: ${available}`);
   }
   if (u.BlkioWeight && (u.BlkioWeight < 10 || u.BlkioWeight > 1000)) throw invalid("Range of blkio weight is from 10 to 1000");
-  const rp = u.RestartPolicy;
-  if (rp?.Name) {
-    if (!RESTART_NAMES.has(rp.Name)) throw invalid(`invalid restart policy '${rp.Name}'`);
-    if (rp.MaximumRetryCount && rp.Name !== "on-failure") throw invalid(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
-    if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid("maximum retry count cannot be negative");
-  }
+  if (u.RestartPolicy?.Name) validateRestartPolicy(u.RestartPolicy);
 }
 
 /** docker's MemorySwap of a container created with only --memory: twice that (where the kernel accounts swap). */
