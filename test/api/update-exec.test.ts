@@ -82,7 +82,7 @@ async function dockerdTarget(): Promise<Target> {
   };
 }
 
-function checks(label: string, make: () => Promise<Target>, skip: string | false = false): void {
+function checks(label: string, engine: Target["engine"], make: () => Promise<Target>, skip: string | false = false): void {
   void describe(`docker update, TTY exec and inspect round-trips: ${label}`, { skip }, () => {
   let s: Target;
   let docker: Docker;
@@ -252,6 +252,23 @@ function checks(label: string, make: () => Promise<Target>, skip: string | false
     assert.match(denied.stderr, /Operation not permitted/);
   });
 
+  void it("a running VM takes CPU and pids limits on QEMU's cgroup and refuses a memory update", { skip: (engine !== "capsa" && "the VM level is capsa's") || (!v1 && "the cgroup files read here are v1's") }, () => {
+    ok(["run", "-d", "--name", "vmu", "--isolation", "vm", "--network", "none", "bb:1", "sleep", "300"]);
+    try {
+      const id = idOf("vmu");
+      assert.equal(ok(["update", "--cpu-shares", "300", "--pids-limit", "400", "vmu"]), "vmu\n");
+      assert.equal(cgroupFile(id, "cpu", "cpu.shares"), "300");
+      assert.equal(cgroupFile(id, "pids", "pids.max"), "400");
+      assert.notEqual(cgroupFile(id, "cpu", "cgroup.procs"), "", "QEMU runs in the container's cgroup");
+      const memory = s.docker(["update", "--memory", "300m", "--memory-swap", "600m", "vmu"]);
+      assert.equal(memory.status, 1);
+      assert.match(memory.stderr, /the memory of a VM \(--isolation vm\) is the guest's, sized when it boots/);
+      assert.equal(hostConfig("vmu").Memory, 0, "nothing stored");
+    } finally {
+      s.docker(["rm", "-f", "vmu"]);
+    }
+  });
+
   void it("on-failure:3 with a command that fails restarts three times, then stays exited", async () => {
     ok(["run", "-d", "--name", "rp", "--restart", "on-failure:3", "bb:1", "false"]);
     const deadline = Date.now() + 30_000;
@@ -268,5 +285,5 @@ function checks(label: string, make: () => Promise<Target>, skip: string | false
 });
 }
 
-checks("capsa system service", capsaTarget);
-checks("dockerd (the same checks against docker itself)", dockerdTarget, !hasDockerd && "dockerd is not installed (scripts/setup.sh --tests installs it)");
+checks("capsa system service", "capsa", capsaTarget);
+checks("dockerd (the same checks against docker itself)", "dockerd", dockerdTarget, !hasDockerd && "dockerd is not installed (scripts/setup.sh --tests installs it)");
