@@ -153,6 +153,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
   system: {
     help: "Manage capsa",
     verbs: {
+      check: [system, "system check"],
       df: [system, "system df"],
       events: [events, "events"],
       info: [system, "info"],
@@ -222,7 +223,7 @@ function makeContext(verb: string): CliContext & { close(): void } {
 /** Runs one verb with its arguments; returns the exit code. */
 export async function execute(verb: Verb, name: string, args: string[]): Promise<number> {
   const { parseArgs, requireArgs, UsageError, HelpRequested } = await import("./command.ts");
-  const { CapsaError } = await import("../util/errors.ts");
+  const { CapsaError, DamagedStateError, damagedDatabase, isDatabaseDamage } = await import("../util/errors.ts");
   const { errorLine } = await import("./verb.ts");
   const ctx = makeContext(name);
   try {
@@ -238,6 +239,12 @@ export async function execute(verb: Verb, name: string, args: string[]): Promise
     if (e instanceof UsageError) {
       process.stderr.write(`capsa: ${e.message}\nSee 'capsa ${e.verb} --help'.\n`);
       return e.exitCode;
+    }
+    // Damage found past the open (a page read later): the same line, the same way forward.
+    const damaged = e instanceof DamagedStateError ? e : isDatabaseDamage(e) ? damagedDatabase((await import("../types/paths.ts")).resolvePaths().db, e) : undefined;
+    if (damaged) {
+      process.stderr.write(errorLine(damaged));
+      return damaged.exitCode;
     }
     process.stderr.write(errorLine(e));
     if (process.env.CAPSA_DEBUG && e instanceof Error && !(e instanceof CapsaError)) process.stderr.write(`${e.stack ?? ""}\n`);

@@ -7,6 +7,7 @@
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
+import { damagedDatabase, isDatabaseDamage, systemError } from "../util/errors.ts";
 
 export type DB = Database.Database;
 
@@ -96,12 +97,24 @@ const MIGRATIONS: string[] = [
 
 export function openDb(file: string): DB {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file, { timeout: 30_000 });
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("foreign_keys = ON");
-  migrate(db);
-  return db;
+  let db: DB | undefined;
+  try {
+    db = new Database(file, { timeout: 30_000 });
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    migrate(db);
+    return db;
+  } catch (e) {
+    try {
+      db?.close();
+    } catch {
+      /* unusable anyway */
+    }
+    // Name the file, and for damage the way forward (store/check.ts repairs it).
+    if (isDatabaseDamage(e)) throw damagedDatabase(file, e);
+    throw systemError(`database ${file}`, e);
+  }
 }
 
 function migrate(db: DB): void {

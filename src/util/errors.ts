@@ -30,3 +30,33 @@ export function systemError(operation: string, cause: unknown): CapsaError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * The state root cannot be used until the operator acts (its database is
+ * damaged). Every command, not only run/create/start, exits 125 with it:
+ * the engine itself cannot serve.
+ */
+export class DamagedStateError extends CapsaError {
+  constructor(message: string) {
+    super("system", message, 125);
+    this.name = "DamagedStateError";
+  }
+}
+
+/** SQLite's word that the database file itself is damaged (not busy, not full), anywhere in the cause chain. */
+export function isDatabaseDamage(e: unknown): boolean {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === "string" && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) return true;
+  }
+  return false;
+}
+
+/** "database <file> is damaged (<SQLite's words>): run 'capsa system check --repair'". */
+export function damagedDatabase(file: string, cause: unknown): DamagedStateError {
+  let root = cause;
+  while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+  const err = new DamagedStateError(`database ${file} is damaged (${errorMessage(root)}): run 'capsa system check --repair'`);
+  err.cause = cause;
+  return err;
+}
