@@ -18,6 +18,7 @@ import { listServers, stopContainerServer, stopServer } from "../network/dns.ts"
 import { sweepOrphanBridges, sweepOrphanDns } from "../network/orphans.ts";
 import { sweepOrphanRules } from "../network/isolation.ts";
 import { mountPoints } from "../util/mounts.ts";
+import { type CapsaError, DamagedStateError, explainStateError, noSpaceLeft } from "../util/errors.ts";
 import { pidAlive } from "../util/process.ts";
 import { sleep } from "./containers/wait.ts";
 
@@ -156,4 +157,26 @@ export function removeContents(dir: string): string[] {
     fs.rmSync(p, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
   return kept;
+}
+
+/**
+ * A start that failed for want of space, said so with the file system to
+ * free: runc reports ENOSPC while it stores its state as "unable to store
+ * init state: %!w(<nil>)" (a formatting slip of its own), and Node's and
+ * SQLite's words name no path.
+ */
+export function explainNoSpace(paths: Paths, e: CapsaError): CapsaError {
+  const explained = explainStateError(e, paths.db);
+  if (explained && !(explained instanceof DamagedStateError)) return explained;
+  if (!/%!w\(<nil>\)|no space left|disk is full/i.test(e.message)) return e;
+  for (const where of [paths.runtimeRoot, paths.runRoot, paths.root]) {
+    try {
+      // Below a mebibyte: what failed needed a few pages more than were left.
+      const s = fs.statfsSync(where);
+      if (s.bavail * s.bsize < 1024 * 1024) return noSpaceLeft(where, e);
+    } catch {
+      /* not there yet */
+    }
+  }
+  return e;
 }

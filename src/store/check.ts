@@ -130,3 +130,22 @@ export function imagesUsingLayers(db: DB, chainIds: string[]): string[] {
   const rows = db.prepare(`SELECT DISTINCT image_id FROM image_layers WHERE chain_id IN (${chainIds.map(() => "?").join(", ")})`).all(...chainIds) as { image_id: string }[];
   return rows.map((r) => r.image_id);
 }
+
+/**
+ * Runs a write; when the disk is full, checkpoints the WAL into the database
+ * and truncates it (its frames are what a write adds to) and tries once more.
+ * A deletion mostly rewrites pages the database file already has.
+ */
+export function whenFullRetry<T>(db: DB, write: () => T): T {
+  try {
+    return write();
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "SQLITE_FULL") throw e;
+    try {
+      db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      /* nothing more to free here */
+    }
+    return write();
+  }
+}

@@ -60,3 +60,40 @@ export function damagedDatabase(file: string, cause: unknown): DamagedStateError
   err.cause = cause;
   return err;
 }
+
+/** No space left where the state lives: SQLite's SQLITE_FULL, an ENOSPC from a write, anywhere in the cause chain. */
+export function isNoSpace(e: unknown): boolean {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "SQLITE_FULL" || (typeof code === "string" && code.startsWith("SQLITE_IOERR") && /no space/i.test(cur.message))) return true;
+  }
+  return false;
+}
+
+/** "no space left on device (<where>)": says which file system to free. */
+export function noSpaceLeft(where: string, cause?: unknown): CapsaError {
+  const err = new CapsaError("system", `no space left on device (${where})`);
+  err.cause = cause;
+  return err;
+}
+
+/**
+ * The state errors a user can act on, said in one line with the file they
+ * concern: a damaged database (DamagedStateError, exit 125) or no space left.
+ * `dbFile`: the database of the state root in use. Undefined for any other error.
+ */
+export function explainStateError(e: unknown, dbFile: string): CapsaError | undefined {
+  if (e instanceof DamagedStateError) return e;
+  if (isDatabaseDamage(e)) return damagedDatabase(dbFile, e);
+  if (e instanceof CapsaError && /^no space left on device \(/.test(e.message)) return e;
+  if (!isNoSpace(e)) return undefined;
+  let where = dbFile.replace(/\/[^/]*$/, "");
+  for (let cur = e; cur instanceof Error; cur = cur.cause) {
+    const p = (cur as { path?: unknown }).path;
+    if (typeof p === "string") {
+      where = p;
+      break;
+    }
+  }
+  return noSpaceLeft(where, e);
+}
