@@ -13,6 +13,7 @@ import { unmountBelow } from "../snapshot/overlay.ts";
 import { netnsPath, removeNetns } from "../network/netns.ts";
 import { stopContainerServer } from "../network/dns.ts";
 import { Engine } from "./engine.ts";
+import { readoptImages } from "./readopt.ts";
 import { type LiveContainer, liveContainers, removeContents, stopLive } from "./recovery.ts";
 
 export interface CheckFinding {
@@ -40,6 +41,7 @@ export async function checkState(opts: CheckOptions = {}): Promise<CheckFinding[
   const paths = resolvePaths(opts);
   const findings: CheckFinding[] = [];
   const health = checkDatabaseFile(paths.db);
+  let rebuilt: CheckFinding | undefined;
   if (!health.ok) {
     const f: CheckFinding = { problem: `database ${paths.db} is damaged (${health.problems.slice(0, 3).join("; ")})` };
     findings.push(f);
@@ -52,9 +54,15 @@ export async function checkState(opts: CheckOptions = {}): Promise<CheckFinding[
     const reasons = new Set(Object.values(r.lost));
     const lost = kept.length === 0 && reasons.size === 1 ? [`every record (${[...reasons][0]})`] : Object.entries(r.lost).map(([t, why]) => `${t} (${why})`);
     f.repaired = `set aside as ${r.setAside}; rebuilt with what could be read: ${kept.join(", ") || "nothing"}${lost.length ? `; lost: ${lost.join(", ")}` : ""}`;
+    rebuilt = f;
   }
   const engine = Engine.open({ root: paths.root, runRoot: paths.runRoot });
   try {
+    if (rebuilt) {
+      // Before orphans are looked for: the layers of images still whole on disk are not orphans.
+      const images = readoptImages(engine.db, paths);
+      if (images.length) rebuilt.repaired += `; ${images.length} image(s) recorded again from the files on disk, untagged (tag them again: capsa tag <id> <name>)`;
+    }
     const rec = recordedFiles(engine.db);
     const live = await liveContainers(paths);
     await checkContainers(engine, paths, rec, live, findings, opts);

@@ -71,6 +71,12 @@ void describe("damaged or orphaned state", () => {
     assert.deepEqual(mountsUnder(root.root), []);
     const ps = root.capsa(["ps", "-a"]);
     assert.equal(ps.status, 0, ps.stderr);
+    // The image is whole on disk: recorded again (untagged) and runnable.
+    assert.match(repair.stdout, /1 image\(s\) recorded again/);
+    const ids = root.capsa(["images", "-q"]).stdout.trim().split("\n").filter(Boolean);
+    assert.equal(ids.length, 1);
+    const run = root.capsa(["run", "--rm", ids[0]!, "echo", "readopted"]);
+    assert.equal(run.stdout, "readopted\n", run.stderr);
     const again = root.capsa(["system", "check"]);
     assert.equal(again.status, 0, again.stdout);
     assert.match(again.stdout, /No problems found/);
