@@ -47,6 +47,10 @@ export async function checkState(opts: CheckOptions = {}): Promise<CheckFinding[
     findings.push(f);
     if (!opts.repair) {
       f.unrepaired = "run 'capsa system check --repair' to rebuild it; records and files cannot be compared until then";
+      // What the repair may have to stop: running containers whose records do not come back.
+      for (const l of await liveContainers(paths)) {
+        findings.push({ problem: `container ${shortId(l.id)} runs (the runtime's state says so)`, unrepaired: "--repair stops it if its record cannot be read back" });
+      }
       return findings;
     }
     const r = rebuildDatabase(paths.db);

@@ -60,6 +60,7 @@ void describe("damaged or orphaned state", () => {
     const check = root.capsa(["system", "check"]);
     assert.equal(check.status, 1, check.stdout + check.stderr);
     assert.match(check.stdout, new RegExp(`database ${db} is damaged`));
+    assert.match(check.stdout, /container \w{12} runs \(the runtime's state says so\)/);
     const repair = root.capsa(["system", "check", "--repair"]);
     assert.equal(repair.status, 0, repair.stdout + repair.stderr);
     assert.match(repair.stdout, /repaired: set aside as \S+capsa\.db\.damaged-/);
