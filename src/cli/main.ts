@@ -156,6 +156,7 @@ const GROUPS: Record<string, { help: string; verbs: Record<string, [Loader, stri
   system: {
     help: "Manage capsa",
     verbs: {
+      check: [system, "system check"],
       df: [system, "system df"],
       events: [events, "events"],
       info: [system, "info"],
@@ -225,7 +226,7 @@ function makeContext(verb: string): CliContext & { close(): void } {
 /** Runs one verb with its arguments; returns the exit code. */
 export async function execute(verb: Verb, name: string, args: string[]): Promise<number> {
   const { parseArgs, requireArgs, UsageError, HelpRequested } = await import("./command.ts");
-  const { CapsaError } = await import("../util/errors.ts");
+  const { CapsaError, DamagedStateError, explainStateError } = await import("../util/errors.ts");
   const { errorLine } = await import("./verb.ts");
   const ctx = makeContext(name);
   try {
@@ -242,7 +243,13 @@ export async function execute(verb: Verb, name: string, args: string[]): Promise
       process.stderr.write(`capsa: ${e.message}\nSee 'capsa ${e.verb} --help'.\n`);
       return e.exitCode;
     }
-    process.stderr.write(errorLine(e));
+    // A damaged database (also when found past the open) or no space left: one line naming the file.
+    const explained = explainStateError(e, (await import("../types/paths.ts")).resolvePaths().db);
+    if (explained instanceof DamagedStateError) {
+      process.stderr.write(errorLine(explained));
+      return explained.exitCode;
+    }
+    process.stderr.write(errorLine(explained ?? e));
     if (process.env.CAPSA_DEBUG && e instanceof Error && !(e instanceof CapsaError)) process.stderr.write(`${e.stack ?? ""}\n`);
     if (verb.setupErrors) return e instanceof CapsaError ? e.exitCode : 125;
     return 1;

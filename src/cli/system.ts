@@ -1,7 +1,8 @@
-// info, version, system df|prune|reset.
+// info, version, system df|prune|check|reset.
 import pkg from "../../package.json" with { type: "json" };
 import { collect, newCommand, UsageError } from "./command.ts";
 import { shortId } from "../util/ids.ts";
+import { DamagedStateError } from "../util/errors.ts";
 import { renderRows } from "./format.ts";
 import { renderTemplate, TemplateError } from "./template.ts";
 import { humanSize } from "./units.ts";
@@ -236,6 +237,27 @@ export const verbs: VerbTable = {
     },
   },
 
+  "system check": {
+    command: (v) =>
+      newCommand(v, "[OPTIONS]", "Check this state root: the database, records against files, monitors of running containers")
+        .option("-r, --repair", "Fix what can be fixed (rebuild a damaged database, remove orphans, record exits of containers whose monitor died)"),
+    args: [0, 0],
+    async run(ctx, opts) {
+      const o = opts as { repair?: boolean };
+      // Not through ctx.engine(): a damaged database must not stop the check.
+      const { checkState } = await import("../engine/index.ts");
+      const findings = await checkState({ repair: !!o.repair });
+      for (const f of findings) {
+        ctx.out(`${f.problem}\n`);
+        if (f.repaired) ctx.out(`  repaired: ${f.repaired}\n`);
+        if (f.unrepaired) ctx.out(`  not repaired: ${f.unrepaired}\n`);
+      }
+      if (findings.length === 0) ctx.out("No problems found\n");
+      // As podman: 1 while problems remain (all of them for a check, the unrepaired ones after --repair).
+      return findings.some((f) => !f.repaired) ? 1 : 0;
+    },
+  },
+
   "system reset": {
     command: (v) => newCommand(v, "[OPTIONS]", "Remove all containers, images and volumes of this state root (capsa's own)").option("-f, --force", "Do not prompt for confirmation"),
     args: [0, 0],
@@ -243,7 +265,18 @@ export const verbs: VerbTable = {
       const o = opts as { force?: boolean };
       const root = ctx.env.CAPSA_ROOT ?? "/var/lib/capsa";
       if (!o.force && !(await confirm(ctx, `WARNING! This will remove all containers, images and volumes under ${root}.\nAre you sure you want to continue?`))) return 0;
-      const engine = await ctx.engine();
+      let engine;
+      try {
+        engine = await ctx.engine();
+      } catch (e) {
+        if (!(e instanceof DamagedStateError)) throw e;
+        // No records to go by: what runs is found from the runtimes' own state, stopped, then all is deleted.
+        const { resetWithoutDatabase, resolvePaths } = await import("../engine/index.ts");
+        const r = await resetWithoutDatabase(resolvePaths());
+        ctx.err(`capsa: the database was damaged; reset from the runtime's state: ${r.stopped.length} running container(s) stopped, everything under ${root} deleted\n`);
+        for (const k of r.kept) ctx.err(`capsa: kept ${k}: something is still mounted below it\n`);
+        return r.kept.length ? 125 : 0;
+      }
       await engine.system.reset();
       // reset() removes containers and mounts; images and volumes go through their APIs.
       for (const v of engine.volumes.list()) {

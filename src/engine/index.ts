@@ -16,3 +16,7 @@ export { packDir } from "../archive/pack.ts";
 export { parseSecurityOpts } from "../runtime/security-opt.ts";
 // Reading a file the image controls inside a root file system, confined to it (the builder's COPY --chown).
 export { readFileInRoot } from "../runtime/rootfs-path.ts";
+// State checks and repair, and a reset that needs no readable database (`system check`, `system reset`).
+export { checkState, type CheckFinding } from "./check.ts";
+export { resetWithoutDatabase } from "./recovery.ts";
+export { resolvePaths } from "../types/paths.ts";

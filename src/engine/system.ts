@@ -1,4 +1,5 @@
-// `system` verbs: info, version, df, prune, and reset (wipe this state root).
+// `system` verbs: info, version, df, prune, and reset (wipe this state root);
+// check and repair live in check.ts, what works without a database in recovery.ts.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -12,6 +13,7 @@ import { isolationStatus } from "./containers/runtime.ts";
 import { dirSize } from "../snapshot/dir-size.ts";
 import { unmountBelow } from "../snapshot/overlay.ts";
 import { errorMessage } from "../util/errors.ts";
+import { liveContainers, stopLive } from "./recovery.ts";
 import { API_VERSION, VERSION } from "../types/version.ts";
 
 export { API_VERSION, VERSION } from "../types/version.ts";
@@ -100,6 +102,9 @@ export class System implements SystemApi {
     for (const c of this.ctx.store.list()) {
       await this.containers.remove(c.id, { force: true, volumes: true }).catch(() => undefined);
     }
+    // What still runs without a record (a database set aside or rebuilt, a crashed create) is
+    // found from the runtimes' own state and stopped before anything is unmounted below it.
+    await stopLive(await liveContainers(this.ctx.paths));
     // Networks: endpoints left by a crash (veths, iptables rules, IPAM leases), namespaces, bridges.
     await this.ctx.networks.reset().catch(() => undefined);
     // Anything the records did not account for (a crashed create): unmount below the roots, deepest first.

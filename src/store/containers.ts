@@ -3,6 +3,7 @@
 import type { DB } from "./db.ts";
 import type { ContainerRecord, ContainerState } from "../types/records.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
+import { whenFullRetry } from "./check.ts";
 
 interface Row {
   id: string;
@@ -105,7 +106,8 @@ export class ContainerStore {
   }
 
   delete(id: string): void {
-    this.db.prepare("DELETE FROM containers WHERE id = ?").run(id);
+    // Deleting must work on a full disk too (a failed `run --rm` must not leave its record).
+    whenFullRetry(this.db, () => this.db.prepare("DELETE FROM containers WHERE id = ?").run(id));
   }
 
   /** The containers made from an image, and whether each is running. */

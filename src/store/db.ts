@@ -7,6 +7,7 @@
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
+import { damagedDatabase, isDatabaseDamage, systemError } from "../util/errors.ts";
 
 export type DB = Database.Database;
 
@@ -96,12 +97,25 @@ const MIGRATIONS: string[] = [
 
 export function openDb(file: string): DB {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file, { timeout: 30_000 });
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("foreign_keys = ON");
-  migrate(db);
-  return db;
+  let db: DB | undefined;
+  try {
+    db = new Database(file, { timeout: 30_000 });
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    migrate(db);
+    return db;
+  } catch (e) {
+    try {
+      db?.close();
+    } catch {
+      /* unusable anyway */
+    }
+    // Name the file, and for damage the way forward (store/check.ts repairs it).
+    if (isDatabaseDamage(e)) throw damagedDatabase(file, e);
+    if (noSpaceLeft(path.dirname(file))) return openOnFullDisk(file, e);
+    throw systemError(`database ${file}`, e);
+  }
 }
 
 function migrate(db: DB): void {
@@ -116,4 +130,34 @@ function migrate(db: DB): void {
     }
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   }).immediate();
+}
+
+function noSpaceLeft(dir: string): boolean {
+  try {
+    // Below a mebibyte: a write that needs a few pages more than are left fails just the same.
+    const s = fs.statfsSync(dir);
+    return s.bavail * s.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * With no space left, WAL's shared-memory file cannot be sized, so even a
+ * read fails ("disk I/O error"). In exclusive locking mode SQLite keeps that
+ * index in the process's memory instead, so reads (ps, images, inspect)
+ * keep working; a write fails with SQLITE_FULL, as it must. The price: other
+ * processes wait for this one's lock while it runs.
+ */
+function openOnFullDisk(file: string, first: unknown): DB {
+  const db = new Database(file, { timeout: 30_000, fileMustExist: true });
+  try {
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("foreign_keys = ON");
+    if ((db.pragma("user_version", { simple: true }) as number) < MIGRATIONS.length) throw first;
+    return db;
+  } catch (e) {
+    db.close();
+    throw systemError(`database ${file}`, e);
+  }
 }

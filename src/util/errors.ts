@@ -30,3 +30,70 @@ export function systemError(operation: string, cause: unknown): CapsaError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * The state root cannot be used until the operator acts (its database is
+ * damaged). Every command, not only run/create/start, exits 125 with it:
+ * the engine itself cannot serve.
+ */
+export class DamagedStateError extends CapsaError {
+  constructor(message: string) {
+    super("system", message, 125);
+    this.name = "DamagedStateError";
+  }
+}
+
+/** SQLite's word that the database file itself is damaged (not busy, not full), anywhere in the cause chain. */
+export function isDatabaseDamage(e: unknown): boolean {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === "string" && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) return true;
+  }
+  return false;
+}
+
+/** "database <file> is damaged (<SQLite's words>): run 'capsa system check --repair'". */
+export function damagedDatabase(file: string, cause: unknown): DamagedStateError {
+  let root = cause;
+  while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+  const err = new DamagedStateError(`database ${file} is damaged (${errorMessage(root)}): run 'capsa system check --repair'`);
+  err.cause = cause;
+  return err;
+}
+
+/** No space left where the state lives: SQLite's SQLITE_FULL, an ENOSPC from a write, anywhere in the cause chain. */
+export function isNoSpace(e: unknown): boolean {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "SQLITE_FULL" || (typeof code === "string" && code.startsWith("SQLITE_IOERR") && /no space/i.test(cur.message))) return true;
+  }
+  return false;
+}
+
+/** "no space left on device (<where>)": says which file system to free. */
+export function noSpaceLeft(where: string, cause?: unknown): CapsaError {
+  const err = new CapsaError("system", `no space left on device (${where})`);
+  err.cause = cause;
+  return err;
+}
+
+/**
+ * The state errors a user can act on, said in one line with the file they
+ * concern: a damaged database (DamagedStateError, exit 125) or no space left.
+ * `dbFile`: the database of the state root in use. Undefined for any other error.
+ */
+export function explainStateError(e: unknown, dbFile: string): CapsaError | undefined {
+  if (e instanceof DamagedStateError) return e;
+  if (isDatabaseDamage(e)) return damagedDatabase(dbFile, e);
+  if (e instanceof CapsaError && /^no space left on device \(/.test(e.message)) return e;
+  if (!isNoSpace(e)) return undefined;
+  let where = dbFile.replace(/\/[^/]*$/, "");
+  for (let cur = e; cur instanceof Error; cur = cur.cause) {
+    const p = (cur as { path?: unknown }).path;
+    if (typeof p === "string") {
+      where = p;
+      break;
+    }
+  }
+  return noSpaceLeft(where, e);
+}

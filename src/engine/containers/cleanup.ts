@@ -44,9 +44,15 @@ export async function recordExit(ctx: Ctx, id: string): Promise<ExitOutcome & { 
   if (!c0) return { outcome: "removed", exitCode: removedExitCode(ctx, id) };
   const code = readIntFile(exitFile(ctx, id)) ?? readIntFile(path.join(persistDir(ctx, id), "exit"));
   let exitCode: number;
+  let error = "";
   if (code !== undefined) exitCode = code;
-  else if (c0.state.Running && !pidAlive(c0.monitorPid) && !pidAlive(c0.state.Pid)) exitCode = 255; // monitor and workload gone without a word
-  else return c0.state.Running ? { outcome: "not-exited" } : { outcome: "exited", exitCode: c0.state.ExitCode };
+  else if (monitorDied(c0)) {
+    // Nothing can collect the workload's status any more: as containerd does
+    // when a shim dies, the workload is killed (the runtime delete --force of
+    // the release below) and the exit recorded as SIGKILL's, with the reason.
+    exitCode = MONITOR_DIED_EXIT_CODE;
+    error = `container monitor died (conmon pid ${c0.monitorPid}): the container was killed and its own exit code is unknown`;
+  } else return c0.state.Running ? { outcome: "not-exited" } : { outcome: "exited", exitCode: c0.state.ExitCode };
 
   // conmon records OOM kills it saw; the cgroup's counter catches the rest (read before runtime delete removes it).
   const oom = fs.existsSync(path.join(persistDir(ctx, id), "oom")) || cgroupManager().oomKillCount(containerCgroupsPath(ctx.paths, id)) > 0;
@@ -61,7 +67,7 @@ export async function recordExit(ctx: Ctx, id: string): Promise<ExitOutcome & { 
   // The marker, made inside the claim, tells a concurrent start to wait until the release is done.
   const claimed = ctx.store.mutate(id, (r) => {
     if (!isLive(r.state)) return false;
-    r.state = { ...r.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, OOMKilled: oom, FinishedAt: finishedAt };
+    r.state = { ...r.state, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exitCode, OOMKilled: oom, FinishedAt: finishedAt, Error: error };
     fs.writeFileSync(releasingMarker(ctx, id), String(process.pid));
     return true;
   });
@@ -79,6 +85,14 @@ export async function recordExit(ctx: Ctx, id: string): Promise<ExitOutcome & { 
   }
   fs.rmSync(exitFile(ctx, id), { force: true });
   return { outcome: "exited", exitCode, recorded: c };
+}
+
+/** 128 + SIGKILL: what containerd records for a task whose shim died. */
+export const MONITOR_DIED_EXIT_CODE = 137;
+
+/** The container runs (by its record) but its monitor is gone: no exit file will ever come. */
+export function monitorDied(c: ContainerRecord): boolean {
+  return c.state.Running && c.monitorPid > 0 && !pidAlive(c.monitorPid);
 }
 
 export function shouldRestart(c: ContainerRecord): boolean {

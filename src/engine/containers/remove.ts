@@ -1,7 +1,7 @@
 // `rm`: removing a container, running or not (with force), and what goes with
 // it: its files, its anonymous volumes, and the exit code kept for a late wait.
 import type { ContainerRecord } from "../../types/records.ts";
-import { conflict } from "../../util/errors.ts";
+import { conflict, isNoSpace } from "../../util/errors.ts";
 import { isLive } from "../../util/container-state.ts";
 import { type Ctx, containerEvent } from "./context.ts";
 import { recordExit, releaseResources, rememberExitCode, removeContainerFiles, waitForRelease } from "./cleanup.ts";
@@ -42,7 +42,12 @@ export async function removeContainer(ctx: Ctx, c: ContainerRecord, opts: { forc
   // The record goes last: a removal interrupted while the files go (a big rw
   // layer takes a while) leaves a "removing" record, which the next rm or
   // prune finishes, instead of a directory no command knows about.
-  ctx.store.mutate(cur.id, (x) => (x.state.Status = "removing"));
+  try {
+    ctx.store.mutate(cur.id, (x) => (x.state.Status = "removing"));
+  } catch (e) {
+    // No room even to mark it (a full disk): the files go first and free the room the deletion needs.
+    if (!isNoSpace(e)) throw e;
+  }
   removeContainerFiles(ctx, cur.id);
   ctx.store.delete(cur.id);
   ctx.networks.forget(cur.id);

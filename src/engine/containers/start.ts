@@ -9,6 +9,7 @@ import { attachSocket, preloadAttach, type Attachment } from "../../monitor/atta
 import { attachSocketPath, createUnderMonitor, ctlFifoPath } from "../../monitor/conmon.ts";
 import { overlaySnapshotter } from "../../snapshot/overlay.ts";
 import { CapsaError, errorMessage } from "../../util/errors.ts";
+import { explainNoSpace } from "../recovery.ts";
 import { writeBundle } from "./bundle.ts";
 import { shortId } from "../../util/ids.ts";
 import { type Ctx, containerDir, containerEvent, ensureRunDirs, exitFile, logPath, nowIso, persistDir } from "./context.ts";
@@ -116,11 +117,15 @@ export async function startContainer(ctx: Ctx, c: ContainerRecord, opts: StartOp
   } catch (e) {
     attachment?.detach();
     await releaseResources(ctx, c, runtime).catch(() => undefined);
-    const err = e instanceof CapsaError ? e : new CapsaError("system", errorMessage(e));
+    const err = explainNoSpace(ctx.paths, e instanceof CapsaError ? e : new CapsaError("system", errorMessage(e)));
     // As docker: a container that failed to start stays "created" with the error and exit code 127/126/128.
-    ctx.store.mutate(c.id, (r) => {
-      r.state = { ...r.state, Status: r.state.StartedAt.startsWith("0001") ? "created" : "exited", Running: false, Pid: 0, Error: err.message, ExitCode: err.exitCode === 125 ? 128 : err.exitCode };
-    });
+    try {
+      ctx.store.mutate(c.id, (r) => {
+        r.state = { ...r.state, Status: r.state.StartedAt.startsWith("0001") ? "created" : "exited", Running: false, Pid: 0, Error: err.message, ExitCode: err.exitCode === 125 ? 128 : err.exitCode };
+      });
+    } catch {
+      /* no room to record it (a full disk): the start's own error says more */
+    }
     throw err;
   }
 }

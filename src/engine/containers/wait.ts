@@ -9,12 +9,12 @@ export function exitFileExists(ctx: Ctx, id: string): boolean {
   return fs.existsSync(exitFile(ctx, id));
 }
 
-/** Resolves once the exit file exists or neither the monitor nor the workload is alive. */
+/** Resolves once the exit file exists or the monitor is gone (no exit file will come: cleanup.ts records why). */
 export function waitForExitFile(ctx: Ctx, c: ContainerRecord, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const check = (): boolean => {
       if (exitFileExists(ctx, c.id) || signal?.aborted) return true;
-      return !!c.monitorPid && !pidAlive(c.monitorPid) && !pidAlive(c.state.Pid);
+      return !!c.monitorPid && !pidAlive(c.monitorPid);
     };
     if (check()) return resolve();
     let watcher: fs.FSWatcher | undefined;
