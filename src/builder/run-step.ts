@@ -56,7 +56,7 @@ export async function runStep(s: BuildSession, state: StageState, ins: Instructi
       User: state.config.User ?? "",
       Labels: { [BUILD_LABEL]: "true", [BUILD_PID_LABEL]: String(process.pid) },
     },
-    hostConfig: { NetworkMode: network === "default" ? "" : network, ...hostConfig },
+    hostConfig: { NetworkMode: network === "default" ? "" : network, ...(s.opts.extraHosts?.length ? { ExtraHosts: s.opts.extraHosts } : {}), ...hostConfig },
   });
   s.currentContainer = Id;
   s.say(` ---> Running in ${shortId(Id)}`);
@@ -67,7 +67,9 @@ export async function runStep(s: BuildSession, state: StageState, ins: Instructi
     const { StatusCode } = await s.engine.containers.wait(Id);
     s.checkAborted();
     if (StatusCode !== 0) {
-      throw err(`The command '${argv.join(" ")}' returned a non-zero code: ${StatusCode}`);
+      const failed = err(`The command '${argv.join(" ")}' returned a non-zero code: ${StatusCode}`);
+      failed.commandExitCode = StatusCode;
+      throw failed;
     }
     const upper = (await s.engine.containers.inspect(Id)).GraphDriver.Data.UpperDir!;
     removeMountStubs(upper, s.engine.images.layerDirs(state.imageId));

@@ -55,7 +55,8 @@ export function networkView(ctx: NetworkContext, n: NetworkRecord): NetworkInspe
     Scope: "local",
     Driver: n.Driver,
     EnableIPv6: !!n.Subnet6,
-    IPAM: { Driver: "default", Options: {}, Config: config },
+    // dockerd shows IPAM.Options as created: null when none were given.
+    IPAM: { Driver: n.IpamDriver ?? "default", Options: n.IpamOptions === undefined ? {} : n.IpamOptions, Config: config },
     Internal: n.Internal,
     Attachable: false,
     Ingress: false,
@@ -81,7 +82,7 @@ export function modeView(ctx: NetworkContext, name: "host" | "none"): NetworkIns
     Scope: "local",
     Driver: name === "host" ? "host" : "null",
     EnableIPv6: false,
-    IPAM: { Driver: "default", Options: {}, Config: [] },
+    IPAM: { Driver: "default", Options: null, Config: [] },
     Internal: false,
     Attachable: false,
     Ingress: false,
@@ -120,7 +121,14 @@ export function containerSettings(ctx: NetworkContext, c: ContainerRecord): Netw
     const a6 = ep.result ? addressOf(ep.result, 6) : undefined;
     const fixed = ep.config.IPAMConfig;
     networks[n.Name] = {
-      IPAMConfig: fixed?.IPv4Address || fixed?.IPv6Address ? { ...(fixed.IPv4Address ? { IPv4Address: fixed.IPv4Address } : {}), ...(fixed.IPv6Address ? { IPv6Address: fixed.IPv6Address } : {}) } : null,
+      IPAMConfig:
+        fixed?.IPv4Address || fixed?.IPv6Address || fixed?.LinkLocalIPs?.length
+          ? {
+              ...(fixed.IPv4Address ? { IPv4Address: fixed.IPv4Address } : {}),
+              ...(fixed.IPv6Address ? { IPv6Address: fixed.IPv6Address } : {}),
+              ...(fixed.LinkLocalIPs?.length ? { LinkLocalIPs: fixed.LinkLocalIPs } : {}),
+            }
+          : null,
       Links: null,
       Aliases: ep.config.Aliases?.length ? ep.config.Aliases : null,
       MacAddress: ep.result ? macOf(ep.result, ep.ifName) : "",

@@ -16,8 +16,13 @@ export interface NetworkRecord {
   Options: Record<string, string>;
   Subnet: string;
   Gateway: string;
-  /** The Linux bridge device, unique per state root (derived from a hash). */
+  /** The Linux bridge device, unique per state root (derived from a hash, or com.docker.network.bridge.name). */
   Bridge: string;
+  /** The name CNI, the conflist file and the lease directory know the network by; absent: Name (records made before any name was allowed). */
+  CniName?: string;
+  /** docker's IPAM.Driver and IPAM.Options as created (inspect shows Options null when none were given). */
+  IpamDriver?: string;
+  IpamOptions?: Record<string, string> | null;
   /** docker's --ip-range: containers get addresses from it (a static --ip may lie anywhere in the subnet). */
   IPRange?: string;
   /** docker's --aux-address: name → address, never given to a container (either family). */

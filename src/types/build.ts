@@ -18,6 +18,8 @@ export interface BuildOptions {
   pull?: boolean;
   /** Labels set on the final image. */
   labels?: Record<string, string>;
+  /** --add-host entries ("name:address") for RUN steps' /etc/hosts. */
+  extraHosts?: string[];
   /** Network for RUN steps, chosen by the person building: "default" (the engine's default), "none", "host", "bridge" (the API passes its caller's networkmode as is). */
   network?: string;
   /**

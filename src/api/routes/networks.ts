@@ -67,7 +67,7 @@ async function prune(call: Call): Promise<void> {
 interface ConnectBody {
   Container?: string;
   Force?: boolean;
-  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null };
+  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null };
 }
 
 async function connect(call: Call): Promise<void> {
@@ -78,6 +78,7 @@ async function connect(call: Call): Promise<void> {
     aliases: ep?.Aliases ?? undefined,
     ipv4Address: ep?.IPAMConfig?.IPv4Address || undefined,
     ipv6Address: ep?.IPAMConfig?.IPv6Address || undefined,
+    linkLocalIPs: ep?.IPAMConfig?.LinkLocalIPs ?? undefined,
   });
   call.api.events.emit("network", "connect", call.params[0]!, { container: body.Container });
   call.res!.writeHead(200);

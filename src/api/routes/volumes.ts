@@ -1,4 +1,5 @@
 // /volumes: create, list, inspect, remove, prune.
+import { notFound } from "../../util/errors.ts";
 import { readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
@@ -8,11 +9,10 @@ const strMap = (v: unknown): Record<string, string> | undefined =>
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
   const driver = typeof body.Driver === "string" ? body.Driver : "";
-  if (driver && driver !== "local") {
-    const { invalid } = await import("../../util/errors.ts");
-    throw invalid(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
-  }
-  const v = call.api.engine.volumes.create({ name: typeof body.Name === "string" && body.Name ? body.Name : undefined, labels: strMap(body.Labels), options: strMap(body.DriverOpts) });
+  const name = typeof body.Name === "string" && body.Name ? body.Name : undefined;
+  // dockerd: a 404 (the plugin lookup's not-found), worded as its volume store's "create <name>: …".
+  if (driver && driver !== "local") throw notFound(`create ${name ?? ""}`.trimEnd() + `: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+  const v = call.api.engine.volumes.create({ name, labels: strMap(body.Labels), options: strMap(body.DriverOpts) });
   sendJson(call.res!, 201, v);
 }
 
