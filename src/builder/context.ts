@@ -4,11 +4,13 @@
 // beside it.
 import fs from "node:fs";
 import path from "node:path";
+import { decompressStream } from "../archive/compression.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { resolveInRoot } from "../archive/paths.ts";
 import { errorMessage } from "../util/errors.ts";
 import { BuildError } from "./errors.ts";
 import { loadIgnore } from "./ignore.ts";
+import { completeTarEnd } from "./tar-end.ts";
 import type { BuildSession } from "./session.ts";
 
 /** Sets the session's context dir and ignore rules; returns the Containerfile's text and name. */
@@ -17,7 +19,14 @@ export async function prepareContext(s: BuildSession): Promise<{ text: string; n
   let dockerfilePath: string | undefined;
   if (o.contextTar) {
     s.contextDir = s.tmpDir("context");
-    await extractArchive(o.contextTar, s.contextDir, { whiteouts: "keep", sameOwner: false, devices: false }).catch((e: unknown) => {
+    const contextTar = o.contextTar;
+    await (async () => {
+      // Decompressed here, so the tar's end can be completed (tar-end.ts) whatever the compression.
+      const { stream } = await decompressStream(contextTar);
+      const completed = completeTarEnd();
+      stream.on("error", (e) => completed.destroy(e));
+      await extractArchive(stream.pipe(completed), s.contextDir, { whiteouts: "keep", sameOwner: false, devices: false });
+    })().catch((e: unknown) => {
       throw new BuildError(`build context: ${errorMessage(e)}`);
     });
   } else if (o.contextDir) {

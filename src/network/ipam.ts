@@ -27,7 +27,8 @@ const AUX_LEASE = "capsa-aux-address:";
 export function newNetworkRecord(root: string, opts: NetworkCreateOptions, others: NetworkRecord[]): NetworkRecord {
   const driver = opts.Driver || "bridge";
   if (driver !== "bridge") throw invalid(`network driver "${driver}" is not supported (only bridge)`);
-  if (others.find((n) => n.Name === opts.Name)) throw conflict(`network with name ${opts.Name} already exists`);
+  // CheckDuplicate: the docker CLI always sets it; without it dockerd (API < 1.44) makes a second network of the name.
+  if (opts.CheckDuplicate !== false && others.find((n) => n.Name === opts.Name)) throw conflict(`network with name ${opts.Name} already exists`);
   const ipamDriver = opts.IPAM?.Driver || "default";
   if (ipamDriver !== "default") throw invalid(`IPAM driver "${ipamDriver}" is not supported (only default)`);
   bridgeOptions(opts.Options ?? {});
@@ -93,7 +94,7 @@ export function newNetworkRecord(root: string, opts: NetworkCreateOptions, other
   return {
     Id: id,
     Name: opts.Name,
-    CniName: safeCniName(opts.Name, id, others),
+    CniName: safeCniName(opts.Name, id, opts.CheckDuplicate !== false),
     IpamDriver: ipamDriver,
     IpamOptions: opts.IPAM?.Options ?? null,
     Created: new Date().toISOString(),
@@ -113,12 +114,12 @@ export function newNetworkRecord(root: string, opts: NetworkCreateOptions, other
 /**
  * docker takes any name that is not blank; CNI names (and so the conflist's
  * file name and host-local's lease directory) are [a-zA-Z0-9][a-zA-Z0-9_.-]*.
- * A name of that form is its own CNI name (as before other names were
- * allowed); any other gets one made from the network's id.
+ * A name of that form that is unique (insert checks it) is its own CNI name
+ * (as before other names were allowed); any other, or one that may be shared
+ * (CheckDuplicate off), gets one made from the network's id.
  */
-function safeCniName(name: string, id: string, others: NetworkRecord[]): string {
-  const taken = new Set(others.map(cniName));
-  if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,199}$/.test(name) && !name.startsWith("capsa-net-") && !taken.has(name)) return name;
+function safeCniName(name: string, id: string, unique: boolean): string {
+  if (unique && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,199}$/.test(name) && !name.startsWith("capsa-net-")) return name;
   return `capsa-net-${id.slice(0, 16)}`;
 }
 

@@ -59,7 +59,9 @@ export class Networks implements NetworkApi {
     // dockerd's only rule for a name: not blank (libnetwork's IsValidName).
     if (!opts.Name?.trim()) throw invalid(`invalid name: ${opts.Name ?? ""}`);
     if (["none", "host", "default", DEFAULT_NETWORK].includes(opts.Name)) throw conflict(`${opts.Name} is a pre-defined network and cannot be created`);
-    return { Id: this.createRecord(opts).Id, Warning: "" };
+    const same = this.store.list().find((n) => n.Name === opts.Name);
+    const n = this.createRecord(opts);
+    return { Id: n.Id, Warning: same ? `Network with name ${same.Name} (id : ${same.Id}) already exists` : "" };
   }
 
   /** The record, its conflist and its aux reservations; all or nothing. */
@@ -69,7 +71,7 @@ export class Networks implements NetworkApi {
     writeConfList(this.ctx, n);
     try {
       reserveAux(ipamDir(this.ctx), n);
-      this.store.insert(n);
+      this.store.insert(n, { uniqueName: opts.CheckDuplicate !== false });
     } catch (e) {
       fs.rmSync(confListPath(this.ctx, n), { force: true });
       fs.rmSync(path.join(ipamDir(this.ctx), cniName(n)), { recursive: true, force: true });

@@ -166,8 +166,9 @@ export function containerSettings(ctx: NetworkContext, c: ContainerRecord): Netw
 export function isOnNetwork(ctx: NetworkContext, c: ContainerRecord, ref: string): boolean {
   const mode = c.hostConfig.NetworkMode || DEFAULT_NETWORK;
   if (mode === ref) return true;
-  const n = ctx.store.find(ref);
-  return !!n && ctx.store.endpoints({ containerId: c.id, networkId: n.Id }).length > 0;
+  // Every network of that name (names need not be unique) or id prefix.
+  const ids = new Set(ctx.store.list().filter((n) => n.Name === ref || n.Id.startsWith(ref)).map((n) => n.Id));
+  return ctx.store.endpoints({ containerId: c.id }).some((e) => ids.has(e.networkId));
 }
 
 /** ps's Ports column: published ports, then exposed ones nobody published. */

@@ -32,6 +32,8 @@ export interface BuildOptions {
   output?: Writable;
   /** Only the final id and warnings are printed (RUN output is still collected for errors). */
   quiet?: boolean;
+  /** Called with the final image's id before the "Successfully built" lines (where dockerd's API sends its aux message). */
+  onImage?: (id: string) => void;
   /** Aborting cancels the build: the running step's container is removed, nothing is tagged. */
   signal?: AbortSignal;
 }

@@ -9,6 +9,7 @@ export interface NetworkCreateOptions {
   Labels?: Record<string, string>;
   Options?: Record<string, string>;
   IPAM?: { Driver?: string; Config?: IpamConfig[]; Options?: Record<string, string> | null };
+  /** Refuse a name another network has (the default here; dockerd's API before 1.44 makes a duplicate unless it is true). */
   CheckDuplicate?: boolean;
 }
 

@@ -57,9 +57,10 @@ async function build(call: Call): Promise<void> {
     },
   });
   try {
-    const r = await buildImage(call.api.engine, { ...opts, output });
-    // The builder's own output already ends with "Successfully built/tagged".
-    write({ aux: { ID: r.id } });
+    // dockerd's order: the aux message with the id, then "Successfully built/tagged".
+    const r = await buildImage(call.api.engine, { ...opts, output, onImage: (id) => write({ aux: { ID: id } }) });
+    // q=1: dockerd's whole output is the id, which the docker CLI prints (`docker build -q`).
+    if (opts.quiet) write({ stream: `${r.id}\n` });
   } catch (e) {
     fail(e);
   }

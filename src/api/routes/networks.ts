@@ -2,13 +2,16 @@
 import type { NetworkCreateOptions } from "../../types/network.ts";
 import { invalid } from "../../util/errors.ts";
 import { readObject, sendJson } from "../http.ts";
+import { compareVersions } from "../version.ts";
 import type { Call, Router } from "../router.ts";
 
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
   if (typeof body.Name !== "string" || !body.Name) throw invalid("network name is required");
   checkCreateBody(body);
-  const r = call.api.engine.networks.create(body as unknown as NetworkCreateOptions);
+  // API 1.44 made CheckDuplicate always on; before, a duplicate name is refused only when it is true.
+  const CheckDuplicate = body.CheckDuplicate === true || compareVersions(call.version, "1.44") >= 0;
+  const r = call.api.engine.networks.create({ ...(body as unknown as NetworkCreateOptions), CheckDuplicate });
   call.api.events.emit("network", "create", r.Id, { name: body.Name, type: typeof body.Driver === "string" && body.Driver ? body.Driver : "bridge" });
   sendJson(call.res!, 201, r);
 }
