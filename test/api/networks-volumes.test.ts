@@ -121,7 +121,14 @@ void describe("networks and volumes through the Engine API", () => {
     const info = await c.inspect();
     assert.deepEqual(info.NetworkSettings.Networks.bridge?.IPAMConfig, { LinkLocalIPs: ["169.254.8.8"] });
     assert.match(s.dockerOk(["exec", c.id, "ip", "-4", "addr", "show", "eth0"]), /inet 169\.254\.8\.8\/16/);
+    // docker network connect --link-local-ip: the second interface gets it.
+    const net = `${tag}-ll`;
+    s.dockerOk(["network", "create", "--subnet", freeSubnet(), net]);
+    s.dockerOk(["network", "connect", "--link-local-ip", "169.254.9.9", net, c.id]);
+    assert.match(s.dockerOk(["exec", c.id, "ip", "-4", "addr", "show", "eth1"]), /inet 169\.254\.9\.9\/16/);
+    assert.equal(s.dockerOk(["inspect", "-f", `{{json (index .NetworkSettings.Networks "${net}").IPAMConfig}}`, c.id]).trim(), '{"LinkLocalIPs":["169.254.9.9"]}');
     await c.remove({ force: true });
+    s.dockerOk(["network", "rm", net]);
     const bad = await post("/v1.43/containers/create", { Image: "bb:1", NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ["not-an-ip"] } } } } });
     assert.equal(bad.status, 400);
     assert.match(String(bad.json.message), /invalid link-local IP address: not-an-ip/);
