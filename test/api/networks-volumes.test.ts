@@ -160,6 +160,10 @@ void describe("networks and volumes through the Engine API", () => {
     s.dockerOk(["run", "--rm", "-v", `${tag}-data:/d`, "bb:1", "sh", "-c", "head -c 10000 /dev/zero > /d/f"]);
     // API 1.42+: a named volume goes only with all=true.
     assert.deepEqual((await post("/v1.43/volumes/prune", {})).json, { VolumesDeleted: null, SpaceReclaimed: 0 });
+    // A volume created without a name is anonymous (dockerd 23+): a plain prune takes it.
+    const anonymous = s.dockerOk(["volume", "create"]).trim();
+    assert.match(anonymous, /^[0-9a-f]{64}$/);
+    assert.deepEqual((await post("/v1.43/volumes/prune", {})).json, { VolumesDeleted: [anonymous], SpaceReclaimed: 0 });
     const pruned = (await docker.pruneVolumes({ filters: { all: ["true"] } })) as { VolumesDeleted: string[] | null; SpaceReclaimed: number };
     assert.deepEqual(pruned.VolumesDeleted, [`${tag}-data`]);
     assert.ok(pruned.SpaceReclaimed >= 10000, String(pruned.SpaceReclaimed));

@@ -14,6 +14,7 @@ import { checkLogConfig } from "./log-config.ts";
 import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { checkRuntimeName, SANDBOX_RUNTIME } from "../../runtime/container-handler.ts";
 import { handlerFor } from "../../isolation/handlers.ts";
+import { ANONYMOUS_LABEL } from "../volumes.ts";
 
 export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
   const image = img ?? {};
@@ -144,7 +145,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   return { Id: id, Warnings: warnings };
 }
 
-export const ANONYMOUS_LABEL = "capsa.volume.anonymous";
+export { ANONYMOUS_LABEL };
 
 /**
  * Anonymous volumes (`-v /data`, a volume mount without a source, the image's
