@@ -44,6 +44,9 @@ export async function prepareContext(s: BuildSession): Promise<{ text: string; n
     return { text: o.dockerfileText, name: "Dockerfile" };
   }
   if (o.dockerfile && o.dockerfile !== "-") {
+    // dockerd's words (and its 500) for a relative path that climbs out of the context; an absolute one is inside it.
+    const climbs = !path.posix.isAbsolute(o.dockerfile) && path.posix.normalize(o.dockerfile).split("/")[0] === "..";
+    if (o.contextTar && climbs) throw new BuildError(`forbidden path outside the build context: ${o.dockerfile} ()`, "system");
     dockerfilePath = o.contextTar ? resolveInRoot(s.contextDir, o.dockerfile) : path.resolve(o.dockerfile);
   } else {
     dockerfilePath = ["Containerfile", "Dockerfile"].map((n) => path.join(s.contextDir, n)).find((p) => fs.existsSync(p));
@@ -53,7 +56,8 @@ export async function prepareContext(s: BuildSession): Promise<{ text: string; n
   try {
     text = fs.readFileSync(dockerfilePath, "utf8");
   } catch {
-    throw new BuildError(`Cannot locate specified Dockerfile: ${o.dockerfile ?? path.basename(dockerfilePath)}`, "not-found");
+    // A 500 over the API, as dockerd's.
+    throw new BuildError(`Cannot locate specified Dockerfile: ${o.dockerfile ?? path.basename(dockerfilePath)}`, "system");
   }
   s.ignore = loadIgnore(s.contextDir, dockerfilePath);
   return { text, name: path.basename(dockerfilePath) };

@@ -10,7 +10,7 @@ export const MTU_OPTION = "com.docker.network.driver.mtu";
 function goBool(key: string, v: string): boolean {
   if (["1", "t", "T", "true", "TRUE", "True"].includes(v)) return true;
   if (["0", "f", "F", "false", "FALSE", "False"].includes(v)) return false;
-  throw invalid(`invalid value for ${key}: strconv.ParseBool: parsing "${v}": invalid syntax`);
+  throw invalid(`failed to parse ${key} value: ${v} (strconv.ParseBool: parsing "${v}": invalid syntax)`);
 }
 
 /** Options whose docker default is the only behaviour capsa's bridges have: any other value is refused. */

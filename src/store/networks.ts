@@ -95,11 +95,11 @@ export class NetworkRows<Result = unknown> {
     const byId = this.db.prepare("SELECT data FROM networks WHERE id = ?").get(ref) as { data: string } | undefined;
     if (byId) return JSON.parse(byId.data) as NetworkRecord;
     const byName = this.db.prepare("SELECT data FROM networks WHERE name = ?").all(ref) as { data: string }[];
-    if (byName.length > 1) throw invalid(`network ${ref} is ambiguous (${byName.length} matches found on name)`);
+    if (byName.length > 1) throw invalid(`${byName.length} matches found based on name: network ${ref} is ambiguous`);
     if (byName.length === 1) return JSON.parse(byName[0]!.data) as NetworkRecord;
     if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
     const rows = this.db.prepare("SELECT data FROM networks WHERE id LIKE ?").all(ref + "%") as { data: string }[];
-    if (rows.length > 1) throw invalid(`network ${ref} is ambiguous (${rows.length} matches found based on ID prefix)`);
+    if (rows.length > 1) throw invalid(`${rows.length} matches found based on ID prefix: network ${ref} is ambiguous`);
     return rows.length === 1 ? (JSON.parse(rows[0]!.data) as NetworkRecord) : undefined;
   }
 

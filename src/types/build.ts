@@ -30,6 +30,8 @@ export interface BuildOptions {
   allow?: readonly Entitlement[];
   /** Progress and RUN output; nothing is written when omitted. */
   output?: Writable;
+  /** RUN's stderr between the ANSI red that dockerd's classic builder puts around it (\x1b[91m…\x1b[0m); for API clients, which show the stream as it is. */
+  markStderr?: boolean;
   /** Only the final id and warnings are printed (RUN output is still collected for errors). */
   quiet?: boolean;
   /** Called with the final image's id before the "Successfully built" lines (where dockerd's API sends its aux message). */

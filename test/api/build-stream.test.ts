@@ -63,7 +63,7 @@ void describe("streamed answers: build, load and pull as dockerd sends them", ()
 
   const DOCKERFILE = 'FROM bb:1\n\n# empty lines and comments between steps\n\nRUN echo out; echo err >&2; grep myhost /etc/hosts; ip -o link | cut -d" " -f2\n\n\nCMD ["true"]\n';
 
-  void it("a gzip context, a nested Dockerfile path, extrahosts, networkmode, cachefrom: dockerd's message stream, RUN's stderr in it, aux before 'Successfully built'", async () => {
+  void it("a gzip context, a nested Dockerfile path, extrahosts, networkmode, cachefrom: dockerd's message stream, RUN's stderr in it (in red), aux before 'Successfully built'", async () => {
     const body = context({ "sub/dir/Dock.file": DOCKERFILE }, true);
     const q = `dockerfile=sub/dir/Dock.file&t=streamed:1&extrahosts=myhost:10.1.2.3&networkmode=none&cachefrom=${encodeURIComponent('["bb:1"]')}`;
     // docker-py sends Content-Encoding: gzip with a gzip body; the docker CLI sends none.
@@ -76,7 +76,9 @@ void describe("streamed answers: build, load and pull as dockerd sends them", ()
       assert.equal(streams[2], "Step 2/3 : RUN echo out; echo err >&2; grep myhost /etc/hosts; ip -o link | cut -d\" \" -f2\n");
       // RUN's output (stdout and stderr alike) comes as stream messages; how it is cut into messages depends on timing.
       const runOutput = streams.slice(4, streams.findIndex((l) => l.startsWith("Removing intermediate container"))).join("");
-      assert.equal(runOutput.split("\n").sort().join("\n"), ["", "10.1.2.3\tmyhost", "err", "lo:", "out"].join("\n"), `networkmode=none: only lo; ${JSON.stringify(streams)}`);
+      // stderr between dockerd's ANSI red, as its classic builder sends it.
+      assert.ok(runOutput.includes("\x1b[91merr\n\x1b[0m"), JSON.stringify(streams));
+      assert.equal(runOutput.replace("\x1b[91merr\n\x1b[0m", "").split("\n").sort().join("\n"), ["", "10.1.2.3\tmyhost", "lo:", "out"].join("\n"), `networkmode=none: only lo; ${JSON.stringify(streams)}`);
       assert.ok(streams.includes("Step 3/3 : CMD [\"true\"]\n"));
       const aux = r.messages.findIndex((m) => m.aux);
       assert.match(r.messages[aux]!.aux!.ID!, /^sha256:[0-9a-f]{64}$/);
@@ -91,18 +93,22 @@ void describe("streamed answers: build, load and pull as dockerd sends them", ()
     const abs = await postBody("/v1.43/build?dockerfile=/sub/Dockerfile", body);
     assert.equal(abs.status, 200);
     assert.ok(abs.messages.some((m) => m.aux?.ID));
-    for (const [p, shown] of [["../Dockerfile", "../Dockerfile"], ["../../etc/passwd", "../../etc/passwd"], ["nope", "nope"]] as const) {
+    for (const [p, message] of [
+      ["../Dockerfile", "forbidden path outside the build context: ../Dockerfile ()"],
+      ["sub/../../etc/passwd", "forbidden path outside the build context: sub/../../etc/passwd ()"],
+      ["nope", "Cannot locate specified Dockerfile: nope"],
+    ] as const) {
       const r = await postBody(`/v1.43/build?dockerfile=${encodeURIComponent(p)}`, body);
-      assert.ok(r.status >= 400, `${p}: ${r.status}`);
-      assert.equal((r.messages[0] as { message?: string }).message, `Cannot locate specified Dockerfile: ${shown}`);
+      assert.equal(r.status, 500, p);
+      assert.equal((r.messages[0] as { message?: string }).message, message);
     }
     // A context cut inside an entry's data stays an error (the completion of a missing end does not hide it).
     const cut = await postBody("/v1.43/build", body.subarray(0, 700));
     assert.ok(cut.status >= 400);
     assert.match((cut.messages[0] as { message?: string }).message ?? "", /^build context: .*truncated/);
     const quiet = await postBody("/v1.43/build?q=1&dockerfile=sub/Dockerfile", body);
-    assert.deepEqual(quiet.messages.map((m) => Object.keys(m)), [["aux"], ["stream"]], "q=1: the aux message and the id, nothing else");
-    assert.equal(quiet.messages[1]!.stream, `${quiet.messages[0]!.aux!.ID}\n`);
+    assert.equal(quiet.messages.length, 1, "q=1: the id, nothing else");
+    assert.match(quiet.messages[0]!.stream!, /^sha256:[0-9a-f]{64}\n$/);
   });
 
   void it("a failing RUN: errorDetail with the command's exit status in a 200 stream; the docker CLI exits with it; a Dockerfile outside the context (docker build -f) still builds", async () => {

@@ -46,6 +46,7 @@ async function build(call: Call): Promise<void> {
     extraHosts: q.all("extrahosts").flatMap((h) => h.split(",")).filter(Boolean),
     allow: call.api.entitlements ?? [],
     quiet: q.bool("q"),
+    markStderr: true,
     signal: abort.signal,
   };
   // As dockerd: an error before any output (no Containerfile, a bad context) is the request's status; later ones go into the stream.
@@ -58,8 +59,11 @@ async function build(call: Call): Promise<void> {
   });
   try {
     // dockerd's order: the aux message with the id, then "Successfully built/tagged".
-    const r = await buildImage(call.api.engine, { ...opts, output, onImage: (id) => write({ aux: { ID: id } }) });
     // q=1: dockerd's whole output is the id, which the docker CLI prints (`docker build -q`).
+    const onImage = (id: string): void => {
+      if (!opts.quiet) write({ aux: { ID: id } });
+    };
+    const r = await buildImage(call.api.engine, { ...opts, output, onImage });
     if (opts.quiet) write({ stream: `${r.id}\n` });
   } catch (e) {
     fail(e);
