@@ -155,6 +155,31 @@ export class Query {
   }
 }
 
+/** docker's in-stream error message ({"errorDetail":{"message"},"error"}), which clients raise as the request's error. */
+export function writeStreamError(write: (obj: unknown) => void, e: unknown): void {
+  const message = e instanceof Error ? e.message : String(e);
+  // A failed command's exit status (a build's RUN), as dockerd's JSONError code; the docker CLI exits with it.
+  const code = (e as { commandExitCode?: unknown } | null)?.commandExitCode;
+  write({ errorDetail: { ...(typeof code === "number" ? { code } : {}), message }, error: message });
+}
+
+/**
+ * A JSON stream whose 200 goes out with its first message, as dockerd's
+ * flushing writer: an error before any output is the request's own (its
+ * status and message), one after it goes into the stream. `fail` does that.
+ */
+export function lazyJsonStream(res: ServerResponse): { write: (obj: unknown) => void; fail: (e: unknown) => void } {
+  let write: ((obj: unknown) => void) | undefined;
+  const line = (obj: unknown): void => (write ??= jsonStream(res))(obj);
+  return {
+    write: line,
+    fail: (e) => {
+      if (!write) throw e;
+      writeStreamError(write, e);
+    },
+  };
+}
+
 /** Starts a streamed JSON response (docker's progress/stream messages); returns a line writer. */
 export function jsonStream(res: ServerResponse, status = 200): (obj: unknown) => void {
   res.writeHead(status, { "Content-Type": "application/json" });

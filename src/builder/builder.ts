@@ -74,6 +74,7 @@ async function buildAll(s: BuildSession): Promise<BuildResult> {
   for (const t of tags) s.engine.images.tag(id, t);
   s.result.id = id;
   s.result.tags = tags;
+  s.opts.onImage?.(id);
   s.say(`Successfully built ${shortId(id)}`);
   for (const t of tags) s.say(`Successfully tagged ${familiarString(t)}`);
   return s.result;

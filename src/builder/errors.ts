@@ -3,6 +3,8 @@
 import { CapsaError, type ErrorKind } from "../util/errors.ts";
 
 export class BuildError extends CapsaError {
+  /** A RUN step that failed: its command's exit status (the API reports it as errorDetail.code, as dockerd). */
+  commandExitCode?: number;
   constructor(message: string, kind: ErrorKind = "invalid") {
     super(kind, message, 1);
     this.name = "BuildError";

@@ -56,18 +56,20 @@ export async function runStep(s: BuildSession, state: StageState, ins: Instructi
       User: state.config.User ?? "",
       Labels: { [BUILD_LABEL]: "true", [BUILD_PID_LABEL]: String(process.pid) },
     },
-    hostConfig: { NetworkMode: network === "default" ? "" : network, ...hostConfig },
+    hostConfig: { NetworkMode: network === "default" ? "" : network, ...(s.opts.extraHosts?.length ? { ExtraHosts: s.opts.extraHosts } : {}), ...hostConfig },
   });
   s.currentContainer = Id;
   s.say(` ---> Running in ${shortId(Id)}`);
   try {
     s.checkAborted();
-    const out = passOn(s.out);
-    await s.engine.containers.start(Id, { attach: { stdout: out, stderr: out } });
+    const stderr = s.opts.markStderr ? passOn(s.out, ["\x1b[91m", "\x1b[0m"]) : passOn(s.out);
+    await s.engine.containers.start(Id, { attach: { stdout: passOn(s.out), stderr } });
     const { StatusCode } = await s.engine.containers.wait(Id);
     s.checkAborted();
     if (StatusCode !== 0) {
-      throw err(`The command '${argv.join(" ")}' returned a non-zero code: ${StatusCode}`);
+      const failed = err(`The command '${argv.join(" ")}' returned a non-zero code: ${StatusCode}`);
+      failed.commandExitCode = StatusCode;
+      throw failed;
     }
     const upper = (await s.engine.containers.inspect(Id)).GraphDriver.Data.UpperDir!;
     removeMountStubs(upper, s.engine.images.layerDirs(state.imageId));
@@ -179,10 +181,11 @@ function cacheMountDir(s: BuildSession, o: Record<string, string>, target: strin
 }
 
 /** A Writable forwarding to the build output without ever ending it. */
-function passOn(target: Writable): Writable {
+/** A writer into `target`; `around`: what each chunk is put between (dockerd's red for RUN's stderr). */
+function passOn(target: Writable, around?: [string, string]): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
-      if (target.write(chunk)) cb();
+      if (target.write(around ? Buffer.concat([Buffer.from(around[0]), chunk, Buffer.from(around[1])]) : chunk)) cb();
       else target.once("drain", () => cb());
     },
   });

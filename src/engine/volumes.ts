@@ -15,6 +15,11 @@ import { labelMatches } from "../util/label-filter.ts";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
+/** The label of anonymous volumes (a container's VOLUME or `-v /path`, or one created without a name): prune without `all` takes only these. */
+export const ANONYMOUS_LABEL = "capsa.volume.anonymous";
+/** dockerd's own mark of an anonymous volume, honoured when a client sets it. */
+const DOCKER_ANONYMOUS_LABEL = "com.docker.volume.anonymous";
+
 export class VolumeStore implements VolumeApi {
   /** Set by the engine: names of containers using a volume (for rm and prune). */
   usersOf: (name: string) => string[] = () => [];
@@ -48,13 +53,15 @@ export class VolumeStore implements VolumeApi {
 
   create(opts: { name?: string; labels?: Record<string, string>; options?: Record<string, string> } = {}): VolumeRecord {
     const name = opts.name ?? crypto.randomBytes(32).toString("hex");
+    // As dockerd (23+): a volume created without a name is anonymous, so a plain prune takes it.
+    const labels = opts.name === undefined ? { [ANONYMOUS_LABEL]: "true", ...opts.labels } : opts.labels;
     if (!NAME_RE.test(name)) {
       throw invalid(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
     }
     const existing = this.rows.get(name);
     if (existing) return this.record(existing); // docker: creating an existing volume is a no-op
     fs.mkdirSync(this.dataPath(name), { recursive: true, mode: 0o755 });
-    const row: VolumeRow = { name, created: new Date().toISOString(), labels: JSON.stringify(opts.labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
+    const row: VolumeRow = { name, created: new Date().toISOString(), labels: JSON.stringify(labels ?? {}), options: JSON.stringify(opts.options ?? {}) };
     this.rows.insert(row);
     this.events?.record("volume", "create", name, { driver: "local" });
     return this.inspect(name);
@@ -102,7 +109,7 @@ export class VolumeStore implements VolumeApi {
     for (const v of this.list()) {
       if (this.usersOf(v.Name).length) continue;
       // docker prunes only anonymous volumes unless --all.
-      if (!opts.all && v.Labels["capsa.volume.anonymous"] !== "true") continue;
+      if (!opts.all && v.Labels[ANONYMOUS_LABEL] !== "true" && !(DOCKER_ANONYMOUS_LABEL in v.Labels)) continue;
       space += dirSize(path.join(this.paths.volumes, v.Name));
       this.remove(v.Name);
       deleted.push(v.Name);

@@ -3,11 +3,12 @@
 // addresses), CNI DEL in reverse order, and joining another container's
 // namespace (container:<x>). Endpoint rows are claimed before anything is made
 // on the host, so a crash part-way leaves rows the orphan sweep undoes.
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ContainerRecord } from "../types/records.ts";
 import type { SpecNetwork } from "../runtime/spec.ts";
-import { CapsaError, conflict, errorMessage, notFound } from "../util/errors.ts";
+import { CapsaError, conflict, errorMessage, notFound, systemError } from "../util/errors.ts";
 import { addNetwork, type CniResult, delNetwork } from "./cni.ts";
 import { confList, confListFor, LOOPBACK } from "./conflist.ts";
 import { DEFAULT_NETWORK, ipamDir, type NetworkContext, networkById } from "./context.ts";
@@ -95,6 +96,7 @@ export async function attach(ctx: NetworkContext, c: ContainerRecord, ep: Endpoi
   if (mac) args.MAC = mac;
   const result = await addNetwork(confListFor(ctx, n, fixed), { containerId: c.id, netns: file, ifName, args, runtimeConfig: { portMappings: cniPorts(ports) } });
   ctx.store.setAttached(c.id, n.Id, { ifName, netns: file, result, ports, ownerPid: process.pid });
+  addLinkLocal(file, ifName, ep.config.IPAMConfig?.LinkLocalIPs ?? []);
   // A bridge the plugin just made: label it with its root, isolate it from the other networks.
   if (labelBridge(n.Bridge, ctx.paths.root)) isolate(n.Bridge, n.Internal, [n.Subnet, ...(n.Subnet6 ? [n.Subnet6] : [])]);
 }
@@ -128,4 +130,16 @@ export async function detach(ctx: NetworkContext, containerId: string, ep: Endpo
 
 function cniPorts(ports: PublishedPort[]): { hostPort: number; containerPort: number; protocol: string; hostIP?: string }[] {
   return ports.map((p) => ({ hostPort: p.HostPort, containerPort: p.ContainerPort, protocol: p.Protocol, ...(p.HostIp ? { hostIP: p.HostIp } : {}) }));
+}
+
+/** EndpointSettings.IPAMConfig.LinkLocalIPs: extra addresses on the interface, a /16 (IPv4) or /64 (IPv6) each, as dockerd gives them. */
+function addLinkLocal(netns: string, ifName: string, addrs: string[]): void {
+  for (const a of addrs) {
+    const cidr = `${a}/${a.includes(":") ? 64 : 16}`;
+    try {
+      execFileSync("nsenter", [`--net=${netns}`, "ip", "addr", "add", cidr, "dev", ifName], { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (e) {
+      throw systemError(`add link-local address ${cidr} to ${ifName}`, (e as { stderr?: Buffer }).stderr?.toString().trim() || e);
+    }
+  }
 }

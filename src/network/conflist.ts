@@ -5,7 +5,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { defaultRouteMtu } from "./cidr.ts";
 import { CNI_VERSION, type ConfList } from "./cni.ts";
-import { ipamDir, type NetworkContext, networksDir } from "./context.ts";
+import { cniName, ipamDir, type NetworkContext, networksDir } from "./context.ts";
+import { bridgeOptions } from "./driver-options.ts";
 import { ipamRanges } from "./ipam.ts";
 import type { NetworkRecord } from "./store.ts";
 
@@ -13,7 +14,7 @@ import type { NetworkRecord } from "./store.ts";
 export const LOOPBACK: ConfList = { cniVersion: CNI_VERSION, name: "capsa-loopback", plugins: [{ type: "loopback" }] };
 
 export function confListPath(ctx: NetworkContext, n: NetworkRecord): string {
-  return path.join(networksDir(ctx), `${n.Name}.conflist`);
+  return path.join(networksDir(ctx), `${cniName(n)}.conflist`);
 }
 
 /** The conflist on disk, or the one capsa writes when the file is gone. */
@@ -48,7 +49,9 @@ export function confListFor(ctx: NetworkContext, n: NetworkRecord, ips: string[]
 }
 
 function buildConfList(ctx: NetworkContext, n: NetworkRecord): ConfList {
-  const mtu = defaultRouteMtu();
+  const asked = bridgeOptions(n.Options).mtu;
+  const route = defaultRouteMtu();
+  const mtu = asked ?? (route !== undefined && route < 1500 ? route : undefined);
   const plugins: ConfList["plugins"] = [
     {
       type: "bridge",
@@ -57,7 +60,7 @@ function buildConfList(ctx: NetworkContext, n: NetworkRecord): ConfList {
       // NAT and forwarding are the network's own rules (isolation.ts), not per container.
       ipMasq: false,
       hairpinMode: true,
-      ...(mtu !== undefined && mtu < 1500 ? { mtu } : {}),
+      ...(mtu !== undefined ? { mtu } : {}),
       ipam: {
         type: "host-local",
         ranges: ipamRanges(n),
@@ -67,7 +70,7 @@ function buildConfList(ctx: NetworkContext, n: NetworkRecord): ConfList {
     },
   ];
   if (!n.Internal) plugins.push({ type: "portmap", capabilities: { portMappings: true } });
-  return { cniVersion: CNI_VERSION, name: n.Name, plugins };
+  return { cniVersion: CNI_VERSION, name: cniName(n), plugins };
 }
 
 export function writeConfList(ctx: NetworkContext, n: NetworkRecord): void {

@@ -37,6 +37,9 @@ export function networkById(ctx: NetworkContext, id: string): NetworkRecord | un
   return ctx.store.list().find((n) => n.Id === id);
 }
 
+/** The network's name for CNI and on disk (docker's own name may hold any character). */
+export const cniName = (n: NetworkRecord): string => n.CniName ?? n.Name;
+
 /** <root>/networks: one CNI conflist per network. */
 export function networksDir(ctx: NetworkContext): string {
   return path.join(ctx.paths.root, "networks");

@@ -12,7 +12,8 @@ import { CapsaError, conflict, invalid } from "../util/errors.ts";
 import { type Cidr, contains, firstHost, formatCidr, formatIp, hostSubnets, overlaps, parseCidr, parseIp, pickSubnet } from "./cidr.ts";
 import { type Cidr6, contains6, formatCidr6, formatIp6, hostSubnets6, ipv6Unavailable, lastAddress6, overlaps6, parseCidr6, parseIp6, pickUla64 } from "./cidr6.ts";
 import { CNI_VERSION, type CniResult } from "./cni.ts";
-import { DEFAULT_NETWORK } from "./context.ts";
+import { cniName, DEFAULT_NETWORK } from "./context.ts";
+import { bridgeOptions } from "./driver-options.ts";
 import { sweepOrphanBridges } from "./orphans.ts";
 import type { NetworkRecord } from "./store.ts";
 
@@ -26,7 +27,11 @@ const AUX_LEASE = "capsa-aux-address:";
 export function newNetworkRecord(root: string, opts: NetworkCreateOptions, others: NetworkRecord[]): NetworkRecord {
   const driver = opts.Driver || "bridge";
   if (driver !== "bridge") throw invalid(`network driver "${driver}" is not supported (only bridge)`);
-  if (others.find((n) => n.Name === opts.Name)) throw conflict(`network with name ${opts.Name} already exists`);
+  // CheckDuplicate: the docker CLI always sets it; without it dockerd (API < 1.44) makes a second network of the name.
+  if (opts.CheckDuplicate !== false && others.find((n) => n.Name === opts.Name)) throw conflict(`network with name ${opts.Name} already exists`);
+  const ipamDriver = opts.IPAM?.Driver || "default";
+  if (ipamDriver !== "default") throw invalid(`IPAM driver "${ipamDriver}" is not supported (only default)`);
+  bridgeOptions(opts.Options ?? {});
   const configs = opts.IPAM?.Config ?? [];
   for (const c of configs) {
     if (!c.Subnet && (c.Gateway || c.IPRange || Object.keys(c.AuxiliaryAddresses ?? {}).length)) throw invalid("an IPAM config with a gateway, ip-range or aux-address needs a subnet");
@@ -89,6 +94,9 @@ export function newNetworkRecord(root: string, opts: NetworkCreateOptions, other
   return {
     Id: id,
     Name: opts.Name,
+    CniName: safeCniName(opts.Name, id, opts.CheckDuplicate !== false),
+    IpamDriver: ipamDriver,
+    IpamOptions: opts.IPAM?.Options ?? null,
     Created: new Date().toISOString(),
     Driver: "bridge",
     Internal: !!opts.Internal,
@@ -101,6 +109,18 @@ export function newNetworkRecord(root: string, opts: NetworkCreateOptions, other
     ...(Object.keys(aux).length ? { AuxAddresses: aux } : {}),
     ...(ipv6 ? { EnableIPv6: true, Subnet6: formatCidr6(ipv6.subnet), Gateway6: formatIp6(ipv6.gateway), ...(ipv6.range ? { IPRange6: formatCidr6(ipv6.range) } : {}) } : {}),
   };
+}
+
+/**
+ * docker takes any name that is not blank; CNI names (and so the conflist's
+ * file name and host-local's lease directory) are [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+ * A name of that form that is unique (insert checks it) is its own CNI name
+ * (as before other names were allowed); any other, or one that may be shared
+ * (CheckDuplicate off), gets one made from the network's id.
+ */
+function safeCniName(name: string, id: string, unique: boolean): string {
+  if (unique && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,199}$/.test(name) && !name.startsWith("capsa-net-")) return name;
+  return `capsa-net-${id.slice(0, 16)}`;
 }
 
 /** The IPv6 half of a dual-stack network: the subnet given (checked) or a random unique local /64. */
@@ -157,6 +177,10 @@ export function validateEndpoint(n: NetworkRecord, cfg: EndpointSettings): void 
     if (aux) throw conflict(`invalid IP address ${a}: reserved as aux-address ${aux[0]} of network ${n.Name}`);
     if (canonical && (canonical === n.Gateway || canonical === n.Gateway6)) throw conflict(`invalid IP address ${a}: it is network ${n.Name}'s gateway`);
   }
+  // As dockerd: any address (it gets a /16 or /64 on the interface), on any network, the default bridge too.
+  for (const ll of cfg.IPAMConfig?.LinkLocalIPs ?? []) {
+    if (typeof ll !== "string" || (parseIp(ll) === undefined && parseIp6(ll) === undefined)) throw invalid(`invalid link-local IP address: ${String(ll)}`);
+  }
   if (cfg.Aliases?.length && n.Name === DEFAULT_NETWORK) throw invalid("network-scoped alias is supported only for containers in user defined networks");
 }
 
@@ -194,14 +218,14 @@ export function ipamRanges(n: NetworkRecord, whole: { v4?: boolean; v6?: boolean
 export function reserveAux(ipamDir: string, n: NetworkRecord): void {
   const addrs = Object.entries(n.AuxAddresses ?? {});
   if (!addrs.length) return;
-  const dir = path.join(ipamDir, n.Name);
+  const dir = path.join(ipamDir, cniName(n));
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (const [name, addr] of addrs) fs.writeFileSync(path.join(dir, addr), `${AUX_LEASE}${name}\r\naux`);
 }
 
 /** A container's addresses on the network as its host-local leases say, in the shape of an ADD result. */
 export function resultFromLease(ipamDir: string, n: NetworkRecord, containerId: string): CniResult | undefined {
-  const dir = path.join(ipamDir, n.Name);
+  const dir = path.join(ipamDir, cniName(n));
   let files: string[] = [];
   try {
     files = fs.readdirSync(dir).filter((f) => parseIp(f) !== undefined || parseIp6(f) !== undefined);

@@ -26,7 +26,7 @@ export function renderHosts(ctx: NetworkContext, c: ContainerRecord): string {
     const n = networkById(ctx, ep.networkId);
     if (!n || n.Name === DEFAULT_NETWORK || !ep.result) continue;
     const lines = nameLines(ctx, n);
-    if (lines.length) text += `# capsa network ${n.Name}\n${lines.join("\n")}\n`;
+    if (lines.length) text += `# capsa network ${n.Name.replace(/[\x00-\x1f\x7f]/g, "?")}\n${lines.join("\n")}\n`;
   }
   return text;
 }

@@ -20,7 +20,7 @@ import type { DB } from "../store/db.ts";
 import { conflict, invalid, notFound } from "../util/errors.ts";
 import { attach, attachAll, detach, joinContainer, type NetworkSetup, tearDown } from "./attach.ts";
 import { confListPath, writeConfList } from "./conflist.ts";
-import { type ContainerLookup, DEFAULT_NETWORK, type HostsRenderer, ipamDir, isSpecialMode, type NetworkContext, networksDir } from "./context.ts";
+import { cniName, type ContainerLookup, DEFAULT_NETWORK, type HostsRenderer, ipamDir, isSpecialMode, type NetworkContext, networksDir } from "./context.ts";
 import { listServers, stopContainerServer, stopServer } from "./dns.ts";
 import { newNetworkRecord, reserveAux, validateEndpoint } from "./ipam.ts";
 import { sweepOrphanRules, unisolate } from "./isolation.ts";
@@ -34,8 +34,6 @@ import { shortId } from "../util/ids.ts";
 export { DEFAULT_NETWORK, type ContainerLookup, type HostsRenderer } from "./context.ts";
 export { AUTO_POOL } from "./ipam.ts";
 export type { NetworkSetup } from "./attach.ts";
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** What the network service is given: where state lives, the database, the containers to look up, and the bundle's hosts base. */
 export interface NetworkDeps {
@@ -58,9 +56,12 @@ export class Networks implements NetworkApi {
   // ---------- the SDK verbs ----------
 
   create(opts: NetworkCreateOptions): { Id: string; Warning: string } {
-    if (!NAME_RE.test(opts.Name ?? "")) throw invalid(`invalid network name "${opts.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    // dockerd's only rule for a name: not blank (libnetwork's IsValidName).
+    if (!opts.Name?.trim()) throw invalid(`invalid name: ${opts.Name ?? ""}`);
     if (["none", "host", "default", DEFAULT_NETWORK].includes(opts.Name)) throw conflict(`${opts.Name} is a pre-defined network and cannot be created`);
-    return { Id: this.createRecord(opts).Id, Warning: "" };
+    const same = this.store.list().find((n) => n.Name === opts.Name);
+    const n = this.createRecord(opts);
+    return { Id: n.Id, Warning: same ? `Network with name ${same.Name} (id : ${same.Id}) already exists` : "" };
   }
 
   /** The record, its conflist and its aux reservations; all or nothing. */
@@ -70,10 +71,10 @@ export class Networks implements NetworkApi {
     writeConfList(this.ctx, n);
     try {
       reserveAux(ipamDir(this.ctx), n);
-      this.store.insert(n);
+      this.store.insert(n, { uniqueName: opts.CheckDuplicate !== false });
     } catch (e) {
       fs.rmSync(confListPath(this.ctx, n), { force: true });
-      fs.rmSync(path.join(ipamDir(this.ctx), n.Name), { recursive: true, force: true });
+      fs.rmSync(path.join(ipamDir(this.ctx), cniName(n)), { recursive: true, force: true });
       throw e;
     }
     return n;
@@ -131,7 +132,7 @@ export class Networks implements NetworkApi {
       /* never created (no container ran on it) or already gone */
     }
     fs.rmSync(confListPath(this.ctx, n), { force: true });
-    fs.rmSync(path.join(ipamDir(this.ctx), n.Name), { recursive: true, force: true });
+    fs.rmSync(path.join(ipamDir(this.ctx), cniName(n)), { recursive: true, force: true });
     this.store.delete(n.Id);
   }
 
@@ -146,14 +147,20 @@ export class Networks implements NetworkApi {
     return { NetworksDeleted: deleted };
   }
 
-  async connect(ref: string, container: string, opts: { aliases?: string[]; ipv4Address?: string; ipv6Address?: string } = {}): Promise<void> {
+  async connect(ref: string, container: string, opts: { aliases?: string[]; ipv4Address?: string; ipv6Address?: string; linkLocalIPs?: string[] } = {}): Promise<void> {
     const n = ref === DEFAULT_NETWORK ? this.ensureDefault() : this.store.get(ref);
     const c = this.ctx.containers.get(container);
     const mode = c.hostConfig.NetworkMode ?? DEFAULT_NETWORK;
     if (isSpecialMode(mode)) throw conflict(`container ${c.name} uses network mode "${mode}" and cannot be connected to ${n.Name}`);
     const cfg: EndpointSettings = {};
     if (opts.aliases?.length) cfg.Aliases = opts.aliases;
-    if (opts.ipv4Address || opts.ipv6Address) cfg.IPAMConfig = { ...(opts.ipv4Address ? { IPv4Address: opts.ipv4Address } : {}), ...(opts.ipv6Address ? { IPv6Address: opts.ipv6Address } : {}) };
+    if (opts.ipv4Address || opts.ipv6Address || opts.linkLocalIPs?.length) {
+      cfg.IPAMConfig = {
+        ...(opts.ipv4Address ? { IPv4Address: opts.ipv4Address } : {}),
+        ...(opts.ipv6Address ? { IPv6Address: opts.ipv6Address } : {}),
+        ...(opts.linkLocalIPs?.length ? { LinkLocalIPs: opts.linkLocalIPs } : {}),
+      };
+    }
     validateEndpoint(n, cfg);
     if (!this.store.addEndpoint(c.id, n.Id, cfg)) throw conflict(`endpoint with name ${c.name} already exists in network ${n.Name}`);
     if (!c.state.Running) return;

@@ -55,7 +55,8 @@ export function networkView(ctx: NetworkContext, n: NetworkRecord): NetworkInspe
     Scope: "local",
     Driver: n.Driver,
     EnableIPv6: !!n.Subnet6,
-    IPAM: { Driver: "default", Options: {}, Config: config },
+    // dockerd shows IPAM.Options as created: null when none were given.
+    IPAM: { Driver: n.IpamDriver ?? "default", Options: n.IpamOptions === undefined ? {} : n.IpamOptions, Config: config },
     Internal: n.Internal,
     Attachable: false,
     Ingress: false,
@@ -81,7 +82,7 @@ export function modeView(ctx: NetworkContext, name: "host" | "none"): NetworkIns
     Scope: "local",
     Driver: name === "host" ? "host" : "null",
     EnableIPv6: false,
-    IPAM: { Driver: "default", Options: {}, Config: [] },
+    IPAM: { Driver: "default", Options: null, Config: [] },
     Internal: false,
     Attachable: false,
     Ingress: false,
@@ -120,7 +121,14 @@ export function containerSettings(ctx: NetworkContext, c: ContainerRecord): Netw
     const a6 = ep.result ? addressOf(ep.result, 6) : undefined;
     const fixed = ep.config.IPAMConfig;
     networks[n.Name] = {
-      IPAMConfig: fixed?.IPv4Address || fixed?.IPv6Address ? { ...(fixed.IPv4Address ? { IPv4Address: fixed.IPv4Address } : {}), ...(fixed.IPv6Address ? { IPv6Address: fixed.IPv6Address } : {}) } : null,
+      IPAMConfig:
+        fixed?.IPv4Address || fixed?.IPv6Address || fixed?.LinkLocalIPs?.length
+          ? {
+              ...(fixed.IPv4Address ? { IPv4Address: fixed.IPv4Address } : {}),
+              ...(fixed.IPv6Address ? { IPv6Address: fixed.IPv6Address } : {}),
+              ...(fixed.LinkLocalIPs?.length ? { LinkLocalIPs: fixed.LinkLocalIPs } : {}),
+            }
+          : null,
       Links: null,
       Aliases: ep.config.Aliases?.length ? ep.config.Aliases : null,
       MacAddress: ep.result ? macOf(ep.result, ep.ifName) : "",
@@ -158,8 +166,9 @@ export function containerSettings(ctx: NetworkContext, c: ContainerRecord): Netw
 export function isOnNetwork(ctx: NetworkContext, c: ContainerRecord, ref: string): boolean {
   const mode = c.hostConfig.NetworkMode || DEFAULT_NETWORK;
   if (mode === ref) return true;
-  const n = ctx.store.find(ref);
-  return !!n && ctx.store.endpoints({ containerId: c.id, networkId: n.Id }).length > 0;
+  // Every network of that name (names need not be unique) or id prefix.
+  const ids = new Set(ctx.store.list().filter((n) => n.Name === ref || n.Id.startsWith(ref)).map((n) => n.Id));
+  return ctx.store.endpoints({ containerId: c.id }).some((e) => ids.has(e.networkId));
 }
 
 /** ps's Ports column: published ports, then exposed ones nobody published. */

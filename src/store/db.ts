@@ -93,6 +93,33 @@ const MIGRATIONS: string[] = [
    );`,
   // 3: exec sessions were never stored.
   `DROP TABLE IF EXISTS exec_sessions;`,
+  // 4: network names need not be unique (dockerd before API 1.44 makes a
+  // second network of a name unless CheckDuplicate is set). SQLite cannot drop
+  // a constraint: both tables are rebuilt; the renames carry the reference over.
+  `CREATE TABLE networks_v4 (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     data TEXT NOT NULL
+   );
+   INSERT INTO networks_v4 (id, name, data) SELECT id, name, data FROM networks;
+   CREATE TABLE network_endpoints_v4 (
+     container_id TEXT NOT NULL,
+     network_id TEXT NOT NULL REFERENCES networks_v4(id),
+     position INTEGER NOT NULL,
+     config TEXT NOT NULL,
+     if_name TEXT NOT NULL DEFAULT '',
+     netns TEXT NOT NULL DEFAULT '',
+     result TEXT,
+     ports TEXT NOT NULL DEFAULT '[]',
+     owner_pid INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (container_id, network_id)
+   );
+   INSERT INTO network_endpoints_v4 SELECT container_id, network_id, position, config, if_name, netns, result, ports, owner_pid FROM network_endpoints;
+   DROP TABLE network_endpoints;
+   DROP TABLE networks;
+   ALTER TABLE networks_v4 RENAME TO networks;
+   ALTER TABLE network_endpoints_v4 RENAME TO network_endpoints;
+   CREATE INDEX networks_by_name ON networks(name);`,
 ];
 
 export function openDb(file: string): DB {

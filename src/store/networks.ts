@@ -4,7 +4,7 @@
 // to. The plugin result's type is src/network's (CNI), a parameter here.
 import type { DB } from "./db.ts";
 import type { EndpointSettings } from "../types/records.ts";
-import { conflict, notFound } from "../util/errors.ts";
+import { conflict, invalid, notFound } from "../util/errors.ts";
 
 export interface NetworkRecord {
   Id: string;
@@ -16,8 +16,13 @@ export interface NetworkRecord {
   Options: Record<string, string>;
   Subnet: string;
   Gateway: string;
-  /** The Linux bridge device, unique per state root (derived from a hash). */
+  /** The Linux bridge device, unique per state root (derived from a hash, or com.docker.network.bridge.name). */
   Bridge: string;
+  /** The name CNI, the conflist file and the lease directory know the network by; absent: Name (records made before any name was allowed). */
+  CniName?: string;
+  /** docker's IPAM.Driver and IPAM.Options as created (inspect shows Options null when none were given). */
+  IpamDriver?: string;
+  IpamOptions?: Record<string, string> | null;
   /** docker's --ip-range: containers get addresses from it (a static --ip may lie anywhere in the subnet). */
   IPRange?: string;
   /** docker's --aux-address: name → address, never given to a container (either family). */
@@ -85,12 +90,16 @@ export class NetworkRows<Result = unknown> {
     return (this.db.prepare("SELECT data FROM networks ORDER BY name").all() as { data: string }[]).map((r) => JSON.parse(r.data) as NetworkRecord);
   }
 
-  /** By exact name, full id, or unique id prefix. */
+  /** As dockerd's FindNetwork: full id, else exact name, else unique id prefix; a name or prefix that several networks share is an error. */
   find(ref: string): NetworkRecord | undefined {
-    const row = (this.db.prepare("SELECT data FROM networks WHERE name = ? OR id = ?").get(ref, ref) as { data: string } | undefined) ?? undefined;
-    if (row) return JSON.parse(row.data) as NetworkRecord;
+    const byId = this.db.prepare("SELECT data FROM networks WHERE id = ?").get(ref) as { data: string } | undefined;
+    if (byId) return JSON.parse(byId.data) as NetworkRecord;
+    const byName = this.db.prepare("SELECT data FROM networks WHERE name = ?").all(ref) as { data: string }[];
+    if (byName.length > 1) throw invalid(`${byName.length} matches found based on name: network ${ref} is ambiguous`);
+    if (byName.length === 1) return JSON.parse(byName[0]!.data) as NetworkRecord;
     if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
     const rows = this.db.prepare("SELECT data FROM networks WHERE id LIKE ?").all(ref + "%") as { data: string }[];
+    if (rows.length > 1) throw invalid(`${rows.length} matches found based on ID prefix: network ${ref} is ambiguous`);
     return rows.length === 1 ? (JSON.parse(rows[0]!.data) as NetworkRecord) : undefined;
   }
 
@@ -100,13 +109,14 @@ export class NetworkRows<Result = unknown> {
     return n;
   }
 
-  insert(n: NetworkRecord): void {
-    try {
-      this.db.prepare("INSERT INTO networks (id, name, data) VALUES (?, ?, ?)").run(n.Id, n.Name, JSON.stringify(n));
-    } catch (e) {
-      if (/UNIQUE/.test(String(e))) throw conflict(`network with name ${n.Name} already exists`);
-      throw e;
-    }
+  /** `uniqueName`: refused when another network has the name (checked under the write lock, so two creates cannot both pass). */
+  insert(n: NetworkRecord, opts: { uniqueName?: boolean } = {}): void {
+    this.db
+      .transaction(() => {
+        if (opts.uniqueName && this.db.prepare("SELECT 1 FROM networks WHERE name = ?").get(n.Name)) throw conflict(`network with name ${n.Name} already exists`);
+        this.db.prepare("INSERT INTO networks (id, name, data) VALUES (?, ?, ?)").run(n.Id, n.Name, JSON.stringify(n));
+      })
+      .immediate();
   }
 
   delete(id: string): void {

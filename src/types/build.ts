@@ -18,6 +18,8 @@ export interface BuildOptions {
   pull?: boolean;
   /** Labels set on the final image. */
   labels?: Record<string, string>;
+  /** --add-host entries ("name:address") for RUN steps' /etc/hosts. */
+  extraHosts?: string[];
   /** Network for RUN steps, chosen by the person building: "default" (the engine's default), "none", "host", "bridge" (the API passes its caller's networkmode as is). */
   network?: string;
   /**
@@ -28,8 +30,12 @@ export interface BuildOptions {
   allow?: readonly Entitlement[];
   /** Progress and RUN output; nothing is written when omitted. */
   output?: Writable;
+  /** RUN's stderr between the ANSI red that dockerd's classic builder puts around it (\x1b[91m…\x1b[0m); for API clients, which show the stream as it is. */
+  markStderr?: boolean;
   /** Only the final id and warnings are printed (RUN output is still collected for errors). */
   quiet?: boolean;
+  /** Called with the final image's id before the "Successfully built" lines (where dockerd's API sends its aux message). */
+  onImage?: (id: string) => void;
   /** Aborting cancels the build: the running step's container is removed, nothing is tagged. */
   signal?: AbortSignal;
 }

@@ -197,7 +197,7 @@ export interface NetworkApi {
   remove(idOrName: string): Promise<void>;
   prune(): Promise<{ NetworksDeleted: string[] }>;
   /** Attaches at once when the container runs, else at its next start. */
-  connect(network: string, container: string, opts?: { aliases?: string[]; ipv4Address?: string; ipv6Address?: string }): Promise<void>;
+  connect(network: string, container: string, opts?: { aliases?: string[]; ipv4Address?: string; ipv6Address?: string; linkLocalIPs?: string[] }): Promise<void>;
   disconnect(network: string, container: string, opts?: { force?: boolean }): Promise<void>;
 }
 

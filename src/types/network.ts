@@ -8,7 +8,8 @@ export interface NetworkCreateOptions {
   EnableIPv6?: boolean;
   Labels?: Record<string, string>;
   Options?: Record<string, string>;
-  IPAM?: { Driver?: string; Config?: IpamConfig[] };
+  IPAM?: { Driver?: string; Config?: IpamConfig[]; Options?: Record<string, string> | null };
+  /** Refuse a name another network has (the default here; dockerd's API before 1.44 makes a duplicate unless it is true). */
   CheckDuplicate?: boolean;
 }
 
@@ -34,7 +35,7 @@ export interface NetworkInspect {
   Scope: "local";
   Driver: string;
   EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string>; Config: (IpamConfig & { Subnet: string; Gateway: string })[] };
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: (IpamConfig & { Subnet: string; Gateway: string })[] };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
@@ -48,7 +49,7 @@ export interface NetworkInspect {
 }
 
 export interface EndpointView {
-  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
   Links: null;
   Aliases: string[] | null;
   MacAddress: string;

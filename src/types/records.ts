@@ -117,7 +117,7 @@ export interface HostConfig {
 }
 
 export interface EndpointSettings {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string };
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] };
   Aliases?: string[];
   MacAddress?: string;
 }

@@ -182,6 +182,26 @@ void describe("docker CLI 20.10 (Debian's docker.io) against capsa system servic
     assert.match(ok(["network", "ls", "--format", "{{.Name}}"]), /^bridge$/m);
   });
 
+  void it("errors where dockerd puts them: load of a truncated archive, a failing RUN (its exit status), an unknown volume driver; a network name with spaces", () => {
+    const archive = path.join(tmp, "bb.tar");
+    ok(["save", "-o", archive, "bb:1"]);
+    const load = spawnSync(DOCKER!, ["load"], { env: s.env, input: fs.readFileSync(archive).subarray(0, 100_000), encoding: "utf8", timeout: 60_000 });
+    assert.equal(load.status, 1);
+    assert.match(load.stderr, /truncated archive/);
+    const ctx = fs.mkdtempSync(path.join(tmp, "ctx-"));
+    const elsewhere = fs.mkdtempSync(path.join(tmp, "df-"));
+    fs.writeFileSync(path.join(elsewhere, "Dockerfile"), "FROM bb:1\nRUN exit 3\n");
+    const build = spawnSync(DOCKER!, ["build", "-f", path.join(elsewhere, "Dockerfile"), ctx], { env: { ...s.env, DOCKER_BUILDKIT: "0" }, encoding: "utf8", timeout: 120_000 });
+    assert.equal(build.status, 3, build.stderr);
+    assert.match(build.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+    const vol = docker(["volume", "create", "-d", "foo", "v2010"]);
+    assert.equal(vol.status, 1);
+    assert.equal(vol.stderr.trim(), 'Error response from daemon: create v2010: error looking up volume plugin foo: plugin "foo" not found');
+    assert.match(ok(["network", "create", "net 2010"]), /^[0-9a-f]{64}\n$/);
+    assert.equal(ok(["network", "inspect", "-f", "{{.Name}}", "net 2010"]), "net 2010\n");
+    assert.equal(ok(["network", "rm", "net 2010"]), "net 2010\n");
+  });
+
   void it("a missing container is docker's 404, in the 20.10 client's words", () => {
     const r = docker(["logs", "nosuch"]);
     assert.equal(r.status, 1);

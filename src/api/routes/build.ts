@@ -6,7 +6,7 @@
 import { Writable } from "node:stream";
 import { build as buildImage, pruneBuildCache } from "../../builder/index.ts";
 import { invalid } from "../../util/errors.ts";
-import { HttpError, jsonStream, sendJson } from "../http.ts";
+import { HttpError, lazyJsonStream, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
 function jsonMap(raw: string | undefined, what: string): Record<string, string> | undefined {
@@ -43,11 +43,14 @@ async function build(call: Call): Promise<void> {
     // networkmode is the caller's own choice (docker build --network host), as dockerd takes it;
     // what the Containerfile may ask for itself (RUN --network=host) is the operator's decision.
     network: q.str("networkmode") || undefined,
+    extraHosts: q.all("extrahosts").flatMap((h) => h.split(",")).filter(Boolean),
     allow: call.api.entitlements ?? [],
     quiet: q.bool("q"),
+    markStderr: true,
     signal: abort.signal,
   };
-  const write = jsonStream(res);
+  // As dockerd: an error before any output (no Containerfile, a bad context) is the request's status; later ones go into the stream.
+  const { write, fail } = lazyJsonStream(res);
   const output = new Writable({
     write(chunk: Buffer, _enc, cb) {
       write({ stream: chunk.toString("utf8") });
@@ -55,12 +58,15 @@ async function build(call: Call): Promise<void> {
     },
   });
   try {
-    const r = await buildImage(call.api.engine, { ...opts, output });
-    // The builder's own output already ends with "Successfully built/tagged".
-    write({ aux: { ID: r.id } });
+    // dockerd's order: the aux message with the id, then "Successfully built/tagged".
+    // q=1: dockerd's whole output is the id, which the docker CLI prints (`docker build -q`).
+    const onImage = (id: string): void => {
+      if (!opts.quiet) write({ aux: { ID: id } });
+    };
+    const r = await buildImage(call.api.engine, { ...opts, output, onImage });
+    if (opts.quiet) write({ stream: `${r.id}\n` });
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    write({ errorDetail: { message }, error: message });
+    fail(e);
   }
   res.end();
 }

@@ -5,7 +5,7 @@ import type { ImageRecord } from "../../types/records.ts";
 import { familiarString } from "../../engine/index.ts";
 import type { Credentials, ProgressEvent } from "../../types/registry.ts";
 import { invalid } from "../../util/errors.ts";
-import { HttpError, jsonStream, sendJson } from "../http.ts";
+import { HttpError, jsonStream, lazyJsonStream, sendJson, writeStreamError } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
 const unix = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
@@ -104,9 +104,16 @@ async function remove(call: Call): Promise<void> {
 
 /** POST /images/load: a `docker save` (or OCI) archive in the body. */
 async function load(call: Call): Promise<void> {
-  const lines = await call.api.engine.images.load(call.req);
+  // As dockerd: the answer is 200 from the start and a failure (a truncated or
+  // foreign archive) arrives in the stream, where clients look for it.
   const write = jsonStream(call.res!);
-  for (const l of lines) write({ stream: l.endsWith("\n") ? l : l + "\n" });
+  try {
+    const lines = await call.api.engine.images.load(call.req);
+    for (const l of lines) write({ stream: l.endsWith("\n") ? l : l + "\n" });
+  } catch (e) {
+    writeStreamError(write, e);
+    call.req.resume(); // the rest of the body, unread
+  }
   call.res!.end();
 }
 
@@ -131,11 +138,6 @@ function progressMessage(e: ProgressEvent): Record<string, unknown> {
   if (e.id) m.id = e.id;
   if (e.current !== undefined || e.total !== undefined) m.progressDetail = { current: e.current, total: e.total };
   return m;
-}
-
-function streamError(write: (o: unknown) => void, e: unknown): void {
-  const message = e instanceof Error ? e.message : String(e);
-  write({ errorDetail: { message }, error: message });
 }
 
 /**
@@ -189,7 +191,8 @@ async function create(call: Call): Promise<void> {
   const t = q.str("tag");
   const platform = q.str("platform") || undefined;
   const credentials = registryAuth(call);
-  const write = jsonStream(call.res!);
+  // An error before the first progress line (no such image, denied) is the request's status, as dockerd.
+  const { write, fail } = lazyJsonStream(call.res!);
   const progress = (e: ProgressEvent): void => write(progressMessage(e));
   try {
     if (!t && !fromImage.includes("@") && !/:[^/]+$/.test(fromImage)) {
@@ -202,7 +205,7 @@ async function create(call: Call): Promise<void> {
       write({ status: `Status: Image is up to date for ${familiarString(ref)}` });
     }
   } catch (e) {
-    streamError(write, e);
+    fail(e);
   }
   call.res!.end();
 }
@@ -220,7 +223,7 @@ async function push(call: Call): Promise<void> {
     write({ status: `${r.tag}: digest: ${r.digest} size: ${r.size}` });
     write({ progressDetail: {}, aux: { Tag: r.tag, Digest: r.digest, Size: r.size } });
   } catch (e) {
-    streamError(write, e);
+    writeStreamError(write, e);
   }
   call.res!.end();
 }

@@ -2,13 +2,16 @@
 import type { NetworkCreateOptions } from "../../types/network.ts";
 import { invalid } from "../../util/errors.ts";
 import { readObject, sendJson } from "../http.ts";
+import { compareVersions } from "../version.ts";
 import type { Call, Router } from "../router.ts";
 
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
   if (typeof body.Name !== "string" || !body.Name) throw invalid("network name is required");
   checkCreateBody(body);
-  const r = call.api.engine.networks.create(body as unknown as NetworkCreateOptions);
+  // API 1.44 made CheckDuplicate always on; before, a duplicate name is refused only when it is true.
+  const CheckDuplicate = body.CheckDuplicate === true || compareVersions(call.version, "1.44") >= 0;
+  const r = call.api.engine.networks.create({ ...(body as unknown as NetworkCreateOptions), CheckDuplicate });
   call.api.events.emit("network", "create", r.Id, { name: body.Name, type: typeof body.Driver === "string" && body.Driver ? body.Driver : "bridge" });
   sendJson(call.res!, 201, r);
 }
@@ -67,7 +70,7 @@ async function prune(call: Call): Promise<void> {
 interface ConnectBody {
   Container?: string;
   Force?: boolean;
-  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null };
+  EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null };
 }
 
 async function connect(call: Call): Promise<void> {
@@ -78,6 +81,7 @@ async function connect(call: Call): Promise<void> {
     aliases: ep?.Aliases ?? undefined,
     ipv4Address: ep?.IPAMConfig?.IPv4Address || undefined,
     ipv6Address: ep?.IPAMConfig?.IPv6Address || undefined,
+    linkLocalIPs: ep?.IPAMConfig?.LinkLocalIPs ?? undefined,
   });
   call.api.events.emit("network", "connect", call.params[0]!, { container: body.Container });
   call.res!.writeHead(200);

@@ -1,4 +1,6 @@
 // /volumes: create, list, inspect, remove, prune.
+import { randomBytes } from "node:crypto";
+import { notFound } from "../../util/errors.ts";
 import { readObject, sendJson } from "../http.ts";
 import type { Call, Router } from "../router.ts";
 
@@ -8,11 +10,10 @@ const strMap = (v: unknown): Record<string, string> | undefined =>
 async function create(call: Call): Promise<void> {
   const body = await readObject(call.req);
   const driver = typeof body.Driver === "string" ? body.Driver : "";
-  if (driver && driver !== "local") {
-    const { invalid } = await import("../../util/errors.ts");
-    throw invalid(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
-  }
-  const v = call.api.engine.volumes.create({ name: typeof body.Name === "string" && body.Name ? body.Name : undefined, labels: strMap(body.Labels), options: strMap(body.DriverOpts) });
+  const name = typeof body.Name === "string" && body.Name ? body.Name : undefined;
+  // dockerd: a 404 (the plugin lookup's not-found), worded as its volume store's "create <name>: …" (a name it made up when none was given).
+  if (driver && driver !== "local") throw notFound(`create ${name ?? randomBytes(32).toString("hex")}: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+  const v = call.api.engine.volumes.create({ name, labels: strMap(body.Labels), options: strMap(body.DriverOpts) });
   sendJson(call.res!, 201, v);
 }
 
@@ -33,7 +34,8 @@ async function remove(call: Call): Promise<void> {
 async function prune(call: Call): Promise<void> {
   const all = call.query.filters()?.all?.[0];
   const r = call.api.engine.volumes.prune({ all: all === "true" || all === "1" });
-  sendJson(call.res!, 200, { VolumesDeleted: r.VolumesDeleted.length ? r.VolumesDeleted : null, SpaceReclaimed: r.SpaceReclaimed });
+  // dockerd's list is never null here (unlike the other prune reports).
+  sendJson(call.res!, 200, { VolumesDeleted: r.VolumesDeleted, SpaceReclaimed: r.SpaceReclaimed });
 }
 
 export function volumeRoutes(r: Router): void {

@@ -15,6 +15,7 @@ import { parseSecurityOpts } from "../../runtime/security-opt.ts";
 import { parseDeviceCgroupRules } from "../../runtime/devices.ts";
 import { checkRuntimeName, SANDBOX_RUNTIME } from "../../runtime/container-handler.ts";
 import { handlerFor } from "../../isolation/handlers.ts";
+import { ANONYMOUS_LABEL } from "../volumes.ts";
 
 export function mergeImageConfig(cfg: ContainerConfig, img: ImageConfig | undefined): ContainerConfig {
   const image = img ?? {};
@@ -156,7 +157,7 @@ export async function createContainer(ctx: Ctx, opts: CreateContainerOptions): P
   return { Id: id, Warnings: warnings };
 }
 
-export const ANONYMOUS_LABEL = "capsa.volume.anonymous";
+export { ANONYMOUS_LABEL };
 
 /**
  * Anonymous volumes (`-v /data`, a volume mount without a source, the image's
