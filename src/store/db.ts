@@ -4,11 +4,11 @@
 // what. Every table is created here, by one list of migrations; the SQL that
 // reads and writes them lives beside this file, one module per kind of record
 // (containers.ts, images.ts, volumes.ts, networks.ts).
-import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
+import { type Database, openSqlite } from "./sqlite.ts";
 
-export type DB = Database.Database;
+export type DB = Database;
 
 /**
  * The schema, one step per entry; PRAGMA user_version counts the steps a
@@ -96,7 +96,7 @@ const MIGRATIONS: string[] = [
 
 export function openDb(file: string): DB {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file, { timeout: 30_000 });
+  const db = openSqlite(file, { busyTimeoutMs: 30_000 });
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("foreign_keys = ON");
