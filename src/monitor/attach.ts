@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import type { AttachStreams } from "../types/engine-api.ts";
 import type { SeqpacketSocket as SeqpacketSocketType } from "node-unix-socket";
 import { DETACH_EVENT } from "../util/detach-keys.ts";
-import { BunSeqpacketSocket } from "./seqpacket-bun.ts";
+import { BunSeqpacketSocket, loadLibc } from "./seqpacket-bun.ts";
 
 const STDOUT = 2;
 const STDERR = 3;
@@ -27,6 +27,7 @@ export function preloadAttach(): void {
 function SeqpacketSocket(): SeqpacketCtor {
   // Loaded on first use: only attached runs pay for the native module. Bun
   // cannot load it (no uv_poll): there, a client of its own through bun:ffi.
+  if (!ctor && process.versions.bun) loadLibc();
   ctor ??= process.versions.bun
     ? (BunSeqpacketSocket as unknown as SeqpacketCtor)
     : (createRequire(import.meta.url)("node-unix-socket") as { SeqpacketSocket: SeqpacketCtor }).SeqpacketSocket;

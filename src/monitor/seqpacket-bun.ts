@@ -27,7 +27,8 @@ interface Libc {
 
 let libc: Libc | undefined;
 
-function loadLibc(): Libc {
+/** Binds libc's calls (about a millisecond; attach.ts does it while the container is being created). */
+export function loadLibc(): Libc {
   if (libc) return libc;
   interface Ffi {
     dlopen(lib: string, defs: Record<string, { args: string[]; returns: string }>): { symbols: Record<string, (...a: unknown[]) => unknown> };
