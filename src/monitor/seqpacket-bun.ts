@@ -127,9 +127,11 @@ export class BunSeqpacketSocket extends EventEmitter {
     if (this.fd >= 0) loadLibc().shutdown(this.fd, SHUT_RDWR);
   }
 
+  /** After the writes under way: the number must not be reused while one may still use it. */
   private close(): void {
-    if (this.fd < 0) return;
-    fs.close(this.fd, () => this.emit("close"));
+    const fd = this.fd;
+    if (fd < 0) return;
     this.fd = -1;
+    void this.writes.then(() => fs.close(fd, () => this.emit("close")));
   }
 }
