@@ -20,7 +20,7 @@ await build({
   sourcemap: "linked",
   chunkNames: "chunks/[name]-[hash]",
   // Native addons cannot be bundled; they are loaded from node_modules at run time.
-  external: ["better-sqlite3", "node-unix-socket"],
+  external: ["better-sqlite3", "node-unix-socket", "bun:sqlite"],
   banner: { js: "import { createRequire as __capsaRequire } from 'node:module'; const require = __capsaRequire(import.meta.url);" },
   logLevel: "warning",
 });

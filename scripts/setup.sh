@@ -123,6 +123,17 @@ else
   log "node_modules: up to date"
 fi
 
+# bin/capsa runs the CLI under Bun when the npm package's binary is there
+# (docs/decisions/0014-cli-runtime.md), else under Node.
+bun=$(compgen -G 'node_modules/@oven/bun-linux-*/bin/bun' | head -1 || true)
+if [[ -z $bun ]]; then
+  log "CLI runtime: Node (no Bun binary for this platform in node_modules/@oven)"
+elif bun_version=$("$bun" --version 2>/dev/null); then
+  log "CLI runtime: Bun $bun_version"
+else
+  log "warning: $bun does not run here; set CAPSA_JS_RUNTIME=node to run the CLI under Node"
+fi
+
 # The micro-VM guest: Debian's cloud kernel and an initramfs with the agent.
 bash scripts/vm-assets.sh
 

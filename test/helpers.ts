@@ -26,7 +26,7 @@ export function makeTestRoot(label = "t"): TestRoot {
   const env: NodeJS.ProcessEnv = { ...process.env, CAPSA_ROOT: root };
   delete env.CAPSA_RUNROOT;
   const capsa: TestRoot["capsa"] = (args, opts = {}) =>
-    spawnSync(process.execPath, [CLI, ...args], {
+    spawnSync(CLI, [...args], {
       env: { ...env, ...opts.env },
       input: opts.input,
       encoding: "utf8",
@@ -38,7 +38,7 @@ export function makeTestRoot(label = "t"): TestRoot {
     capsa,
     cleanup() {
       // `system reset` stops containers, unmounts and deletes everything the root holds.
-      spawnSync(process.execPath, [CLI, "system", "reset", "--force"], { env, encoding: "utf8", timeout: 60_000 });
+      spawnSync(CLI, ["system", "reset", "--force"], { env, encoding: "utf8", timeout: 60_000 });
       unmountBelow(root);
       // Monitors' exit commands may still be finishing: retry while they let go of the root.
       fs.rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });

@@ -32,7 +32,7 @@ export class Capsa extends DockerLikeCli {
   }
 
   protected prefix(): string[] {
-    return [process.execPath, CLI];
+    return [CLI];
   }
 
   protected env(): NodeJS.ProcessEnv {

@@ -2,14 +2,15 @@
 // message from conmon starts with one byte naming the stream (2 stdout,
 // 3 stderr); what we write is the container's stdin, raw. Ending our side
 // closes the container's stdin. Node's net module cannot open SEQPACKET
-// sockets, hence the small native binding. A stdin that emits DETACH_EVENT
-// (the client typed its detach keys) disconnects without ending the
-// container's stdin: the container keeps running.
+// sockets, hence the small native binding (under Bun, seqpacket-bun.ts). A
+// stdin that emits DETACH_EVENT (the client typed its detach keys)
+// disconnects without ending the container's stdin: the container keeps running.
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import type { AttachStreams } from "../types/engine-api.ts";
 import type { SeqpacketSocket as SeqpacketSocketType } from "node-unix-socket";
 import { DETACH_EVENT } from "../util/detach-keys.ts";
+import { BunSeqpacketSocket, loadLibc } from "./seqpacket-bun.ts";
 
 const STDOUT = 2;
 const STDERR = 3;
@@ -24,8 +25,12 @@ export function preloadAttach(): void {
 }
 
 function SeqpacketSocket(): SeqpacketCtor {
-  // Loaded on first use: only attached runs pay for the native module.
-  ctor ??= (createRequire(import.meta.url)("node-unix-socket") as { SeqpacketSocket: SeqpacketCtor }).SeqpacketSocket;
+  // Loaded on first use: only attached runs pay for the native module. Bun
+  // cannot load it (no uv_poll): there, a client of its own through bun:ffi.
+  if (!ctor && process.versions.bun) loadLibc();
+  ctor ??= process.versions.bun
+    ? (BunSeqpacketSocket as unknown as SeqpacketCtor)
+    : (createRequire(import.meta.url)("node-unix-socket") as { SeqpacketSocket: SeqpacketCtor }).SeqpacketSocket;
   return ctor;
 }
 

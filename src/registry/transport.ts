@@ -113,7 +113,8 @@ function statusText(status: number): string {
 function notTls(e: unknown): boolean {
   const err = e as NodeJS.ErrnoException & { reason?: string };
   const text = `${err.code ?? ""} ${err.message ?? ""}`;
-  return /EPROTO|wrong version number|packet length too long|ECONNRESET|socket hang up|http request|unknown protocol/i.test(text);
+  // OpenSSL (Node) words it "wrong version number", BoringSSL (Bun) WRONG_VERSION_NUMBER.
+  return /EPROTO|wrong[ _]version[ _]number|packet[ _]length[ _]too[ _]long|ECONNRESET|socket hang up|http[ _]request|unknown[ _]protocol/i.test(text);
 }
 
 function certError(e: unknown): boolean {

@@ -2,10 +2,10 @@
 // check), what do the records say exists on disk, and — for a damaged file —
 // a rebuild: the file is set aside, a fresh one made, and every table that
 // can still be read is copied over, so what is lost is said table by table.
-import Database from "better-sqlite3";
 import fs from "node:fs";
 import { errorMessage } from "../util/errors.ts";
 import { openDb, type DB } from "./db.ts";
+import { type BindValue, type Database, openSqlite } from "./sqlite.ts";
 
 export interface DatabaseHealth {
   file: string;
@@ -18,9 +18,9 @@ export interface DatabaseHealth {
 /** SQLite's quick_check of the file, opened read-only (nothing written, even to a sound file). A missing file is sound: the next command makes it. */
 export function checkDatabaseFile(file: string): DatabaseHealth {
   if (!fs.existsSync(file)) return { file, ok: true, problems: [] };
-  let db: Database.Database | undefined;
+  let db: Database | undefined;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 30_000 });
+    db = openSqlite(file, { busyTimeoutMs: 30_000, readonly: true, fileMustExist: true });
     const rows = db.pragma("quick_check") as { quick_check: string }[];
     const problems = rows.map((r) => r.quick_check).filter((l) => l !== "ok");
     return { file, ok: problems.length === 0, problems };
@@ -62,9 +62,9 @@ export function rebuildDatabase(file: string, now = new Date()): Rebuild {
   const salvaged: Record<string, number> = {};
   const lost: Record<string, string> = {};
   try {
-    let old: Database.Database | undefined;
+    let old: Database | undefined;
     try {
-      old = new Database(setAside, { readonly: true, fileMustExist: true });
+      old = openSqlite(setAside, { busyTimeoutMs: 30_000, readonly: true, fileMustExist: true });
     } catch (e) {
       for (const t of TABLES) lost[t] = errorMessage(e);
       return { setAside, salvaged, lost };
@@ -77,9 +77,9 @@ export function rebuildDatabase(file: string, now = new Date()): Rebuild {
           fresh.transaction(() => {
             for (const row of rows) {
               const cols = Object.keys(row);
-              fresh.prepare(`INSERT OR IGNORE INTO ${table} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`).run(...cols.map((c) => row[c]));
+              fresh.prepare(`INSERT OR IGNORE INTO ${table} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`).run(...cols.map((c) => row[c] as BindValue));
             }
-          })();
+          }).immediate();
           salvaged[table] = rows.length;
         } catch (e) {
           lost[table] = errorMessage(e);

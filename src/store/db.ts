@@ -4,12 +4,12 @@
 // what. Every table is created here, by one list of migrations; the SQL that
 // reads and writes them lives beside this file, one module per kind of record
 // (containers.ts, images.ts, volumes.ts, networks.ts).
-import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { damagedDatabase, isDatabaseDamage, systemError } from "../util/errors.ts";
+import { type Database, openSqlite } from "./sqlite.ts";
 
-export type DB = Database.Database;
+export type DB = Database;
 
 /**
  * The schema, one step per entry; PRAGMA user_version counts the steps a
@@ -126,7 +126,7 @@ export function openDb(file: string): DB {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let db: DB | undefined;
   try {
-    db = new Database(file, { timeout: 30_000 });
+    db = openSqlite(file, { busyTimeoutMs: 30_000 });
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
@@ -177,7 +177,7 @@ function noSpaceLeft(dir: string): boolean {
  * processes wait for this one's lock while it runs.
  */
 function openOnFullDisk(file: string, first: unknown): DB {
-  const db = new Database(file, { timeout: 30_000, fileMustExist: true });
+  const db = openSqlite(file, { busyTimeoutMs: 30_000, fileMustExist: true });
   try {
     db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("foreign_keys = ON");

@@ -47,7 +47,7 @@ void describe("API listen addresses and versions", () => {
   void it("the service refuses non-loopback TCP without TLS, with a clear error", () => {
     const t = makeTestRoot("apitcp");
     try {
-      const r = spawnSync(process.execPath, [CLI, "system", "service", "--host", "tcp://0.0.0.0:23750"], { env: t.env, encoding: "utf8", timeout: 30_000 });
+      const r = spawnSync(CLI, ["system", "service", "--host", "tcp://0.0.0.0:23750"], { env: t.env, encoding: "utf8", timeout: 30_000 });
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, /refusing to listen on tcp:\/\/0\.0\.0\.0:23750 without TLS/);
     } finally {

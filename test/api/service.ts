@@ -46,7 +46,7 @@ export async function startService(label: string, extraEnv: NodeJS.ProcessEnv = 
   fs.mkdirSync(dockerConfig, { recursive: true });
   let stderr = "";
   const hosts = ["--host", `unix://${socket}`, ...(opts.tcp ? ["--host", "tcp://127.0.0.1:0", "--insecure-tcp"] : [])];
-  const child: ChildProcess = spawn(process.execPath, [CLI, "system", "service", ...hosts, "--debug", ...(opts.args ?? [])], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
+  const child: ChildProcess = spawn(CLI, ["system", "service", ...hosts, "--debug", ...(opts.args ?? [])], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig };

@@ -37,7 +37,7 @@ void describe("API service over TLS with client certificates", () => {
     tls = makeTls(dir());
     client = clientCert(dir());
     port = await freePort();
-    const child = spawn(process.execPath, [CLI, "system", "service", "--host", `tcp://127.0.0.1:${port}`, "--tlsverify", "--tlscacert", tls.ca, "--tlscert", tls.cert, "--tlskey", tls.key], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(CLI, ["system", "service", "--host", `tcp://127.0.0.1:${port}`, "--tlsverify", "--tlscacert", tls.ca, "--tlscert", tls.cert, "--tlskey", tls.key], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
     pid = child.pid;
     exited = new Promise((r) => child.once("exit", () => r()));
     child.stderr.on("data", (d: Buffer) => (log += d.toString()));

@@ -325,7 +325,7 @@ void describe("capsa build", () => {
 
   void it("stops cleanly on Ctrl-C: the RUN container is removed and nothing is tagged", async () => {
     const dir = context("interrupt", { Containerfile: "FROM busybox\nRUN echo run-$((40+2)); sleep 60\n" });
-    const child = spawn(process.execPath, [CLI, "build", "-t", "intr:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(CLI, ["build", "-t", "intr:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -349,7 +349,7 @@ void describe("capsa build", () => {
 
   void it("a later build removes what a killed build (SIGKILL) left running", async () => {
     const dir = context("killed", { Containerfile: "FROM busybox\nRUN echo run-$((40+2)); sleep 120\n" });
-    const child = spawn(process.execPath, [CLI, "build", "-t", "killed:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(CLI, ["build", "-t", "killed:1", dir], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
     await new Promise<void>((resolve) => child.stdout.on("data", (d: Buffer) => d.toString().includes("run-42") && resolve()));
     child.kill("SIGKILL");
     await new Promise((resolve) => child.on("exit", resolve));
@@ -475,7 +475,7 @@ const BIG_CHUNK = Buffer.alloc(1 << 20, "capsa");
 
 function capsaAsync(args: string[]): Promise<R> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(CLI, [...args], { env: t.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -60,7 +60,7 @@ const sh = (args: string[]): string => args.map((a) => `'${a.replace(/'/g, "'\\'
 
 void describe("detach keys (CLI)", { skip: !hasScript && "util-linux script is missing" }, () => {
   const root = useBusyboxRoot("detach", "bb:1");
-  const capsaLine = (args: string[]): string => `${sh([process.execPath, CLI])} ${sh(args)}`;
+  const capsaLine = (args: string[]): string => `${sh([CLI])} ${sh(args)}`;
   const running = (name: string): string => root().capsa(["inspect", "-f", "{{.State.Running}}", name]).stdout.trim();
 
   void it("ctrl-p ctrl-q detaches run -it (exit 0), attach and exec -it (docker's 'read escape sequence', exit 1); the container keeps running and answers a later attach", async () => {

@@ -140,7 +140,7 @@ void describe("capsa CLI end to end", () => {
     assert.deepEqual(images.stdout.split("\n").filter((l) => l && !l.includes("busybox")), ["import e2e-evt-img:1", "tag e2e-evt-img:2", "untag e2e-evt-img:1", "untag e2e-evt-img:2", "delete <no value>"]);
 
     const { spawn } = await import("node:child_process");
-    const follower = spawn(process.execPath, [CLI, "events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"], { env: t.env });
+    const follower = spawn(CLI, ["events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"], { env: t.env });
     let out = "";
     follower.stdout.on("data", (d: Buffer) => (out += d.toString()));
     try {

@@ -39,14 +39,14 @@ void describe("attach", { skip: !isRoot && "needs root" }, () => {
   void test("a killed attach client leaves stdin open: the next client's input and output still flow", async () => {
     const t = root();
     assert.equal(t.capsa(["run", "-d", "-i", "--name", "catter", "busybox", "cat"]).status, 0);
-    const first = spawn(process.execPath, [CLI, "attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
+    const first = spawn(CLI, ["attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
     let out1 = "";
     first.stdout.on("data", (d: Buffer) => (out1 += d.toString()));
     first.stdin.write("one\n");
     await eventually(() => assert.equal(out1, "one\n"), 20_000);
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));
-    const second = spawn(process.execPath, [CLI, "attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
+    const second = spawn(CLI, ["attach", "catter"], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
     let out2 = "";
     second.stdout.on("data", (d: Buffer) => (out2 += d.toString()));
     try {
@@ -64,7 +64,7 @@ void describe("info on a terminal", { skip: (!isRoot && "needs root") || (!fs.ex
 
   void test("the first info says it is probing KVM while the test boot runs; the next one, cached, says nothing", () => {
     const t = root();
-    const info = (): string => spawnSync("script", ["-qec", `"${process.execPath}" "${CLI}" info >/dev/null`, "/dev/null"], { env: t.env, encoding: "utf8", timeout: 120_000 }).stdout;
+    const info = (): string => spawnSync("script", ["-qec", `"${CLI}" info >/dev/null`, "/dev/null"], { env: t.env, encoding: "utf8", timeout: 120_000 }).stdout;
     assert.match(info(), /probing whether KVM can boot a VM guest/);
     assert.doesNotMatch(info(), /probing/);
   });

@@ -47,7 +47,7 @@ void describe("health checks", () => {
 void describe("terminal", () => {
   void it("run -it gives the workload a real pty with the client's window size", () => {
     // script(1) gives the CLI a terminal of its own, sized 40x120.
-    const cmd = `stty rows 40 cols 120; ${process.execPath} ${CLI} run --rm -it bb:1 sh -c 'tty; stty size; exit 3'`;
+    const cmd = `stty rows 40 cols 120; ${CLI} run --rm -it bb:1 sh -c 'tty; stty size; exit 3'`;
     const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { env: t.env, encoding: "utf8", timeout: 30_000 });
     assert.equal(r.status, 3, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
@@ -56,7 +56,7 @@ void describe("terminal", () => {
 
   void it("exec -it into a running container", () => {
     assert.equal(t.capsa(["run", "-d", "--name", "tty1", "bb:1", "sleep", "100"]).status, 0);
-    const cmd = `stty rows 30 cols 90; ${process.execPath} ${CLI} exec -it tty1 sh -c 'tty; stty size'`;
+    const cmd = `stty rows 30 cols 90; ${CLI} exec -it tty1 sh -c 'tty; stty size'`;
     const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { env: t.env, encoding: "utf8", timeout: 30_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);

@@ -148,7 +148,7 @@ void describe("detached containers", () => {
 
 void describe("crash recovery", () => {
   void it("a CLI killed mid-run leaves a container that later commands see as exited", async () => {
-    const child = spawn(process.execPath, [CLI, "run", "--name", "orphan", "bb:1", "sh", "-c", "sleep 1; exit 5"], { env: t.env, stdio: "ignore" });
+    const child = spawn(CLI, ["run", "--name", "orphan", "bb:1", "sh", "-c", "sleep 1; exit 5"], { env: t.env, stdio: "ignore" });
     await until(() => (JSON.parse(t.capsa(["inspect", "orphan"]).stdout || "[{}]") as { State?: { Running: boolean } }[])[0]?.State?.Running === true);
     child.kill("SIGKILL");
     await until(() => (JSON.parse(t.capsa(["inspect", "orphan"]).stdout || "[{}]") as { State?: { Status: string } }[])[0]?.State?.Status === "exited", 15_000);
@@ -178,7 +178,7 @@ void describe("crash recovery", () => {
     for (const ms of [120, 160, 200, 240, 280, 320]) {
       const name = `killed-run-${ms}`;
       names.push(name);
-      const child = spawn(process.execPath, [CLI, "run", "-d", "--name", name, "bb:1", "sleep", "100"], { env: t.env, stdio: "ignore" });
+      const child = spawn(CLI, ["run", "-d", "--name", name, "bb:1", "sleep", "100"], { env: t.env, stdio: "ignore" });
       const exited = new Promise((r) => child.once("exit", r));
       await new Promise((r) => setTimeout(r, ms));
       child.kill("SIGKILL");
@@ -203,7 +203,7 @@ void describe("crash recovery", () => {
     const count = (): number => Number(spawnSync("sh", ["-c", `find "${upper}" 2>/dev/null | wc -l`], { encoding: "utf8" }).stdout.trim());
     const before = count();
     assert.ok(before > 50_000, `${before} files`);
-    const child = spawn(process.execPath, [CLI, "rm", "many-files"], { env: t.env, stdio: "ignore" });
+    const child = spawn(CLI, ["rm", "many-files"], { env: t.env, stdio: "ignore" });
     // Killed once the removal of the files is under way (fewer files than before).
     await until(() => count() < before - 1000, 30_000);
     child.kill("SIGKILL");
@@ -218,7 +218,7 @@ void describe("concurrency", () => {
   void it("50 parallel run -d all succeed with unique names", async () => {
     const runs = Array.from({ length: 50 }, (_, i) =>
       new Promise<number>((resolve) => {
-        const p = spawn(process.execPath, [CLI, "run", "-d", "--name", `par${i}`, "bb:1", "sleep", "30"], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
+        const p = spawn(CLI, ["run", "-d", "--name", `par${i}`, "bb:1", "sleep", "30"], { env: t.env, stdio: ["ignore", "ignore", "pipe"] });
         let err = "";
         p.stderr.on("data", (d: Buffer) => (err += d.toString()));
         p.on("exit", (code) => {

@@ -315,7 +315,7 @@ void describe("networks", () => {
   void it("a CLI killed at any point of `run` leaves nothing once the containers are removed", async () => {
     const net = `nt${process.pid}a`;
     for (const delay of [80, 250, 500, 900, 1500]) {
-      const child = spawn(process.execPath, [CLI, "run", "--network", net, "-p", "80", "--name", `crash${delay}`, "bb:1", "sleep", "30"], { env: t.env, stdio: "ignore" });
+      const child = spawn(CLI, ["run", "--network", net, "-p", "80", "--name", `crash${delay}`, "bb:1", "sleep", "30"], { env: t.env, stdio: "ignore" });
       await sleep(delay);
       child.kill("SIGKILL");
       await new Promise((r) => child.once("exit", r));

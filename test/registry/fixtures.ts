@@ -212,7 +212,7 @@ export interface RunResult {
  */
 export function capsaAsync(t: TestRoot, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(CLI, [...args], { env: t.env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

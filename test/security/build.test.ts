@@ -66,7 +66,7 @@ void describe("build: an untrusted Containerfile", () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const capsa = (args: string[]): Promise<R> => run(process.execPath, [CLI, ...args], t.env);
+  const capsa = (args: string[]): Promise<R> => run(CLI, [...args], t.env);
   const ok = (r: R): string => {
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     return r.stdout;
@@ -225,7 +225,7 @@ void describe("build through the API: RUN --network=host is the service operator
   void it("the service refuses an entitlement it does not know", async () => {
     const t = makeTestRoot("secbuild-svc");
     try {
-      const r = await run(process.execPath, [CLI, "system", "service", "--host", `unix://${path.join(t.root, "x.sock")}`, "--allow-insecure-entitlement", "security.insecure"], t.env, 60_000);
+      const r = await run(CLI, ["system", "service", "--host", `unix://${path.join(t.root, "x.sock")}`, "--allow-insecure-entitlement", "security.insecure"], t.env, 60_000);
       assert.equal(r.status, 125);
       assert.match(r.stderr, /security\.insecure/);
       assert.equal(fs.existsSync(path.join(t.root, "x.sock")), false);

@@ -302,7 +302,7 @@ void describe("image files the engine reads itself (/etc/passwd, /etc/group)", (
   for (const [ref, c] of Object.entries(cases)) {
     void it(`run -u app of an image whose /${c.file} is ${ref === "img:huge" ? "5 MiB" : c.header.type === "fifo" ? "a FIFO" : "a symlink to /dev/zero"} fails with a clear error`, () => {
       // SIGKILL on timeout: a CLI stuck in open(2) of a FIFO does not run its signal handlers.
-      const r = spawnSync(process.execPath, [CLI, "run", "--rm", "-u", "app", ref, "true"], { env: svc.t.env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+      const r = spawnSync(CLI, ["run", "--rm", "-u", "app", ref, "true"], { env: svc.t.env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
       assert.notEqual(r.signal, "SIGKILL", "capsa run hung reading the image's file");
       assert.equal(r.status, 125, r.stderr);
       assert.match(r.stderr, c.error);
@@ -335,7 +335,7 @@ void describe("image files the engine reads itself (/etc/passwd, /etc/group)", (
     const ctx = fs.mkdtempSync(path.join(dir, "ctx-"));
     fs.writeFileSync(path.join(ctx, "x"), "x");
     fs.writeFileSync(path.join(ctx, "Containerfile"), "FROM img:fifo\nCOPY --chown=app x /x\n");
-    const r = spawnSync(process.execPath, [CLI, "build", "-t", "chown-fifo:1", ctx], { env: svc.t.env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+    const r = spawnSync(CLI, ["build", "-t", "chown-fifo:1", ctx], { env: svc.t.env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
     assert.notEqual(r.signal, "SIGKILL", "capsa build hung reading the image's /etc/passwd");
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /Containerfile:2: .*\/etc\/passwd.*not a regular file \(a FIFO\)/);

@@ -18,8 +18,8 @@ const front = path.join(dir, "front.sh");
 const runtime = path.join(dir, "runtime.sh");
 const calls = path.join(dir, "calls");
 fs.writeFileSync(runtime, `#!/bin/sh\necho "runtime $*" >> '${calls}'\n`, { mode: 0o755 });
-// The front execs "<node> <runtime> args…": /bin/sh plays node here.
-fs.writeFileSync(front, frontScript("/bin/sh", runtime), { mode: 0o755 });
+// The front execs "<runtime> args…".
+fs.writeFileSync(front, frontScript(runtime), { mode: 0o755 });
 
 function bundle(name: string, prepared: boolean): string {
   const b = path.join(dir, name);

@@ -110,7 +110,7 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
     const volDir = ok(t.capsa(["volume", "inspect", "-f", "{{.Mountpoint}}", `vmvol${process.pid}`]), "volume inspect").trim();
     await eventually(() => assert.equal(fs.readFileSync(path.join(volDir, "by-vm"), "utf8"), "in-volume\n"), 30_000);
     // a real terminal for exec -it (script(1) gives the CLI one)
-    const tty = spawnSync("script", ["-qfec", `${process.execPath} ${CLI} exec -it v1 sh -c 'tty; exit 6'`, "/dev/null"], { env: t.env, encoding: "utf8", input: "", timeout: VM_TIMEOUT });
+    const tty = spawnSync("script", ["-qfec", `${CLI} exec -it v1 sh -c 'tty; exit 6'`, "/dev/null"], { env: t.env, encoding: "utf8", input: "", timeout: VM_TIMEOUT });
     assert.equal(tty.status, 6, `exec -it: status ${tty.status}, signal ${tty.signal}, error ${tty.error?.message}, stderr ${tty.stderr}, stdout ${JSON.stringify(tty.stdout)}`);
     assert.match(tty.stdout, /\/dev\/pts\/\d+/);
     // the host's file is visible read-write in the guest
@@ -145,7 +145,7 @@ void describe("isolation vm", { timeout: 15 * 60_000 }, () => {
   });
 
   void it("run -it gives the workload a terminal in the guest", () => {
-    const r = spawnSync("script", ["-qfec", `${process.execPath} ${CLI} run --rm -it --pull never --isolation vm busybox sh -c 'tty; stty size; exit 5'`, "/dev/null"], { env: t.env, encoding: "utf8", input: "", timeout: VM_TIMEOUT });
+    const r = spawnSync("script", ["-qfec", `${CLI} run --rm -it --pull never --isolation vm busybox sh -c 'tty; stty size; exit 5'`, "/dev/null"], { env: t.env, encoding: "utf8", input: "", timeout: VM_TIMEOUT });
     assert.equal(r.status, 5, r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
     assert.match(r.stdout, /^\d+ \d+\r?$/m);

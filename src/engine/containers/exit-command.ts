@@ -22,17 +22,32 @@ export function capsaCliPath(): string {
   throw new Error("cannot find capsa's CLI bundle (dist/cli.js): run `npm run build`");
 }
 
+let command: string[] | undefined;
+
+/**
+ * How to start the CLI: bin/capsa, the launcher, which runs the bundle under
+ * Bun when it is installed (a few ms to start where Node takes ~55, on every
+ * container exit; docs/decisions/0014-cli-runtime.md) and honours
+ * CAPSA_JS_RUNTIME; this runtime and the bundle when there is no launcher.
+ */
+export function capsaCommand(): string[] {
+  if (command) return command;
+  const cli = capsaCliPath();
+  const launcher = path.join(path.dirname(cli), "..", "bin", "capsa");
+  return (command = !process.env.CAPSA_CLI && fs.existsSync(launcher) ? [launcher] : [process.execPath, cli]);
+}
+
 /**
  * The state root travels in the environment conmon passes on (see monitorEnv).
  * A small sh guard runs first: when a live process has said it will record
  * this exit itself (a stop, rm -f or kill -9 in progress; the API service,
- * which watches every container it starts), no Node process starts at all —
+ * which watches every container it starts), no CLI process starts at all —
  * 20 of them at once cost seconds of CPU. If that process is gone, the exit
  * command runs as usual.
  */
 export function exitCommandFor(ctx: Ctx, id: string): string[] {
   const guard = 'read -r p 2>/dev/null < "$1" && kill -0 "$p" 2>/dev/null && exit 0; shift; exec "$@"';
-  return ["/bin/sh", "-c", guard, "capsa-exit", settledMarker(ctx, id), process.execPath, capsaCliPath(), "container", "cleanup", id];
+  return ["/bin/sh", "-c", guard, "capsa-exit", settledMarker(ctx, id), ...capsaCommand(), "container", "cleanup", id];
 }
 
 /** "Process <pid> records this exit": the marker the exit command's guard reads. */

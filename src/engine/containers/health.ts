@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import type { ContainerRecord, HealthConfig } from "../../types/records.ts";
 import { invalid } from "../../util/errors.ts";
 import type { Ctx } from "./context.ts";
-import { capsaCliPath, monitorEnv } from "./exit-command.ts";
+import { capsaCommand, monitorEnv } from "./exit-command.ts";
 
 const NS = 1_000_000_000;
 /** docker's defaults: 30 s interval and timeout, 3 retries, no start period. */
@@ -62,8 +62,8 @@ export function startHealthLoop(ctx: Ctx, c: ContainerRecord): void {
   // The first check runs after one interval (docker's behaviour); the loop
   // stops once the monitor is gone, i.e. the container has stopped, or when
   // sleep fails (it must never turn into a loop without pause).
-  const script = `sleep ${interval} || exit; while kill -0 ${c.monitorPid} 2>/dev/null; do "$0" "$1" container healthcheck "$2" >/dev/null 2>&1; sleep ${interval} || exit; done`;
-  const child = spawn("/bin/sh", ["-c", script, process.execPath, capsaCliPath(), c.id], {
+  const script = `sleep ${interval} || exit; while kill -0 ${c.monitorPid} 2>/dev/null; do "$@" >/dev/null 2>&1; sleep ${interval} || exit; done`;
+  const child = spawn("/bin/sh", ["-c", script, "capsa-health", ...capsaCommand(), "container", "healthcheck", c.id], {
     detached: true,
     stdio: "ignore",
     env: { ...process.env, ...monitorEnv(ctx) },

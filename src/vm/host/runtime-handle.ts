@@ -63,7 +63,7 @@ class VmRuntime extends OciRuntime {
  * with the shell src/vm/shim/state.ts generates; ids or paths with a quote or backslash, an
  * existing state, or a terminal (--console-socket) take the runtime's path.
  */
-export function frontScript(node: string, runtime: string): string {
+export function frontScript(runtime: string): string {
   const state = `"$2/$8/${STATE_FILE}"`;
   return [
     "#!/bin/sh",
@@ -85,7 +85,7 @@ export function frontScript(node: string, runtime: string): string {
     "      ;;",
     "  esac",
     "fi",
-    `exec ${q(node)} ${q(runtime)} "$@"`,
+    `exec ${q(runtime)} "$@"`,
     "",
   ].join("\n");
 }
@@ -93,7 +93,8 @@ export function frontScript(node: string, runtime: string): string {
 /** The front, in the runtime root (rewritten when it differs); the runtime binary itself when it cannot be written. */
 function runtimeFront(root: string, runtime: string): string {
   const file = path.join(root, "capsa-vm-runtime.sh");
-  const text = frontScript(process.execPath, runtime);
+  // The runtime binary runs by its own #! line: the front is the same whichever runtime (Node, Bun) writes it.
+  const text = frontScript(runtime);
   try {
     if (fs.readFileSync(file, "utf8") === text) return file;
   } catch {
