@@ -40,7 +40,7 @@ export const pull: Scenario = {
     });
     let reg: RunningRegistry | undefined;
     try {
-      const archive = bigImageArchive();
+      const archive = bigImageArchive("pull");
       const started = (reg = await startRegistry());
       h.defer(() => started.stop());
       h.log(`  registry on ${reg.host}: pushing ${BIG_IMAGE}`);

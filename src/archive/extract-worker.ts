@@ -1,0 +1,32 @@
+// The worker thread of threaded.ts: receives the archive's bytes as messages,
+// extracts them with extractDigested, and answers once. Its Readable asks for
+// more only when it has room, so at most a few MiB of a layer are in flight.
+import { Readable } from "node:stream";
+import { parentPort, workerData } from "node:worker_threads";
+import { extractDigested } from "./digested.ts";
+import type { ExtractOptions } from "./extract.ts";
+import { UnsafePathError } from "./paths.ts";
+
+export type ToWorker = { type: "chunk"; data: Uint8Array } | { type: "end" } | { type: "abort"; message: string };
+export type FromWorker =
+  | { type: "more" }
+  | { type: "done"; value: Awaited<ReturnType<typeof extractDigested>> }
+  | { type: "fail"; message: string; unsafe: boolean };
+
+const port = parentPort!;
+const { targetDir, opts } = workerData as { targetDir: string; opts: ExtractOptions };
+const input = new Readable({
+  highWaterMark: 1 << 20,
+  read() {
+    port.postMessage({ type: "more" } satisfies FromWorker);
+  },
+});
+port.on("message", (m: ToWorker) => {
+  if (m.type === "chunk") input.push(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+  else if (m.type === "end") input.push(null);
+  else input.destroy(new Error(m.message));
+});
+extractDigested(input, targetDir, opts).then(
+  (value) => port.postMessage({ type: "done", value } satisfies FromWorker),
+  (e: unknown) => port.postMessage({ type: "fail", message: e instanceof Error ? e.message : String(e), unsafe: e instanceof UnsafePathError } satisfies FromWorker),
+);
