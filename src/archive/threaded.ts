@@ -3,7 +3,7 @@
 // thread only moves bytes: the extractor's many small synchronous file system
 // calls no longer hold up the downloads, the hashing of the other layers or
 // each other. The bytes go to the worker in chunks, with backpressure: the
-// source is paused while more than IN_FLIGHT bytes wait for the worker.
+// source is paused while more than IN_FLIGHT bytes are unacknowledged.
 // Where the worker script cannot be found (a bundle without it), or with
 // CAPSA_EXTRACT_THREADS=0, the extraction runs on the calling thread.
 import fs from "node:fs";
@@ -16,7 +16,7 @@ import type { FromWorker, ToWorker } from "./extract-worker.ts";
 import type { ExtractOptions } from "./extract.ts";
 import { UnsafePathError } from "./paths.ts";
 
-const IN_FLIGHT = 4 << 20;
+const IN_FLIGHT = 2 << 20;
 
 /** extract-worker.js at the top of the bundle (dist/), or extract-worker.ts beside this file (sources). */
 function workerScript(): { script: string | URL; eval: boolean } | undefined {
@@ -41,13 +41,15 @@ export async function extractDigestedThreaded(source: Readable, targetDir: strin
   if (!found) return extractDigested(source, targetDir, opts);
   const worker = new Worker(found.script, { eval: found.eval, workerData: { targetDir, opts } });
   const send = (m: ToWorker, transfer?: ArrayBuffer[]): void => worker.postMessage(m, transfer);
-  let sent = 0;
+  /** Bytes sent and not yet acknowledged by the worker. */
+  let inFlight = 0;
   const onData = (chunk: Buffer | string): void => {
     // A copy of its own, moved to the worker (a chunk may share its memory with others).
     const data = new Uint8Array(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    // Counted before the transfer, which leaves `data` empty here.
+    inFlight += data.length;
     send({ type: "chunk", data }, [data.buffer]);
-    sent += data.length;
-    if (sent > IN_FLIGHT) source.pause();
+    if (inFlight > IN_FLIGHT) source.pause();
   };
   const onEnd = (): void => send({ type: "end" });
   const onError = (e: Error): void => send({ type: "abort", message: e.message });
@@ -59,9 +61,9 @@ export async function extractDigestedThreaded(source: Readable, targetDir: strin
   try {
     return await new Promise<DigestedExtract>((resolve, reject) => {
       worker.on("message", (m: FromWorker) => {
-        if (m.type === "more") {
-          sent = 0;
-          if (source.isPaused()) source.resume();
+        if (m.type === "ack") {
+          inFlight -= m.bytes;
+          if (inFlight <= IN_FLIGHT && source.isPaused()) source.resume();
         } else if (m.type === "done") resolve(m.value);
         else reject(m.unsafe ? new UnsafePathError(m.message) : new Error(m.message));
       });
