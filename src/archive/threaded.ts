@@ -7,6 +7,7 @@
 // Where the worker script cannot be found (a bundle without it), or with
 // CAPSA_EXTRACT_THREADS=0, the extraction runs on the calling thread.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -17,6 +18,29 @@ import type { ExtractOptions } from "./extract.ts";
 import { UnsafePathError } from "./paths.ts";
 
 const IN_FLIGHT = 2 << 20;
+
+/**
+ * Extraction threads at a time: one per core. A layer's extraction is mostly
+ * the kernel creating files, so more threads than cores only add memory
+ * (~35 MiB each); a layer waiting for a thread holds its source back.
+ */
+const MAX_THREADS = Math.max(1, os.availableParallelism());
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function acquireThread(): Promise<void> {
+  if (running < MAX_THREADS) {
+    running++;
+    return;
+  }
+  await new Promise<void>((resolve) => waiting.push(resolve));
+}
+
+function releaseThread(): void {
+  const next = waiting.shift();
+  if (next) next();
+  else running--;
+}
 
 /** extract-worker.js at the top of the bundle (dist/), or extract-worker.ts beside this file (sources). */
 function workerScript(): { script: string | URL; eval: boolean } | undefined {
@@ -39,6 +63,22 @@ function workerScript(): { script: string | URL; eval: boolean } | undefined {
 export async function extractDigestedThreaded(source: Readable, targetDir: string, opts: ExtractOptions): Promise<DigestedExtract> {
   const found = process.env.CAPSA_EXTRACT_THREADS === "0" ? undefined : workerScript();
   if (!found) return extractDigested(source, targetDir, opts);
+  // Held back until a thread is free; an error meanwhile is the extraction's.
+  let early: Error | undefined;
+  const onEarly = (e: Error): void => void (early ??= e);
+  source.on("error", onEarly);
+  source.pause();
+  await acquireThread();
+  try {
+    source.off("error", onEarly);
+    if (early) throw early;
+    return await onThread(found, source, targetDir, opts);
+  } finally {
+    releaseThread();
+  }
+}
+
+async function onThread(found: { script: string | URL; eval: boolean }, source: Readable, targetDir: string, opts: ExtractOptions): Promise<DigestedExtract> {
   const worker = new Worker(found.script, { eval: found.eval, workerData: { targetDir, opts } });
   const send = (m: ToWorker, transfer?: ArrayBuffer[]): void => worker.postMessage(m, transfer);
   /** Bytes sent and not yet acknowledged by the worker. */
@@ -72,6 +112,7 @@ export async function extractDigestedThreaded(source: Readable, targetDir: strin
       source.on("data", onData);
       source.on("end", onEnd);
       source.on("error", onError);
+      source.resume();
     });
   } catch (e) {
     // As on the calling thread: an extraction that gives up destroys what it was reading.
