@@ -10,7 +10,7 @@ import { build } from "esbuild";
 rmSync("dist.new", { recursive: true, force: true });
 
 await build({
-  entryPoints: { cli: "src/cli/main.ts", sdk: "src/index.ts", "vm-runtime": "src/vm/shim/main.ts" },
+  entryPoints: { cli: "src/cli/main.ts", sdk: "src/index.ts", "vm-runtime": "src/vm/shim/main.ts", "extract-worker": "src/archive/extract-worker.ts" },
   outdir: "dist.new",
   bundle: true,
   splitting: true,

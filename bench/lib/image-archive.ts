@@ -2,6 +2,11 @@
 // a Debian bookworm minbase root file system (test/fixtures/debian.ts) as the
 // first layer, then layers of random (incompressible) bytes, then a small
 // one. The image-load-save and pull scenarios move it between engines.
+//
+// The Debian layer gets one extra file naming the archive's label, so its diff
+// id is the archive's own: the engines must not find it already unpacked
+// (run-true-debian imports the plain Debian tarball; pull uses a label of its
+// own so nothing load-save left behind counts either).
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -13,7 +18,7 @@ import { runOk } from "./proc.ts";
 export const BIG_IMAGE = "capsa-bench/big:latest";
 /** Sizes of the random layers after the Debian one, in MiB. */
 const RANDOM_LAYERS_MIB = [32, 12];
-const ARCHIVE = path.join(CACHE, `bench-big-image-${RANDOM_LAYERS_MIB.join("-")}.tar`);
+const archivePath = (label: string): string => path.join(CACHE, `bench-big-image-${label}-${RANDOM_LAYERS_MIB.join("-")}.tar`);
 
 export interface ImageArchive {
   path: string;
@@ -65,18 +70,19 @@ function randomFile(mib: number): (fd: number) => void {
  * with their diff ids; manifest.json naming BIG_IMAGE. Built on first use
  * (after the Debian tarball, which takes ~30 s the first time), then cached.
  */
-export function bigImageArchive(): ImageArchive {
-  if (!fs.existsSync(ARCHIVE)) build();
-  const manifest = JSON.parse(runOk({ argv: ["tar", "-xOf", ARCHIVE, "manifest.json"] })) as { Layers: string[] }[];
-  const listing = runOk({ argv: ["tar", "-tvf", ARCHIVE] });
+export function bigImageArchive(label = "load-save"): ImageArchive {
+  const file = archivePath(label);
+  if (!fs.existsSync(file)) build(file, label);
+  const manifest = JSON.parse(runOk({ argv: ["tar", "-xOf", file, "manifest.json"] })) as { Layers: string[] }[];
+  const listing = runOk({ argv: ["tar", "-tvf", file] });
   const sizes = new Map(listing.split("\n").map((l) => l.trim().split(/\s+/)).map((f) => [f[5] ?? "", Number(f[2])]));
-  return { path: ARCHIVE, bytes: fs.statSync(ARCHIVE).size, layers: (manifest[0]?.Layers ?? []).map((l) => sizes.get(l) ?? NaN) };
+  return { path: file, bytes: fs.statSync(file).size, layers: (manifest[0]?.Layers ?? []).map((l) => sizes.get(l) ?? NaN) };
 }
 
-function build(): void {
+function build(file: string, label: string): void {
   fs.mkdirSync(CACHE, { recursive: true });
   const work = fs.mkdtempSync(path.join(CACHE, "big-image-"));
-  const tmp = `${ARCHIVE}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.tmp`;
   try {
     const stage = path.join(work, "stage");
     fs.mkdirSync(stage);
@@ -89,7 +95,14 @@ function build(): void {
       fs.renameSync(out, path.join(stage, hex, "layer.tar"));
       layers.push(hex);
     };
-    add((out) => fs.copyFileSync(debianRootfsTar(), out));
+    add((out) => {
+      fs.copyFileSync(debianRootfsTar(), out);
+      const marker = path.join(work, "marker");
+      fs.mkdirSync(path.join(marker, "etc"), { recursive: true });
+      fs.writeFileSync(path.join(marker, "etc", "capsa-bench-base"), `${label}\n`);
+      runOk({ argv: ["tar", "--numeric-owner", "--owner=0", "--group=0", "--mtime=@0", "-C", marker, "-rf", out, "./etc/capsa-bench-base"] });
+      fs.rmSync(marker, { recursive: true, force: true });
+    });
     RANDOM_LAYERS_MIB.forEach((mib, i) => add((out) => layerTar(work, out, { [`opt/bench/random-${i}.bin`]: randomFile(mib) })));
     add((out) => layerTar(work, out, { "etc/bench-image": Buffer.from(`capsa bench image, layers: debian + ${RANDOM_LAYERS_MIB.join(" + ")} MiB random\n`) }));
     const config = Buffer.from(
@@ -106,7 +119,7 @@ function build(): void {
     fs.writeFileSync(path.join(stage, configName), config);
     fs.writeFileSync(path.join(stage, "manifest.json"), JSON.stringify([{ Config: configName, RepoTags: [BIG_IMAGE], Layers: layers.map((l) => `${l}/layer.tar`) }]));
     runOk({ argv: ["tar", "--numeric-owner", "-C", stage, "-cf", tmp, "manifest.json", configName, ...layers] });
-    fs.renameSync(tmp, ARCHIVE);
+    fs.renameSync(tmp, file);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(tmp, { force: true });

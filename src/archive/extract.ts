@@ -11,7 +11,6 @@
 // dirs). Confined (`confined: true`): through open directory fds, never
 // following a name (confined.ts), for a tree that may change meanwhile, such
 // as a running container's root during `cp`.
-import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -22,6 +21,7 @@ import { UnsafePathError, cleanEntryName, isWithin, resolveInRoot } from "./path
 import { type MountTable, errnoOf } from "./confined.ts";
 import { type Place, type Places, confinedPlaces, pathPlaces } from "./places.ts";
 import { setXattr } from "./xattr.ts";
+import { DeferredNodes, type NodeKind, mknod } from "./nodes.ts";
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const WHITEOUT_META_PREFIX = ".wh..wh.";
@@ -85,14 +85,6 @@ function lstatOrNull(p: string): fs.Stats | null {
   }
 }
 
-function mknod(p: string, kind: "c" | "b" | "p", mode: number, major = 0, minor = 0): void {
-  const args = ["-m", (mode & 0o7777).toString(8), "--", p, kind];
-  if (kind !== "p") args.push(String(major), String(minor));
-  const r = spawnSync("mknod", args, { encoding: "utf8" });
-  if (r.error) throw new Error(`mknod ${p}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`mknod ${p}: ${r.stderr.trim()}`);
-}
-
 /** An overlayfs whiteout: a character device 0/0. */
 export function makeOverlayWhiteout(p: string): void {
   mknod(p, "c", 0o000, 0, 0);
@@ -106,31 +98,21 @@ async function drain(entry: Entry): Promise<void> {
   }
 }
 
-async function writeNewFile(dst: string, entry: Entry): Promise<void> {
-  // O_EXCL: the caller cleared the name; never write through an existing link.
-  const fh = await fs.promises.open(dst, "wx", 0o600);
+/**
+ * Writes an entry's content to fd, a file just created exclusively, applies
+ * what can be applied through it (`meta`) and closes it. Synchronous writes:
+ * a layer is extracted on a thread of its own (threaded.ts).
+ */
+async function writeNewFile(fd: number, entry: Entry, meta: () => void): Promise<void> {
   try {
-    for await (const chunk of entry) await fh.write(chunk);
+    for await (const chunk of entry) {
+      for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
+    }
+    meta();
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
-
-/** Replaces whatever is at p so that an entry of the given kind can be created. */
-function clearFor(places: Places, p: Place, wantDir: boolean, opts: ExtractOptions, name: string): fs.Stats | null {
-  const st = lstatOrNull(p.path);
-  if (!st) return null;
-  if (st.isDirectory()) {
-    if (wantDir) return st;
-    if (opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite directory ${JSON.stringify(name)} with a non-directory`);
-    places.remove(p);
-    return null;
-  }
-  if (wantDir && opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite non-directory ${JSON.stringify(name)} with a directory`);
-  fs.unlinkSync(p.path);
-  return null;
-}
-
 
 /**
  * Extracts an uncompressed tar stream into targetDir (which must exist).
@@ -149,6 +131,8 @@ export async function extractTar(source: Readable, targetDir: string, opts: Extr
   }
 }
 
+const isExists = (e: unknown): boolean => errno(e) === "EEXIST";
+
 async function extractInto(source: Readable, places: Places, opts: ExtractOptions): Promise<ExtractResult> {
   const target = places.target;
   const targetRel = places.targetRel;
@@ -160,6 +144,8 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
   const dirTimes: (() => void)[] = [];
   /** Paths (logical) this archive created, so an opaque marker in "apply" mode keeps them. */
   const written = new Set<string>();
+  /** By path, nodes and xattrs are made together at the end (nodes.ts); confined, at once (its paths are open fds). */
+  const deferred = places.confined ? undefined : new DeferredNodes();
 
   const extract = tar.extract();
   source.on("error", (e) => extract.destroy(e));
@@ -167,6 +153,52 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
 
   const inRoot = (rel: string): string => (targetRel ? path.posix.join(targetRel, rel) : rel);
   const rootPlace: Place = { path: target, parent: target, base: "", logical: places.targetLogical };
+
+  const remove = (p: Place): void => {
+    places.remove(p);
+    deferred?.dropBelow(p.path);
+  };
+  /** Replaces whatever is at p so that an entry of the given kind can be created; the existing directory when one is kept. */
+  const clearFor = (p: Place, wantDir: boolean, name: string): fs.Stats | null => {
+    if (deferred?.hasNode(p.path)) {
+      if (wantDir && opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite non-directory ${JSON.stringify(name)} with a directory`);
+      deferred.drop(p.path);
+    }
+    const st = lstatOrNull(p.path);
+    if (!st) return null;
+    if (st.isDirectory()) {
+      if (wantDir) return st;
+      if (opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite directory ${JSON.stringify(name)} with a non-directory`);
+      remove(p);
+      return null;
+    }
+    if (wantDir && opts.noOverwriteDirNonDir) throw new Error(`cannot overwrite non-directory ${JSON.stringify(name)} with a directory`);
+    fs.unlinkSync(p.path);
+    deferred?.drop(p.path);
+    return null;
+  };
+  /**
+   * Creates the entry at p with `make`, which fails with EEXIST when the name
+   * is taken (every call here creates exclusively and never follows the last
+   * component); then clears the name and makes it again. Most names of a
+   * layer are new: they cost no lstat.
+   */
+  const create = <T>(p: Place, name: string, make: () => T): T => {
+    places.mkdirParents(p);
+    if (deferred?.hasNode(p.path)) clearFor(p, false, name);
+    try {
+      return make();
+    } catch (e) {
+      if (!isExists(e)) throw e;
+    }
+    clearFor(p, false, name);
+    return make();
+  };
+  const makeNode = (p: Place, kind: NodeKind, mode: number, major: number, minor: number, after?: () => void): void => {
+    if (deferred) return deferred.node(p.path, kind, mode, major, minor, after);
+    mknod(p.path, kind, mode, major, minor);
+    after?.();
+  };
 
   try {
     for await (const source_ of extract) {
@@ -195,11 +227,14 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
         await drain(entry);
         places.mkdirParents(where);
         if (base === WHITEOUT_OPAQUE) {
-          if (opts.whiteouts === "overlay") setXattr(where.parent, "trusted.overlay.opaque", Buffer.from("y"));
-          else {
+          if (opts.whiteouts === "overlay") {
+            const y = Buffer.from("y");
+            if (deferred) deferred.xattr(where.parent, "trusted.overlay.opaque", y);
+            else setXattr(where.parent, "trusted.overlay.opaque", y);
+          } else {
             for (const child of fs.readdirSync(where.parent)) {
               const victim = places.sibling(where, child);
-              if (!written.has(victim.logical)) places.remove(victim);
+              if (!written.has(victim.logical)) remove(victim);
             }
           }
           continue;
@@ -215,11 +250,11 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
         const victim = places.sibling(where, hidden);
         if (opts.whiteouts === "overlay") {
           if (!isRoot()) throw new Error("overlay whiteouts need root (mknod of a 0/0 character device)");
-          clearFor(places, victim, false, opts, rel);
-          makeOverlayWhiteout(victim.path);
+          clearFor(victim, false, rel);
+          makeNode(victim, "c", 0o000, 0, 0);
           written.add(victim.logical);
         } else {
-          places.remove(victim);
+          remove(victim);
         }
         continue;
       }
@@ -227,7 +262,14 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
       switch (h.type) {
         case "directory": {
           places.mkdirParents(where);
-          if (!clearFor(places, where, true, opts, rel)) fs.mkdirSync(dst, { mode: 0o700 });
+          if (deferred?.hasNode(dst)) clearFor(where, true, rel);
+          try {
+            fs.mkdirSync(dst, { mode: 0o700 });
+          } catch (e) {
+            if (!isExists(e)) throw e;
+            if (!clearFor(where, true, rel)) fs.mkdirSync(dst, { mode: 0o700 });
+          }
+          places.created(where);
           written.add(where.logical);
           applyMeta(where, h, mode, false);
           dirTimes.push(places.timesLater(where, mtime));
@@ -236,22 +278,23 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
         }
         case "file":
         case "contiguous-file": {
-          places.mkdirParents(where);
-          clearFor(places, where, false, opts, rel);
-          await writeNewFile(dst, entry);
+          const fd = create(where, rel, () => fs.openSync(dst, "wx", 0o600));
+          await writeNewFile(fd, entry, () => {
+            if (sameOwner) fs.fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+            // chmod after chown: chown clears setuid/setgid bits.
+            fs.fchmodSync(fd, mode & 0o7777);
+            fs.futimesSync(fd, mtime, mtime);
+          });
           result.fileBytes += h.size ?? 0;
           written.add(where.logical);
-          applyMeta(where, h, mode, false);
-          fs.lutimesSync(dst, mtime, mtime);
+          applyXattrs(where, h, false);
           break;
         }
         case "symlink": {
           await drain(entry);
-          places.mkdirParents(where);
-          clearFor(places, where, false, opts, rel);
           // The target is just data: it is only dangerous when followed, and
           // this code never follows a link except through resolveInRoot.
-          fs.symlinkSync(h.linkname ?? "", dst);
+          create(where, rel, () => fs.symlinkSync(h.linkname ?? "", dst));
           written.add(where.logical);
           applyMeta(where, h, mode, false);
           fs.lutimesSync(dst, mtime, mtime);
@@ -270,14 +313,14 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
           }
           try {
             if (!isWithin(places.targetLogical, src.logical)) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points outside the target`);
+            // A node or xattr still to be made there belongs to the inode both names will share.
+            if (deferred?.has(src.path)) deferred.flush();
             const st = lstatOrNull(src.path);
             if (!st) throw new Error(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} does not exist`);
             if (st.isDirectory()) throw new UnsafePathError(`hard link ${JSON.stringify(h.name)} points at a directory`);
             if (src.logical === where.logical) break;
-            places.mkdirParents(where);
-            clearFor(places, where, false, opts, rel);
             // link(2) does not follow a symlink at src: at worst this makes another symlink.
-            fs.linkSync(src.path, dst);
+            create(where, rel, () => fs.linkSync(src.path, dst));
           } finally {
             places.release(src);
           }
@@ -285,28 +328,21 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
           break;
         }
         case "character-device":
-        case "block-device": {
+        case "block-device":
+        case "fifo": {
           await drain(entry);
-          if (!devices) {
+          const kind: NodeKind = h.type === "fifo" ? "p" : h.type === "character-device" ? "c" : "b";
+          if (kind !== "p" && !devices) {
             result.skipped.push({ path: rel, reason: isRoot() ? "device nodes disabled" : "device nodes need root" });
             break;
           }
           places.mkdirParents(where);
-          clearFor(places, where, false, opts, rel);
-          mknod(dst, h.type === "character-device" ? "c" : "b", mode, h.devmajor ?? 0, h.devminor ?? 0);
+          clearFor(where, false, rel);
+          makeNode(where, kind, mode, h.devmajor ?? 0, h.devminor ?? 0, () => {
+            applyMeta(where, h, mode, false);
+            fs.lutimesSync(dst, mtime, mtime);
+          });
           written.add(where.logical);
-          applyMeta(where, h, mode, false);
-          fs.lutimesSync(dst, mtime, mtime);
-          break;
-        }
-        case "fifo": {
-          await drain(entry);
-          places.mkdirParents(where);
-          clearFor(places, where, false, opts, rel);
-          mknod(dst, "p", mode);
-          written.add(where.logical);
-          applyMeta(where, h, mode, false);
-          fs.lutimesSync(dst, mtime, mtime);
           break;
         }
         default:
@@ -314,6 +350,7 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
           result.skipped.push({ path: rel, reason: `unsupported entry type ${String(h.type)}` });
       }
     }
+    deferred?.flush();
   } catch (e) {
     extract.destroy();
     source.destroy();
@@ -331,27 +368,35 @@ async function extractInto(source: Readable, places: Places, opts: ExtractOption
       if (isTargetRoot) fs.chmodSync(p.path, mode & 0o7777);
       else places.chmod(p, mode & 0o7777);
     }
-    const pax = h.pax as Record<string, string> | null | undefined;
-    if (wantXattrs && pax) {
-      for (const [k, v] of Object.entries(pax)) {
-        if (!k.startsWith("SCHILY.xattr.")) continue;
-        const name = k.slice("SCHILY.xattr.".length);
-        // tar-stream decodes PAX values as UTF-8; a binary value (file
-        // capabilities) would be corrupted, so it is skipped rather than mangled.
-        if (v.includes("\uFFFD")) {
-          result.skipped.push({ path: h.name, reason: `xattr ${name}: binary value not supported` });
-          continue;
-        }
-        try {
-          setXattr(p.path, name, Buffer.from(v, "utf8"), { deref: isTargetRoot });
-        } catch (e) {
-          result.skipped.push({ path: h.name, reason: `xattr ${name}: ${e instanceof Error ? e.message : String(e)}` });
-        }
-      }
-    }
+    applyXattrs(p, h, isTargetRoot);
     if (isTargetRoot) {
       const t = h.mtime ?? new Date(0);
       dirTimes.push(() => fs.utimesSync(p.path, t, t));
+    }
+  }
+
+  function applyXattrs(p: Place, h: tar.Header, isTargetRoot: boolean): void {
+    const pax = h.pax as Record<string, string> | null | undefined;
+    if (!wantXattrs || !pax) return;
+    for (const [k, v] of Object.entries(pax)) {
+      if (!k.startsWith("SCHILY.xattr.")) continue;
+      const name = k.slice("SCHILY.xattr.".length);
+      // tar-stream decodes PAX values as UTF-8; a binary value (file
+      // capabilities) would be corrupted, so it is skipped rather than mangled.
+      if (v.includes("\uFFFD")) {
+        result.skipped.push({ path: h.name, reason: `xattr ${name}: binary value not supported` });
+        continue;
+      }
+      const skip = (reason: string): void => void result.skipped.push({ path: h.name, reason: `xattr ${name}: ${reason}` });
+      if (deferred && !isTargetRoot) {
+        deferred.xattr(p.path, name, Buffer.from(v, "utf8"), skip);
+        continue;
+      }
+      try {
+        setXattr(p.path, name, Buffer.from(v, "utf8"), { deref: isTargetRoot });
+      } catch (e) {
+        skip(e instanceof Error ? e.message : String(e));
+      }
     }
   }
 }

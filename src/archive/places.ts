@@ -36,6 +36,10 @@ export interface Places {
   /** Another name in the same directory. */
   sibling(p: Place, name: string): Place;
   mkdirParents(p: Place): void;
+  /** p was just made a directory (by path: its children need no mkdir). */
+  created(p: Place): void;
+  /** Works through open directory fds: a Place's path is only good while its entry is handled. */
+  confined: boolean;
   remove(p: Place): void;
   chmod(p: Place, mode: number): void;
   /** A deferred utimes of a directory entry (run after its children are written). */
@@ -48,9 +52,12 @@ export function pathPlaces(targetDir: string, rootDir: string | undefined): Plac
   const root = rootDir ? fs.realpathSync(rootDir) : target;
   if (!isWithin(root, target)) throw new UnsafePathError(`extraction target ${targetDir} is not inside ${rootDir}`);
   const toPlace = (w: { parent: string; path: string; base: string }): Place => ({ ...w, logical: w.path });
-  // Directories already resolved are remembered for the next entries; every removal forgets them.
+  // Directories already resolved, and those known to exist, are remembered for
+  // the next entries; every removal forgets them.
   const resolver = new RootResolver(root);
+  const dirs = new Set<string>();
   return {
+    confined: false,
     root,
     target,
     targetLogical: target,
@@ -58,10 +65,16 @@ export function pathPlaces(targetDir: string, rootDir: string | undefined): Plac
     at: (rel) => toPlace(resolver.entryPath(rel)),
     release: () => undefined,
     sibling: (p, name) => toPlace({ parent: p.parent, path: path.join(p.parent, name), base: name }),
-    mkdirParents: (p) => mkdirParents(root, p.parent),
+    mkdirParents: (p) => {
+      if (dirs.has(p.parent)) return;
+      mkdirParents(root, p.parent);
+      dirs.add(p.parent);
+    },
+    created: (p) => void dirs.add(p.path),
     remove: (p) => {
       fs.rmSync(p.path, { recursive: true, force: true });
       resolver.forget();
+      dirs.clear();
     },
     chmod: (p, mode) => fs.chmodSync(p.path, mode),
     // Run after every entry: the directory may have been replaced since (a later
@@ -126,6 +139,7 @@ export function confinedPlaces(targetDir: string, rootDir: string | undefined, m
     dirFd,
   });
   return {
+    confined: true,
     root,
     target: fdPath(targetFd),
     targetLogical: path.join(root, targetRel),
@@ -149,6 +163,7 @@ export function confinedPlaces(targetDir: string, rootDir: string | undefined, m
     },
     sibling: (p, name) => placeIn(p.dirFd!, path.relative(root, path.dirname(p.logical)), name),
     mkdirParents: () => undefined,
+    created: () => undefined,
     remove: (p) => removeAt(p.dirFd!, p.base),
     chmod: (p, mode) => chmodAt(p.dirFd!, p.base, mode),
     timesLater(p, t) {

@@ -5,10 +5,9 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import type { Readable } from "node:stream";
-import { Transform } from "node:stream";
-import { finished } from "node:stream/promises";
 import { decompressStream, type Compression } from "../archive/compression.ts";
-import { extractTar, makeTempDir } from "../archive/extract.ts";
+import { makeTempDir } from "../archive/extract.ts";
+import { extractDigestedThreaded } from "../archive/threaded.ts";
 
 export interface UnpackedLayer {
   /** Temp directory holding the unpacked layer (install it with Staging.dir). */
@@ -27,26 +26,8 @@ export interface UnpackedLayer {
 export async function unpackLayer(blob: Readable, tmpRoot: string, expectedDiffId: string | undefined, what: string): Promise<UnpackedLayer> {
   const tmpDir = makeTempDir(tmpRoot, "layer");
   try {
-    const { compression, stream } = await decompressStream(blob);
-    const hash = crypto.createHash("sha256");
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    stream.on("error", (e) => tap.destroy(e));
-    stream.pipe(tap);
-    await extractTar(tap, tmpDir, { whiteouts: "overlay" });
-    // The diff id covers every byte, padding after the end-of-archive marker included.
-    if (!tap.readableEnded) {
-      tap.unpipe();
-      tap.resume();
-      await finished(tap);
-    }
-    const diffId = "sha256:" + hash.digest("hex");
+    // On a thread of its own: the layers of a pull are unpacked side by side.
+    const { digest: diffId, size, compression } = await extractDigestedThreaded(blob, tmpDir, { whiteouts: "overlay" });
     if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
       throw new Error(`${what}: diff id mismatch: the image config says ${expectedDiffId}, the layer content is ${diffId}`);
     }

@@ -8,6 +8,7 @@ import type { OciImageConfig } from "../types/records.ts";
 import type { Paths } from "../types/paths.ts";
 import type { ImageRows, LayerRow } from "../store/images.ts";
 import { invalid } from "../util/errors.ts";
+import { mapLimit } from "../util/map-limit.ts";
 import type { ArchiveImage } from "./archive-read.ts";
 import type * as ArchiveOpsModule from "./archive-ops.ts";
 import type { BlobWriter } from "./content.ts";
@@ -17,6 +18,9 @@ import type { Staging } from "./staging.ts";
 
 /** Tar and compression code, loaded on first use (see archive-ops.ts). */
 const archiveOps = (): Promise<typeof ArchiveOpsModule> => import("./archive-ops.ts");
+
+/** Layers of one loaded image unpacked at once (2 cores here: one extracting, one decompressing and hashing). */
+const UNPACK_CONCURRENCY = 3;
 
 /** A layer ready to be recorded: its blob staged (or already stored) and its directory unpacked (or already there). */
 export interface PreparedLayer {
@@ -90,9 +94,9 @@ export class LayerUnpacker {
     const ops = await archiveOps();
     const diffIds = img.config.rootfs.diff_ids;
     const chains = chainIds(diffIds);
-    const layers: PreparedLayer[] = [];
-    for (let i = 0; i < img.layers.length; i++) {
-      const l = img.layers[i]!;
+    // Up to three layers at once, each on its own extraction thread (archive/threaded.ts);
+    // chain ids within one image differ, so the tasks never touch the same entry of `seen`.
+    const layers = await mapLimit(img.layers, UNPACK_CONCURRENCY, async (l, i): Promise<PreparedLayer> => {
       const chainId = chains[i]!;
       const diffId = diffIds[i]!;
       const what = `layer ${i + 1} of ${img.layers.length} (${l.digest})`;
@@ -105,8 +109,7 @@ export class LayerUnpacker {
           const actual = await ops.diffIdOf(l.blob.openStaged());
           if (actual !== diffId) throw invalid(`${what}: diff id mismatch: the image config says ${diffId}, the layer content is ${actual}`);
         }
-        layers.push({ ...base, size: already.size });
-        continue;
+        return { ...base, size: already.size };
       }
       const unpacked = await ops.unpackLayer(l.blob.openStaged(), this.paths.tmp, diffId, what).catch((e: unknown) => {
         throw invalid(e instanceof Error ? e.message : String(e));
@@ -114,8 +117,8 @@ export class LayerUnpacker {
       this.stage(staging, unpacked.tmpDir, chainId);
       const p = { ...base, size: unpacked.size };
       seen.set(chainId, p);
-      layers.push(p);
-    }
+      return p;
+    });
     const manifestBytes = img.manifestBytes ?? manifestFor(img.configDigest, img.configBytes.length, layers);
     const manifestDigest = staging.bytes(manifestBytes);
     return { id: img.configDigest, configText: img.configBytes.toString("utf8"), config: img.config, manifestDigest, layers, refs: img.refs };
