@@ -111,29 +111,8 @@ export function which(name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Runs fn over items with at most `limit` in flight; results in input order.
- * After a failure no new item starts, the ones in flight finish, and then the
- * first error is thrown: nothing keeps running behind the caller's back.
- */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (error) {
-        failed ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw failed.error;
-  return out;
-}
+// The bounded pool the engine uses (layer downloads and unpacking), for the scenarios too.
+export { mapLimit } from "../../src/util/map-limit.ts";
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -1,7 +1,7 @@
 // A bounded pool for async work (layer downloads, layer unpacking).
 
 /** Runs fn over items with at most `limit` in flight; the first failure stops new work and is thrown after in-flight work settles. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   let failed: { e: unknown } | undefined;
